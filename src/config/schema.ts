@@ -1,0 +1,53 @@
+// The config as the daemon uses it, and its safe defaults.
+import type { Cidr } from '../ip.js';
+import type { Router } from '../router/index.js';
+import type { Target } from '../session.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface Limits {
+  /** time a client has to finish its SOCKS5 handshake or its request head */
+  handshakeTimeoutMs: number;
+  /** largest HTTP request head accepted (431 beyond) */
+  headerMaxBytes: number;
+  /** an open tunnel or keep-alive connection with no bytes either way for this long is closed */
+  idleTimeoutMs: number;
+  /** outbound connect attempt limit */
+  connectTimeoutMs: number;
+  /** accepted client connections at once, per listener; more are closed at once */
+  maxConnections: number;
+  /** how long SIGTERM waits for open connections before closing them */
+  drainTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  handshakeTimeoutMs: 10_000,
+  headerMaxBytes: 64 * 1024,
+  idleTimeoutMs: 10 * 60_000,
+  connectTimeoutMs: 10_000,
+  maxConnections: 4096,
+  drainTimeoutMs: 10_000,
+};
+
+export interface User {
+  username: string;
+  password: string;
+}
+
+export interface Config {
+  /** the file it came from, or `(embedded default)` */
+  file: string;
+  listen: { socks: Target | null; http: Target | null };
+  /** control socket: `auto` or a path (used by the control issue) */
+  control: string;
+  /** local name → address overrides, consulted before system DNS for every route */
+  hosts: Map<string, string>;
+  /** when non-empty, both listeners require these credentials */
+  users: User[];
+  /** client addresses allowed to connect; empty means any (loopback binds only) */
+  allow: Cidr[];
+  rules: string[];
+  router: Router;
+  log: { level: LogLevel };
+  limits: Limits;
+}

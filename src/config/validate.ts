@@ -1,0 +1,207 @@
+// Walks the YAML tree section by section, recording every problem at its position, and builds
+// the Config when there are none.
+import { resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { isMap, isScalar, isSeq, type Node, type Pair } from 'yaml';
+import { closest } from '../did-you-mean.js';
+import { isLoopback, parseCidr } from '../ip.js';
+import { compileRules, loadRuleSet, RuleCompileError, type RuleSet } from '../router/index.js';
+import { normalizeHost, parseHostPort } from '../session.js';
+import { DEFAULT_LIMITS, type Config, type Limits, type LogLevel } from './schema.js';
+import type { Source } from './source.js';
+import { parseDuration, parseSize } from './units.js';
+
+type Draft = Omit<Config, 'router' | 'file'> & { ruleSets: Map<string, RuleSet>; ruleNodes: Node[] };
+type Section = (src: Source, node: Node, draft: Draft, baseDir: string) => void;
+
+const LATER = new Set(['proxies', 'groups', 'mirrors', 'cache']);
+const BUILT_IN_TARGETS = ['DIRECT', 'REJECT'];
+const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+const SECTIONS: Record<string, Section> = {
+  listen(src, node, d) {
+    for (const [key, value] of entries(src, node, 'listen', ['socks', 'http'])) {
+      if (isScalar(value) && (value.value === null || value.value === false)) {
+        d.listen[key as 'socks' | 'http'] = null; // that listener is off
+        continue;
+      }
+      const text = string(src, value, `listen.${key}`);
+      const addr = text === undefined ? undefined : parseHostPort(text);
+      if (text !== undefined && (!addr || (!isIP(addr.host) && addr.host !== 'localhost'))) {
+        src.error(value, `listen.${key}: expected ADDRESS:PORT such as 127.0.0.1:1080 or [::1]:1080 (got "${text}")`);
+      } else if (addr) d.listen[key as 'socks' | 'http'] = addr;
+    }
+  },
+  control(src, node, d) {
+    const text = string(src, node, 'control');
+    if (text !== undefined) d.control = text;
+  },
+  hosts(src, node, d) {
+    for (const [name, value, keyNode] of entries(src, node, 'hosts')) {
+      const host = normalizeHost(name);
+      const address = string(src, value, `hosts.${name}`);
+      if (!host || isIP(host)) src.error(keyNode, `hosts: "${name}" is not a host name`);
+      else if (address !== undefined && !isIP(address)) src.error(value, `hosts.${name}: "${address}" is not an IP address`);
+      else if (address !== undefined) d.hosts.set(host, address);
+    }
+  },
+  auth(src, node, d) {
+    for (const item of list(src, node, 'auth')) {
+      const fields = new Map(entries(src, item, 'auth entry', ['username', 'password']).map(([k, v]) => [k, v]));
+      const username = fields.has('username') ? string(src, fields.get('username')!, 'auth.username') : undefined;
+      const password = fields.has('password') ? string(src, fields.get('password')!, 'auth.password') : undefined;
+      if (!username || password === undefined) src.error(item, 'auth: each entry needs username and password');
+      else if (d.users.some((u) => u.username === username)) src.error(fields.get('username'), `auth: duplicate username "${username}"`);
+      else d.users.push({ username, password });
+    }
+  },
+  allow(src, node, d) {
+    for (const item of list(src, node, 'allow')) {
+      const text = string(src, item, 'allow');
+      const cidr = text === undefined ? undefined : parseCidr(text);
+      if (text !== undefined && !cidr) src.error(item, `allow: "${text}" is not an IP address or CIDR`);
+      else if (cidr) d.allow.push(cidr);
+    }
+  },
+  'rule-sets'(src, node, d, baseDir) {
+    for (const [name, value] of entries(src, node, 'rule-sets')) {
+      const path = string(src, value, `rule-sets.${name}`);
+      if (path === undefined) continue;
+      const errors: Parameters<typeof loadRuleSet>[2] = [];
+      d.ruleSets.set(name, loadRuleSet(name, resolve(baseDir, path), errors));
+      for (const e of errors) {
+        if (e.message.startsWith('cannot read')) src.error(value, `rule-sets.${name}: ${e.message}`);
+        else src.problems.push(e);
+      }
+    }
+  },
+  rules(src, node, d) {
+    for (const item of list(src, node, 'rules')) {
+      const text = string(src, item, 'rules');
+      if (text !== undefined) {
+        d.rules.push(text);
+        d.ruleNodes.push(item);
+      }
+    }
+  },
+  log(src, node, d) {
+    for (const [key, value] of entries(src, node, 'log', ['level'])) {
+      const level = string(src, value, `log.${key}`);
+      if (level !== undefined && !LOG_LEVELS.includes(level as LogLevel)) {
+        src.error(value, `log.level: "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+      } else if (level !== undefined) d.log.level = level as LogLevel;
+    }
+  },
+  limits(src, node, d) {
+    const fields: Record<string, [keyof Limits, typeof parseDuration]> = {
+      'handshake-timeout': ['handshakeTimeoutMs', parseDuration],
+      'header-max-bytes': ['headerMaxBytes', parseSize],
+      'idle-timeout': ['idleTimeoutMs', parseDuration],
+      'connect-timeout': ['connectTimeoutMs', parseDuration],
+      'max-connections': ['maxConnections', parseSize],
+      'drain-timeout': ['drainTimeoutMs', parseDuration],
+    };
+    for (const [key, value] of entries(src, node, 'limits', Object.keys(fields))) {
+      const [field, parse] = fields[key]!;
+      const parsed = parse(isScalar(value) ? value.value : undefined);
+      if (typeof parsed === 'string') src.error(value, `limits.${key}: ${parsed}`);
+      else if (parsed <= 0) src.error(value, `limits.${key}: must be more than 0`);
+      else d.limits[field] = parsed;
+    }
+  },
+};
+
+export function validate(src: Source, baseDir: string): Config | undefined {
+  const d: Draft = {
+    listen: { socks: { host: '127.0.0.1', port: 1080 }, http: { host: '127.0.0.1', port: 8080 } },
+    control: 'auto',
+    hosts: new Map(),
+    users: [],
+    allow: [],
+    rules: [],
+    ruleNodes: [],
+    ruleSets: new Map(),
+    log: { level: 'info' },
+    limits: { ...DEFAULT_LIMITS },
+  };
+  if (src.problems.length) return undefined; // YAML syntax errors: nothing more to say reliably
+  const root = src.doc.contents;
+  if (root !== null && !isMap(root)) {
+    src.error(root, 'a config is a YAML mapping (listen:, rules:, …)');
+    return undefined;
+  }
+  const seen = new Map<string, Node>();
+  for (const [key, value, keyNode] of root ? entries(src, root, 'config') : []) {
+    seen.set(key, value);
+    if (LATER.has(key)) src.error(keyNode, `"${key}" is not supported by this version of proxyd yet`);
+    else if (!SECTIONS[key]) src.error(keyNode, `unknown key "${key}"${hint(key, Object.keys(SECTIONS))}`);
+  }
+  // rule sets before rules, so RULE-SET lines can be checked against them
+  for (const key of Object.keys(SECTIONS)) if (seen.has(key)) SECTIONS[key]!(src, seen.get(key)!, d, baseDir);
+  checkOpenProxy(src, seen.get('listen'), d);
+  const router = compile(src, d);
+  if (src.problems.length || !router) return undefined;
+  const { ruleNodes: _n, ruleSets: _s, ...config } = d;
+  return { ...config, router, file: src.file };
+}
+
+function compile(src: Source, d: Draft) {
+  try {
+    return compileRules(d.rules, { ruleSets: d.ruleSets, targets: new Set(BUILT_IN_TARGETS) });
+  } catch (err) {
+    if (!(err instanceof RuleCompileError)) throw err;
+    for (const e of err.errors) src.error(d.ruleNodes[e.rule], e.message, e.column);
+    return undefined;
+  }
+}
+
+/** proxyd is never an open proxy by accident: a non-loopback bind needs auth or an allow list. */
+function checkOpenProxy(src: Source, node: Node | undefined, d: Draft): void {
+  if (d.users.length || d.allow.length) return;
+  for (const key of ['socks', 'http'] as const) {
+    const addr = d.listen[key];
+    if (addr && !isLoopback(addr.host) && addr.host !== 'localhost') {
+      const at = isMap(node) ? (node.get(key, true) as Node) : node;
+      src.error(at, `listen.${key}: ${addr.host} is not a loopback address; set "auth" (users) or "allow" (client CIDRs) so proxyd is not an open proxy`);
+    }
+  }
+}
+
+function hint(key: string, known: string[]): string {
+  const near = closest(key, known);
+  return near ? ` (did you mean "${near}"?)` : ` (known keys: ${known.join(', ')})`;
+}
+
+/** [key, value node, key node] of a mapping; unknown keys (when `allowed` is given) are reported. */
+function entries(src: Source, node: Node, what: string, allowed?: string[]): Array<[string, Node, Node]> {
+  if (!isMap(node)) {
+    src.error(node, `${what}: expected a mapping (key: value)`);
+    return [];
+  }
+  const out: Array<[string, Node, Node]> = [];
+  for (const pair of node.items as Pair<Node, Node>[]) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+    if (key === undefined) {
+      src.error(pair.key, `${what}: keys must be plain names`);
+      continue;
+    }
+    if (allowed && !allowed.includes(key)) {
+      src.error(pair.key, `${what}: unknown key "${key}"${hint(key, allowed)}`);
+      continue;
+    }
+    out.push([key, pair.value ?? pair.key, pair.key]);
+  }
+  return out;
+}
+
+function list(src: Source, node: Node, what: string): Node[] {
+  if (isSeq(node)) return node.items as Node[];
+  src.error(node, `${what}: expected a list`);
+  return [];
+}
+
+function string(src: Source, node: Node, what: string): string | undefined {
+  if (isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number')) return String(node.value);
+  src.error(node, `${what}: expected a string`);
+  return undefined;
+}

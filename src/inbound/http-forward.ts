@@ -1,0 +1,68 @@
+// Absolute-URI forwarding (`GET http://host/path HTTP/1.1` sent to the proxy).
+//
+//   client ──request──► proxyd ──route──► pooled upstream connection (keep-alive, per route)
+//   client ◄──response (streamed, backpressured, hop-by-hop headers dropped, Via added)── origin
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Engine, Routed } from '../engine.js';
+import { classify, ProxyError } from '../errors.js';
+import { endToEndHeaders, responseHeaders } from '../protocol/http-headers.js';
+import { nextSessionId, normalizeHost, type Session } from '../session.js';
+import { sendError } from './http-reply.js';
+
+export async function forward(req: IncomingMessage, res: ServerResponse, engine: Engine, via: string, user?: string): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(req.url!);
+  } catch {
+    return sendError(res, new ProxyError('protocol', `"${req.url}" is not a valid absolute URI`));
+  }
+  const host = normalizeHost(url.hostname);
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !host) {
+    return sendError(res, new ProxyError('protocol', `cannot forward "${req.url}": only http:// and https:// URIs`));
+  }
+  const socket = req.socket;
+  const session: Session = {
+    id: nextSessionId(),
+    inbound: 'http',
+    mode: 'forward',
+    client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+    target: { host, port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80) },
+  };
+  if (user !== undefined) session.user = user;
+  const started = performance.now();
+  const readStart = socket.bytesRead;
+  const writtenStart = socket.bytesWritten;
+  let routed: Routed | undefined;
+  let error: ProxyError | undefined;
+  try {
+    routed = await engine.route(session);
+    routed.stats.connections++;
+    routed.stats.active++;
+    const abort = new AbortController();
+    res.once('close', () => res.writableFinished || abort.abort());
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    await engine.pool(routed, session).stream(
+      {
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: req.method as 'GET',
+        headers: endToEndHeaders(req.rawHeaders, via),
+        body: hasBody ? req : null,
+        signal: abort.signal,
+      },
+      ({ statusCode, headers }) => {
+        res.writeHead(statusCode, responseHeaders(headers, via));
+        return res;
+      },
+    );
+  } catch (e) {
+    error = classify(e);
+    if (!res.headersSent) sendError(res, error);
+    else res.destroy(); // mid-body: the client must see a broken message, not a short one
+  } finally {
+    if (routed) routed.stats.active--;
+    const result = { up: socket.bytesRead - readStart, down: socket.bytesWritten - writtenStart };
+    engine.finish(session, routed, started, error ? { ...result, error } : result);
+  }
+}

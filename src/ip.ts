@@ -1,0 +1,90 @@
+// IP address text ↔ bytes, and CIDR prefixes: shared by the SOCKS5 codec, the router and the allow list.
+import { isIP } from 'node:net';
+
+/** 16 bytes → canonical (RFC 5952) text, via the WHATWG URL formatter. */
+export function formatIPv6(bytes: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+}
+
+/** Valid IPv6 text (any form, including an embedded IPv4 tail) → 16 bytes. */
+export function ipv6Bytes(text: string): Uint8Array {
+  let s = text;
+  const v4 = s.match(/(\d+\.\d+\.\d+\.\d+)$/);
+  if (v4) {
+    const p = v4[1]!.split('.').map(Number);
+    s = s.slice(0, -v4[1]!.length) + `${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
+  }
+  const double = s.indexOf('::');
+  const head = (double >= 0 ? s.slice(0, double) : s).split(':').filter(Boolean);
+  const tail = double >= 0 ? s.slice(double + 2).split(':').filter(Boolean) : [];
+  const groups = double >= 0 ? [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail] : head;
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const n = parseInt(g, 16);
+    out[2 * i] = n >> 8;
+    out[2 * i + 1] = n & 0xff;
+  });
+  return out;
+}
+
+/** Valid IPv4 text → unsigned 32-bit number. */
+export function ipv4Number(text: string): number {
+  const p = text.split('.');
+  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`; anything else unchanged. */
+export function unmapIPv4(address: string): string {
+  const m = address.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i);
+  return m ? m[1]! : address;
+}
+
+export interface Cidr {
+  family: 4 | 6;
+  /** network bytes (4 or 16), host bits cleared */
+  bytes: Uint8Array;
+  prefix: number;
+}
+
+/** Parses `a.b.c.d/n`, `v6/n`, or a bare address (a host route). */
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  const addr = unmapIPv4(slash >= 0 ? text.slice(0, slash) : text);
+  const family = isIP(addr);
+  if (family !== 4 && family !== 6) return undefined;
+  const max = family === 4 ? 32 : 128;
+  let prefix = max;
+  if (slash >= 0) {
+    const p = text.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(p) || Number(p) > max) return undefined;
+    prefix = Number(p);
+  }
+  const bytes = family === 4 ? Uint8Array.from(addr.split('.').map(Number)) : ipv6Bytes(addr);
+  return { family, bytes: maskBytes(bytes, prefix), prefix };
+}
+
+export function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - 8 * i));
+    out[i] = bytes[i]! & ((0xff00 >> bits) & 0xff);
+  }
+  return out;
+}
+
+export function isLoopback(address: string): boolean {
+  const a = unmapIPv4(address);
+  return a === '::1' || a === 'localhost' || (isIP(a) === 4 && a.startsWith('127.'));
+}
+
+/** A small list of CIDRs, for the client allow list (a handful of entries, checked per connection). */
+export function cidrContains(c: Cidr, address: string): boolean {
+  const a = unmapIPv4(address);
+  const family = isIP(a);
+  if (family !== c.family) return false;
+  const bytes = family === 4 ? Uint8Array.from(a.split('.').map(Number)) : ipv6Bytes(a);
+  const masked = maskBytes(bytes, c.prefix);
+  return masked.every((b, i) => b === c.bytes[i]);
+}

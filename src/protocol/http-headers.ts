@@ -1,0 +1,47 @@
+// Header rules of a forwarding proxy (RFC 9110 §7.6): hop-by-hop headers stop here, Via is added.
+// Pure functions over Node's raw header lists ([name, value, name, value, …]).
+
+/** Always hop-by-hop, plus whatever the Connection header names. */
+const HOP_BY_HOP = new Set([
+  'connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect',
+]);
+
+function connectionTokens(raw: readonly string[]): Set<string> {
+  const named = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'connection' || name === 'proxy-connection') {
+      for (const t of raw[i + 1]!.split(',')) if (t.trim()) named.add(t.trim().toLowerCase());
+    }
+  }
+  return named;
+}
+
+/** The end-to-end headers of a message, as a flat list, with our Via appended. */
+export function endToEndHeaders(raw: readonly string[], via: string): string[] {
+  const named = connectionTokens(raw);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!HOP_BY_HOP.has(name) && !named.has(name)) out.push(raw[i]!, raw[i + 1]!);
+  }
+  out.push('Via', via);
+  return out;
+}
+
+/** undici's response headers (lower-case object) → a flat list without hop-by-hop headers, plus Via. */
+export function responseHeaders(headers: Record<string, string | string[] | undefined>, via: string): string[] {
+  const raw: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) raw.push(name, v);
+  }
+  return endToEndHeaders(raw, via);
+}
+
+/** True when a Via header (any of its entries) carries our pseudonym: the request came round again. */
+export function viaHasLoop(via: string | undefined, pseudonym: string): boolean {
+  if (!via) return false;
+  return via.split(',').some((hop) => hop.trim().split(/\s+/)[1] === pseudonym);
+}

@@ -1,0 +1,45 @@
+// The compiled form of a rule list: every kind of rule lands in an index built for its kind, and
+// every inserted entry gets an id in rule order, so "first match wins" is "smallest id wins".
+import type { Cidr } from '../ip.js';
+import { CidrTable } from './cidr-table.js';
+import { DomainTrie, NONE } from './domain-trie.js';
+import { KeywordMatcher } from './keyword-matcher.js';
+
+export interface Entry {
+  /** index of the rule line this entry came from */
+  rule: number;
+  /** for an entry of a rule set: its own text and where it stands, e.g. `+.corp.example (rules/git.txt:4)` */
+  detail?: string;
+}
+
+export class Tables {
+  readonly entries: Entry[] = [];
+  readonly domains = new DomainTrie();
+  readonly keywords = new KeywordMatcher();
+  /** every IP entry: matched against IP-literal targets */
+  readonly cidrs = new CidrTable();
+  /** IP entries without no-resolve: also matched against the addresses a host name resolves to */
+  readonly resolvingCidrs = new CidrTable();
+  /** smallest id among resolving IP entries: a host name is resolved only if one of them could win */
+  firstResolving = NONE;
+  ports: Int32Array | undefined;
+  matchAll = NONE;
+
+  newEntry(rule: number, detail?: string): number {
+    this.entries.push(detail === undefined ? { rule } : { rule, detail });
+    return this.entries.length - 1;
+  }
+
+  addCidr(cidr: Cidr, id: number, noResolve: boolean): void {
+    this.cidrs.add(cidr, id);
+    if (!noResolve) {
+      this.resolvingCidrs.add(cidr, id);
+      this.firstResolving = Math.min(this.firstResolving, id);
+    }
+  }
+
+  addPorts(from: number, to: number, id: number): void {
+    const ports = (this.ports ??= new Int32Array(65536).fill(0x7fffffff));
+    for (let p = from; p <= to; p++) if (id < ports[p]!) ports[p] = id;
+  }
+}

@@ -1,0 +1,74 @@
+// What every stage of the data path knows about one connection (or one forwarded request).
+import { isIP } from 'node:net';
+
+export interface Target {
+  /** a host name (lower case, no trailing dot) or an IP literal without brackets */
+  host: string;
+  port: number;
+}
+
+export type InboundKind = 'socks5' | 'http';
+
+export interface Session {
+  id: number;
+  inbound: InboundKind;
+  client: { address: string; port: number };
+  target: Target;
+  /** authenticated user name, when the listener requires credentials */
+  user?: string;
+  /** 'tunnel' for SOCKS5 CONNECT and HTTP CONNECT, 'forward' for one absolute-URI HTTP request */
+  mode: 'tunnel' | 'forward';
+}
+
+let nextId = 1;
+export function nextSessionId(): number {
+  return nextId++;
+}
+
+/** `host:port`, with brackets around IPv6 literals. */
+export function formatTarget(t: Target): string {
+  return isIP(t.host) === 6 ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$/;
+
+/** Lower-cases a host, strips brackets and one trailing dot; undefined when it is not a host. */
+export function normalizeHost(raw: string): string | undefined {
+  let h = raw.trim().toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) {
+    h = h.slice(1, -1);
+    return isIP(h) === 6 ? h : undefined;
+  }
+  if (isIP(h)) return h;
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  return HOST_NAME.test(h) ? h : undefined;
+}
+
+/** Parses `host:port` / `[v6]:port` (port required unless defaultPort is given). */
+export function parseHostPort(raw: string, defaultPort?: number): Target | undefined {
+  const s = raw.trim();
+  let hostPart: string;
+  let portPart: string | undefined;
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close < 0) return undefined;
+    hostPart = s.slice(0, close + 1);
+    const rest = s.slice(close + 1);
+    if (rest !== '' && !rest.startsWith(':')) return undefined;
+    portPart = rest ? rest.slice(1) : undefined;
+  } else {
+    const colon = s.lastIndexOf(':');
+    if (colon >= 0 && s.indexOf(':') !== colon) return undefined; // bare IPv6 needs brackets
+    hostPart = colon >= 0 ? s.slice(0, colon) : s;
+    portPart = colon >= 0 ? s.slice(colon + 1) : undefined;
+  }
+  const host = normalizeHost(hostPart);
+  if (!host) return undefined;
+  let port = defaultPort;
+  if (portPart !== undefined) {
+    if (!/^\d{1,5}$/.test(portPart)) return undefined;
+    port = Number(portPart);
+  }
+  if (port === undefined || port < 1 || port > 65535) return undefined;
+  return { host, port };
+}

@@ -1,0 +1,164 @@
+// The proxies under test: how each is configured and started, and the table rows
+// they give (proxyd gives two, one per listener).
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Via } from './clients.ts';
+import { Daemon, findBinary, freePort, waitForPort } from './proc.ts';
+
+type Ports = { http?: number; socks5?: number };
+
+interface Launch {
+  daemon: Daemon;
+  ports: Ports;
+}
+
+/** One proxy process (or process tree). */
+export class Server {
+  daemon?: Daemon;
+  ports: Ports = {};
+  /** why it is not running: not installed, failed to start */
+  error?: string;
+
+  constructor(readonly name: string, readonly launch: (dir: string) => Promise<Launch>, readonly workDir: string) {}
+
+  async start(): Promise<void> {
+    this.error = undefined;
+    const dir = join(this.workDir, this.name);
+    mkdirSync(dir, { recursive: true });
+    try {
+      const { daemon, ports } = await this.launch(dir);
+      this.daemon = daemon;
+      this.ports = ports;
+    } catch (e) {
+      this.error = (e as Error).message;
+    }
+  }
+
+  /** Fresh process, for measurements that must start from a clean heap. */
+  async restart(): Promise<void> {
+    await this.daemon?.stop();
+    this.daemon = undefined;
+    await this.start();
+  }
+}
+
+export interface Row {
+  label: string;
+  server?: Server;
+  protocol: 'direct' | 'http' | 'socks5';
+  /** forwards absolute-URI plain-HTTP requests (GET http://...) */
+  plainHttp: boolean;
+}
+
+export function via(row: Row): Via {
+  if (row.protocol === 'direct') return { kind: 'direct' };
+  const port = row.server?.ports[row.protocol];
+  if (port === undefined) throw new Error(`${row.label}: no ${row.protocol} port`);
+  return { kind: row.protocol, port };
+}
+
+/** Why the row cannot be measured now, or undefined when it can. */
+export function unavailable(row: Row): string | undefined {
+  const s = row.server;
+  if (!s) return undefined;
+  if (s.error) return s.error;
+  if (!s.daemon?.alive) return `${s.name} is not running: ${s.daemon?.tail() ?? ''}`;
+  return undefined;
+}
+
+async function started(name: string, bin: string | undefined, args: (port: number) => string[], protocol: keyof Ports, cwd?: string): Promise<Launch> {
+  if (!bin) throw new Error('not installed');
+  const port = await freePort();
+  const daemon = new Daemon(name, bin, args(port), cwd);
+  try {
+    await waitForPort(port, daemon);
+  } catch (e) {
+    await daemon.stop();
+    throw e;
+  }
+  return { daemon, ports: { [protocol]: port } };
+}
+
+export function makeRows(workDir: string, repoRoot: string): Row[] {
+  const bin = findBinary;
+  const file = (dir: string, name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
+
+  const proxyd = new Server('proxyd', async (dir) => {
+    const entry = join(repoRoot, 'dist', 'proxyd.js');
+    if (!existsSync(entry)) throw new Error('not available (dist/proxyd.js missing: build failed?)');
+    const [socks5, http] = [await freePort(), await freePort()];
+    const conf = file(dir, 'proxyd.yaml', `listen: { socks: 127.0.0.1:${socks5}, http: 127.0.0.1:${http} }
+log: { level: warn }
+limits: { max-connections: 20000 }
+rules:
+  - MATCH,DIRECT
+`);
+    const daemon = new Daemon('proxyd', process.execPath, [entry, '--config', conf], repoRoot);
+    try {
+      await waitForPort(socks5, daemon);
+      await waitForPort(http, daemon);
+    } catch (e) {
+      await daemon.stop();
+      throw new Error(`not available (${(e as Error).message})`);
+    }
+    return { daemon, ports: { socks5, http } };
+  }, workDir);
+
+  const tinyproxy = new Server('tinyproxy', (dir) => started('tinyproxy', bin('tinyproxy'), (port) => ['-d', '-c', file(dir, 'tinyproxy.conf', `Port ${port}
+Listen 127.0.0.1
+Allow 127.0.0.1
+Timeout 600
+MaxClients 4000
+LogLevel Critical
+LogFile "${join(dir, 'tinyproxy.log')}"
+PidFile "${join(dir, 'tinyproxy.pid')}"
+`)], 'http'), workDir); // no ConnectPort line: CONNECT to any port is allowed
+
+  const squid = new Server('squid', (dir) => {
+    chmodSync(dir, 0o777); // squid drops to its own user before writing its log
+    return started('squid', bin('squid'), (port) => ['-N', '-f', file(dir, 'squid.conf', `http_port 127.0.0.1:${port}
+workers 1
+http_access allow localhost
+http_access deny all
+cache deny all
+cache_mem 0 MB
+access_log none
+cache_store_log none
+cache_log ${join(dir, 'cache.log')}
+pid_filename ${join(dir, 'squid.pid')}
+coredump_dir ${dir}
+visible_hostname bench
+max_filedescriptors 16384
+pinger_enable off
+shutdown_lifetime 0 seconds
+`)], 'http');
+  }, workDir);
+
+  const dante = new Server('dante', (dir) => started('danted', bin('danted'), (port) => ['-f', file(dir, 'danted.conf', `logoutput: ${join(dir, 'danted.log')}
+internal: 127.0.0.1 port = ${port}
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
+socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
+`), '-p', join(dir, 'danted.pid')], 'socks5'), workDir);
+
+  const microsocks = new Server('microsocks', () => started('microsocks', bin('microsocks'), (port) => ['-i', '127.0.0.1', '-p', String(port)], 'socks5'), workDir);
+
+  const pipe = new Server('node-pipe', () => started('node-pipe', process.execPath,
+    (port) => [fileURLToPath(new URL('./pipe-proxy.mjs', import.meta.url)), String(port)], 'http'), workDir);
+
+  return [
+    { label: 'direct', protocol: 'direct', plainHttp: true },
+    { label: 'proxyd http', server: proxyd, protocol: 'http', plainHttp: true },
+    { label: 'proxyd socks5', server: proxyd, protocol: 'socks5', plainHttp: false },
+    { label: 'tinyproxy', server: tinyproxy, protocol: 'http', plainHttp: true },
+    { label: 'squid', server: squid, protocol: 'http', plainHttp: true },
+    { label: 'node-pipe', server: pipe, protocol: 'http', plainHttp: false },
+    { label: 'dante', server: dante, protocol: 'socks5', plainHttp: false },
+    { label: 'microsocks', server: microsocks, protocol: 'socks5', plainHttp: false },
+  ];
+}

@@ -1,0 +1,157 @@
+// Child processes of the bench: start with a raised fd limit, wait for a port,
+// read resident memory of a process tree, stop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import net from 'node:net';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A port that was free a moment ago (listen on 0, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Every daemon started by the bench, so that exit paths can stop them all. */
+const running = new Set<Daemon>();
+
+export class Daemon {
+  readonly child: ChildProcess;
+  #log = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly name: string, cmd: string, args: string[], cwd?: string) {
+    // The soft fd limit is raised to the hard one (20000 here; root cannot go higher in
+    // this sandbox): 1000 idle tunnels need 2000+ descriptors in the proxy.
+    // Own process group (detached) so that forked children (danted) are stopped with it.
+    this.child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', cmd, ...args], {
+      cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (b: Buffer) => { this.#log = (this.#log + b.toString()).slice(-4000); };
+    this.child.stdout!.on('data', keep);
+    this.child.stderr!.on('data', keep);
+    this.exited = new Promise((r) => this.child.once('exit', (code) => { running.delete(this); r(code); }));
+    this.child.once('error', (e) => keep(Buffer.from(`spawn error: ${e.message}\n`)));
+    running.add(this);
+  }
+
+  get pid(): number { return this.child.pid ?? -1; }
+  get alive(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
+  /** Last lines the process printed, for error messages. */
+  tail(lines = 5): string {
+    return this.#log.trim().split('\n').slice(-lines).join(' | ');
+  }
+
+  /** Waits until the process has printed something matching re. */
+  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(this.#log);
+      if (m) return m;
+      if (!this.alive) throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.tail()}`);
+      if (Date.now() > deadline) throw new Error(`${this.name}: no ${re} after ${timeoutMs} ms: ${this.tail()}`);
+      await sleep(20);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    const group = (sig: NodeJS.Signals) => { try { process.kill(-this.pid, sig); } catch { /* gone */ } };
+    group('SIGTERM');
+    const timer = setTimeout(() => group('SIGKILL'), 1500);
+    await this.exited;
+    clearTimeout(timer);
+    group('SIGKILL'); // leftovers of the group (helpers that outlive their parent)
+  }
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((d) => d.stop()));
+}
+
+/** Same as stopAll, synchronously, for process 'exit' handlers. */
+export function killAllNow(): void {
+  for (const d of running) { try { process.kill(-d.pid, 'SIGKILL'); } catch { /* gone */ } }
+}
+
+/** Poll-connect until the port accepts; fails early if the daemon exits. */
+export async function waitForPort(port: number, daemon: Daemon, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!daemon.alive) throw new Error(`${daemon.name} exited (${daemon.child.exitCode}): ${daemon.tail()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${daemon.name}: port ${port} not accepting after ${timeoutMs} ms: ${daemon.tail()}`);
+    await sleep(50);
+  }
+}
+
+/**
+ * Resident memory (KiB) of a process and all its descendants (found through the ppid
+ * field of /proc/PID/stat), two ways: the sum of VmRSS, which counts pages shared by
+ * forked children once per process (what adding up `ps` columns gives), and the sum of
+ * Pss (proportional set size), which splits each shared page among its sharers.
+ */
+export function treeMemoryKiB(root: number): { rss: number; pss: number } {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try { stat = readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; }
+    // Fields after the command name, which may itself contain spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(name));
+    children.set(ppid, list);
+  }
+  const total = { rss: 0, pss: 0 };
+  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    try {
+      total.rss += field(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS');
+      total.pss += field(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss');
+    } catch { /* exited meanwhile */ }
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return total;
+}
+
+/** Runs a command to completion with a hard time limit; resolves with its output. */
+export function runCommand(cmd: string, args: string[], timeoutMs: number, cwd?: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b) => { out += b; });
+    child.stderr.on('data', (b) => { out += b; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => { out += e.message; });
+    child.once('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+}
+
+/** Absolute path of an installed program (PATH plus the sbin folders), or undefined. */
+export function findBinary(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/local/sbin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    try {
+      const p = `${dir}/${name}`;
+      if (statSync(p).isFile()) return p;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}

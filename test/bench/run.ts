@@ -1,0 +1,197 @@
+// `npm run bench`: proxyd against Debian's proxies, a minimal Node pipe proxy and a
+// direct connection, all on loopback. Each figure is the median of interleaved rounds
+// (round r measures every proxy once) and is also given as a ratio to direct in the
+// same run, since the load generator and the origins share the machine's cores.
+//
+//   flags: --quick (or BENCH_QUICK=1)   smaller sizes, one round
+//          --only throughput,tunnels,rtt,memory,http,rules
+//          --peers direct,squid,...     row labels, comma-separated (direct is always kept)
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startOrigins, type Origins } from './origins.ts';
+import { makeRows, unavailable, via, type Row, type Server } from './peers.ts';
+import { httpForwarding, idleMemory, newTunnels, roundTrip, throughput } from './measures.ts';
+import { killAllNow, runCommand, stopAll } from './proc.ts';
+import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
+import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
+
+const MiB = 1 << 20;
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+const { values: flags } = parseArgs({
+  options: { quick: { type: 'boolean' }, only: { type: 'string' }, peers: { type: 'string' } },
+});
+const quick = flags.quick || process.env.BENCH_QUICK === '1';
+const settings = quick
+  ? { rounds: 1, oneStream: 64 * MiB, eachOfEight: 16 * MiB, capMs: 5000, tunnels: 500, tunnelCapMs: 2000, concurrency: 16, roundTrips: 500, idle: 200, wrkSeconds: 2, ruleCalls: 50_000 }
+  : { rounds: 3, oneStream: 256 * MiB, eachOfEight: 64 * MiB, capMs: 15_000, tunnels: 3000, tunnelCapMs: 5000, concurrency: 16, roundTrips: 2000, idle: 1000, wrkSeconds: 5, ruleCalls: 200_000 };
+
+interface Metric {
+  id: string;
+  title: string;
+  method: string;
+  figures: Figure[];
+  /** true: measure; a string: show the row with that as its note; false: leave it out */
+  applies: (row: Row) => boolean | string;
+  /** fresh proxy process before each measurement */
+  restart?: boolean;
+  run: (row: Row) => Promise<{ figures: Record<string, number>; note?: string }>;
+}
+
+function metrics(o: Origins, tmp: string): Metric[] {
+  const s = settings;
+  return [{
+    id: 'throughput',
+    title: 'Tunnel throughput (MB/s = 10^6 bytes/s, origin -> client)',
+    method: `1 stream of ${s.oneStream / MiB} MiB; 8 parallel streams of ${s.eachOfEight / MiB} MiB; each capped at ${s.capMs / 1000} s`,
+    figures: [{ key: 'one', label: '1 stream' }, { key: 'eight', label: '8 streams' }],
+    applies: () => true,
+    run: async (row) => ({ figures: {
+      one: await throughput(via(row), o.source, 1, s.oneStream, s.capMs),
+      eight: await throughput(via(row), o.source, 8, s.eachOfEight, s.capMs),
+    } }),
+  }, {
+    id: 'tunnels',
+    title: 'New tunnels per second (open, one byte from the origin, close)',
+    method: `${s.tunnels} tunnels or ${s.tunnelCapMs / 1000} s, ${s.concurrency} at a time; the client sends a byte, the origin echoes it (as TLS/HTTP); `
+      + 'latency from TCP connect to that byte. Last column: p50 when the origin speaks first (as SSH), 200 tunnels',
+    figures: [{ key: 'rate', label: 'tunnels/s' }, { key: 'p50', label: 'p50 ms' }, { key: 'p99', label: 'p99 ms' }, { key: 'serverFirst', label: 'origin-first p50 ms' }],
+    applies: () => true,
+    run: async (row) => {
+      const r = await newTunnels(via(row), o.echo, true, s.tunnels, s.tunnelCapMs, s.concurrency);
+      const serverFirst = await newTunnels(via(row), o.hold, false, 200, s.tunnelCapMs, s.concurrency);
+      const failed = r.errors + serverFirst.errors;
+      return { figures: { rate: r.perSecond, p50: r.p50Ms, p99: r.p99Ms, serverFirst: serverFirst.p50Ms }, note: failed ? `${failed} failed` : undefined };
+    },
+  }, {
+    id: 'rtt',
+    title: 'Round trip over an established tunnel (64-byte ping-pong)',
+    method: `${s.roundTrips} round trips after a warm-up`,
+    figures: [{ key: 'p50', label: 'p50 µs' }, { key: 'p99', label: 'p99 µs' }],
+    applies: () => true,
+    run: async (row) => {
+      const r = await roundTrip(via(row), o.echo, s.roundTrips, 10_000);
+      return { figures: { p50: r.p50Us, p99: r.p99Us } };
+    },
+  }, {
+    id: 'memory',
+    title: 'Resident memory per idle tunnel (KiB)',
+    method: `fresh proxy process, 50 tunnels opened and closed, then memory before/after ${s.idle} open tunnels, summed over the process tree (danted forks children); PSS splits shared pages`,
+    figures: [{ key: 'rss', label: 'RSS KiB/tunnel', noRatio: true }, { key: 'pss', label: 'PSS KiB/tunnel', noRatio: true }],
+    applies: (row) => row.protocol !== 'direct',
+    restart: true,
+    run: async (row) => {
+      const m = await idleMemory(via(row), row.server!.daemon!.pid, o.hold, s.idle);
+      return { figures: { rss: m.rssKiB, pss: m.pssKiB } };
+    },
+  }, {
+    id: 'http',
+    title: 'Plain-HTTP forwarding with keep-alive (requests/s)',
+    method: `wrk -t2 -c32 -d${s.wrkSeconds}s, absolute-URI GET through the proxy; direct = wrk at the origin (${o.httpKind}; a 6-byte body)`,
+    figures: [{ key: 'rate', label: 'req/s' }],
+    applies: (row) => row.plainHttp || (row.protocol === 'http' ? 'n/a (CONNECT only)' : false),
+    run: async (row) => {
+      const r = await httpForwarding(tmp, row.protocol === 'direct' ? undefined : row.server!.ports.http, o.http, s.wrkSeconds);
+      return { figures: { rate: r.perSecond }, note: r.errors || undefined };
+    },
+  }];
+}
+
+async function runMetric(m: Metric, rows: Row[]): Promise<MetricResult> {
+  const shown = rows.filter((r) => m.applies(r) !== false);
+  const result: MetricResult = { title: m.title, method: m.method, figures: m.figures, rows: shown.map((r) => ({ label: r.label, runs: [], notes: [] })) };
+  for (let round = 0; round < settings.rounds; round++) {
+    // Rotated order, so that no proxy always runs right after the same other one.
+    for (let k = 0; k < shown.length; k++) {
+      const i = (k + round) % shown.length;
+      const row = shown[i];
+      const out = result.rows[i];
+      const applies = m.applies(row);
+      if (applies !== true) { out.error = applies as string; continue; }
+      if (m.restart) await row.server?.restart();
+      const why = unavailable(row);
+      if (why) { out.error = why; continue; }
+      try {
+        const r = await m.run(row);
+        out.runs.push(r.figures);
+        if (r.note) out.notes.push(r.note);
+      } catch (e) {
+        out.notes.push(`failed: ${(e as Error).message}`.slice(0, 120));
+      }
+    }
+  }
+  return result;
+}
+
+function renderRules(r: RuleMatchResult): string {
+  const title = 'Rule match (proxyd router, compileRules + matchSync)';
+  if (!r.available) return `${title}\n  rule-match: not available (${r.reason})`;
+  const body = r.sizes.map((s) => [`${s.rules} rules`, fmt(s.nsPerMatch), `${(s.nsPerMatch / r.sizes[0].nsPerMatch).toFixed(2)}×`, fmt(s.compileMs), '']);
+  const check = r.mismatches ? `\n  WARNING: ${r.mismatches} answers not the expected rule index, e.g. ${r.example}` : '';
+  return `${title}\n  ${settings.ruleCalls} matchSync calls over hosts half matching one of the last 10% of rules, half falling to MATCH\n`
+    + table(['', 'ns/match', '× 10 rules', 'compile ms', ''], body) + check;
+}
+
+/** Builds dist/ when it is missing or older than a file in src/. */
+async function buildIfStale(): Promise<void> {
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
+    .reduce((t, e) => Math.max(t, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  let built = 0;
+  try { built = statSync(join(repoRoot, 'dist', 'proxyd.js')).mtimeMs; } catch { /* not built */ }
+  if (built > newest(join(repoRoot, 'src'))) return;
+  console.log('building proxyd (tsc) ...');
+  const { code, out } = await runCommand(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], 300_000, repoRoot);
+  if (code !== 0) console.log(`  build failed (${code}): ${out.trim().split('\n').slice(0, 3).join(' | ')}`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  await buildIfStale();
+  const tmp = mkdtempSync(join(os.tmpdir(), 'proxyd-bench-'));
+  const wanted = flags.peers?.split(',');
+  const rows = makeRows(tmp, repoRoot).filter((r) => !wanted || r.label === 'direct' || wanted.some((w) => r.label.startsWith(w)));
+  const origins = await startOrigins(tmp, repoRoot);
+  const servers = [...new Set(rows.flatMap((r) => (r.server ? [r.server] : [])))] as Server[];
+  for (const s of servers) await s.start();
+
+  console.log(`proxyd bench, ${quick ? 'QUICK' : 'full'} mode: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}, ` +
+    `loopback only; load generator, origins and proxy share the cores. Medians of ${settings.rounds} interleaved round(s).`);
+  for (const s of servers) console.log(`  ${s.name}: ${s.error ?? `pid ${s.daemon?.pid}, ports ${JSON.stringify(s.ports)}`}`);
+
+  const only = flags.only?.split(',');
+  const results: MetricResult[] = [];
+  for (const m of metrics(origins, tmp)) {
+    if (only && !only.includes(m.id)) continue;
+    const r = await runMetric(m, rows);
+    results.push(r);
+    console.log(`\n${renderMetric(r)}`);
+  }
+  let rules: RuleMatchResult | undefined;
+  if (!only || only.includes('rules')) {
+    rules = await ruleMatch(repoRoot, [10, 100_000], settings.ruleCalls, settings.rounds);
+    console.log(`\n${renderRules(rules)}`);
+  }
+
+  const seconds = (Date.now() - started) / 1000;
+  const file = join(os.tmpdir(), 'proxyd-bench-results.json');
+  writeFileSync(file, JSON.stringify({
+    date: new Date().toISOString(), quick, seconds, settings, httpOrigin: origins.httpKind,
+    machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
+    metrics: Object.fromEntries(results.map((m) => [m.title, m.rows.map((row) => ({ ...row, ...summarize(m, row) }))])),
+    ruleMatch: rules,
+  }, null, 2));
+  console.log(`\nresults: ${file}  (${seconds.toFixed(0)} s)`);
+  await stopAll();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAllNow(); process.exit(130); });
+main().catch((e) => {
+  console.error(e);
+  killAllNow();
+  process.exit(1);
+});

@@ -44,8 +44,8 @@ export function normalizeHost(raw: string): string | undefined {
   return HOST_NAME.test(h) ? h : undefined;
 }
 
-/** Parses `host:port` / `[v6]:port` (port required unless defaultPort is given). */
-export function parseHostPort(raw: string, defaultPort?: number): Target | undefined {
+/** Parses `host:port` / `[v6]:port` (port required unless defaultPort is given; 0 only for binds). */
+export function parseHostPort(raw: string, defaultPort?: number, allowPortZero = false): Target | undefined {
   const s = raw.trim();
   let hostPart: string;
   let portPart: string | undefined;
@@ -69,6 +69,6 @@ export function parseHostPort(raw: string, defaultPort?: number): Target | undef
     if (!/^\d{1,5}$/.test(portPart)) return undefined;
     port = Number(portPart);
   }
-  if (port === undefined || port < 1 || port > 65535) return undefined;
+  if (port === undefined || port < (allowPortZero ? 0 : 1) || port > 65535) return undefined;
   return { host, port };
 }

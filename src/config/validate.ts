@@ -26,7 +26,7 @@ const SECTIONS: Record<string, Section> = {
         continue;
       }
       const text = string(src, value, `listen.${key}`);
-      const addr = text === undefined ? undefined : parseHostPort(text);
+      const addr = text === undefined ? undefined : parseHostPort(text, undefined, true); // port 0: any free port
       if (text !== undefined && (!addr || (!isIP(addr.host) && addr.host !== 'localhost'))) {
         src.error(value, `listen.${key}: expected ADDRESS:PORT such as 127.0.0.1:1080 or [::1]:1080 (got "${text}")`);
       } else if (addr) d.listen[key as 'socks' | 'http'] = addr;

@@ -21,7 +21,7 @@ const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fata
 const SECTIONS: Record<string, Section> = {
   listen(src, node, d) {
     for (const [key, value] of entries(src, node, 'listen', ['socks', 'http'])) {
-      if (isScalar(value) && (value.value === null || value.value === false)) {
+      if (isScalar(value) && (value.value === null || value.value === false || value.value === 'off')) {
         d.listen[key as 'socks' | 'http'] = null; // that listener is off
         continue;
       }

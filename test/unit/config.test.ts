@@ -1,0 +1,98 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { ConfigError, DEFAULT_LIMITS, loadConfig, parseConfig } from '../../src/config/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'proxyd-config-'));
+
+function problems(text: string, files: Record<string, string> = {}): string[] {
+  for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
+  const file = join(dir, 'c.yaml');
+  try {
+    parseConfig(text, file);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.file === file ? 'c.yaml' : p.file.replace(dir + '/', '')}:${p.line}:${p.col} ${p.message}`);
+    throw err;
+  }
+  return [];
+}
+
+describe('a valid config', () => {
+  test('the embedded default loads: loopback listeners, safe limits, MATCH,DIRECT', () => {
+    const c = loadConfig();
+    expect(c.file).toBe('(embedded default)');
+    expect(c.listen).toEqual({ socks: { host: '127.0.0.1', port: 1080 }, http: { host: '127.0.0.1', port: 8080 } });
+    expect(c.limits).toEqual(DEFAULT_LIMITS);
+    expect(c.router.matchSync({ host: 'github.com', port: 443 }).target).toBe('DIRECT');
+  });
+
+  test('every section is read', () => {
+    writeFileSync(join(dir, 'git.txt'), '+.corp.example\n');
+    const c = parseConfig(
+      [
+        'listen: { socks: "[::1]:1081", http: off }',
+        'control: /run/proxyd.sock',
+        'hosts: { git.corp.example: 10.1.2.3 }',
+        'auth: [{ username: dev, password: "s3cret" }]',
+        'allow: [10.0.0.0/8]',
+        'rule-sets: { git: git.txt }',
+        'log: { level: debug }',
+        'limits: { handshake-timeout: 2s, header-max-bytes: 16KiB, idle-timeout: 5m, connect-timeout: 1500ms, max-connections: 100, drain-timeout: 1s }',
+        'rules:',
+        '  - RULE-SET,git,REJECT',
+        '  - MATCH,DIRECT',
+      ].join('\n'),
+      join(dir, 'full.yaml'),
+    );
+    expect(c.listen).toEqual({ socks: { host: '::1', port: 1081 }, http: null });
+    expect(c.control).toBe('/run/proxyd.sock');
+    expect(c.hosts.get('git.corp.example')).toBe('10.1.2.3');
+    expect(c.users).toEqual([{ username: 'dev', password: 's3cret' }]);
+    expect(c.allow).toHaveLength(1);
+    expect(c.log.level).toBe('debug');
+    expect(c.limits).toEqual({ handshakeTimeoutMs: 2000, headerMaxBytes: 16384, idleTimeoutMs: 300_000, connectTimeoutMs: 1500, maxConnections: 100, drainTimeoutMs: 1000 });
+    expect(c.router.matchSync({ host: 'a.corp.example', port: 443 }).target).toBe('REJECT');
+  });
+});
+
+describe('every error, with FILE:LINE:COL', () => {
+  test.each([
+    ['unknown key with did-you-mean', 'lisen: { socks: 127.0.0.1:1080 }\n', ['c.yaml:1:1 unknown key "lisen" (did you mean "listen"?)']],
+    ['unknown nested key', 'limits:\n  idle-timeot: 5s\n', ['c.yaml:2:3 limits: unknown key "idle-timeot" (did you mean "idle-timeout"?)']],
+    ['bad rule kind', 'rules:\n  - DOMAIN-SUFIX,a.example,DIRECT\n', ['c.yaml:2:5 unknown rule kind "DOMAIN-SUFIX" (did you mean DOMAIN-SUFFIX?)']],
+    ['unknown target, column of the target', 'rules:\n  - "DOMAIN,a.example,overseas"\n', ['c.yaml:2:23 unknown target "overseas" (known: DIRECT, REJECT)']],
+    ['bad CIDR', 'rules:\n  - IP-CIDR,10.0.0.0/33,DIRECT\n', ['c.yaml:2:13 "10.0.0.0/33" is not an IP address or CIDR']],
+    ['bad hosts address', 'hosts:\n  a.example: 10.1.2\n', ['c.yaml:2:14 hosts.a.example: "10.1.2" is not an IP address']],
+    ['bad listen address', 'listen: { socks: "127.0.0.1" }\n', ['c.yaml:1:19 listen.socks: expected ADDRESS:PORT such as 127.0.0.1:1080 or [::1]:1080 (got "127.0.0.1")']],
+    ['duplicate rule-set name', 'rule-sets:\n  a: a.txt\n  a: b.txt\n', ['c.yaml:3:3 Map keys must be unique']],
+    ['duplicate user', 'allow: [127.0.0.1]\nauth:\n  - { username: u, password: a }\n  - { username: u, password: b }\n', ['c.yaml:4:17 auth: duplicate username "u"']],
+    ['missing rule-set file', 'rule-sets: { git: nothere.txt }\n', [expect.stringMatching(/^c\.yaml:1:19 rule-sets\.git: cannot read rule set "git": ENOENT/)]],
+    ['bad duration', 'limits: { idle-timeout: 5 }\n', ['c.yaml:1:25 limits.idle-timeout: expected a duration such as 500ms, 30s, 5m or 1h (got 5)']],
+    ['bad log level', 'log: { level: loud }\n', ['c.yaml:1:15 log.level: "loud" is not one of trace, debug, info, warn, error, fatal, silent']],
+    ['a section for a later version', 'proxies: []\n', ['c.yaml:1:1 "proxies" is not supported by this version of proxyd yet']],
+    ['YAML syntax', 'rules: [a, b\n', [expect.stringMatching(/^c\.yaml:2:1 /)]],
+    ['not a mapping', '- a\n- b\n', ['c.yaml:1:1 a config is a YAML mapping (listen:, rules:, …)']],
+  ])('%s', (_name, text, expected) => {
+    expect(problems(text)).toEqual(expected);
+  });
+
+  test('errors inside a rule-set file point into that file', () => {
+    expect(problems('rule-sets: { s: s.txt }\nrules:\n  - RULE-SET,s,DIRECT\n', { 's.txt': 'a.example\nb..example\n' })).toEqual([
+      's.txt:2:1 "b..example" is not a domain name',
+    ]);
+  });
+
+  test('all errors are reported at once', () => {
+    const text = 'lisen: {}\nrules:\n  - BAD,x,DIRECT\n  - MATCH,NOWHERE\nlimits: { max-connections: lots }\n';
+    expect(problems(text).map((p) => p.split(' ')[0])).toEqual(['c.yaml:1:1', 'c.yaml:5:28', 'c.yaml:3:5', 'c.yaml:4:11']);
+  });
+
+  test('a non-loopback bind without auth or allow is refused; with either it is accepted', () => {
+    expect(problems('listen: { http: 0.0.0.0:8080, socks: 127.0.0.1:1080 }\n')).toEqual([
+      'c.yaml:1:17 listen.http: 0.0.0.0 is not a loopback address; set "auth" (users) or "allow" (client CIDRs) so proxyd is not an open proxy',
+    ]);
+    expect(problems('listen: { http: 0.0.0.0:8080 }\nallow: [192.168.0.0/16]\n')).toEqual([]);
+    expect(problems('listen: { http: 0.0.0.0:8080 }\nauth: [{ username: a, password: b }]\n')).toEqual([]);
+  });
+});

@@ -26,6 +26,8 @@ export class HttpInbound {
   /** our Via pseudonym; unique per daemon so a request that comes round again is recognised */
   readonly #pseudonym = `proxyd-${randomBytes(3).toString('hex')}`;
   #draining = false;
+  /** keep-alive client connections between requests: closed at once when draining */
+  readonly #idle = new Set<Socket>();
 
   constructor(engine: Engine, credentials: Credentials) {
     this.#engine = engine;
@@ -42,13 +44,16 @@ export class HttpInbound {
 
   /** Takes over a client socket whose first byte said HTTP. */
   handle(socket: Socket): void {
+    this.#idle.add(socket);
+    socket.once('close', () => this.#idle.delete(socket));
     this.#server.emit('connection', socket);
     socket.resume(); // the sniffed bytes wait in the stream buffer; the parser reads them from there
   }
 
-  /** From now on every response closes its connection. */
+  /** From now on every response closes its connection; idle ones close now. */
   drain(): void {
     this.#draining = true;
+    for (const socket of this.#idle) socket.destroy();
   }
 
   get #via(): string {
@@ -66,7 +71,13 @@ export class HttpInbound {
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
-    endHandshake(req.socket);
+    const socket = req.socket;
+    endHandshake(socket);
+    this.#idle.delete(socket);
+    res.once('finish', () => {
+      if (this.#draining) socket.end();
+      else if (!socket.destroyed) this.#idle.add(socket);
+    });
     if (this.#draining) res.setHeader('Connection', 'close');
     if (req.url?.startsWith('/')) {
       return sendError(res, new ProxyError('protocol', `no mirror endpoint at ${req.url.split('?')[0]} (origin-form requests are for mirrors, none configured)`), 404);
@@ -78,6 +89,7 @@ export class HttpInbound {
 
   #connect(req: IncomingMessage, socket: Socket, head: Buffer): void {
     endHandshake(socket);
+    this.#idle.delete(socket);
     const { user, error, status } = this.#admit(req);
     if (error) return sendRawError(socket, error, status);
     const target = parseHostPort(req.url ?? '');

@@ -1,0 +1,103 @@
+// The daemon as users run it: `proxyd --check`, refusing bad configs, SIGTERM drain.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
+import { curl, run } from '../fixtures/run.js';
+
+const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
+const dir = mkdtempSync(join(tmpdir(), 'proxyd-cli-'));
+let origin: Origin;
+
+beforeAll(async () => {
+  if (!existsSync(PROXYD)) throw new Error('dist/proxyd.js is missing: run `npm run build` (npm test does it first)');
+  origin = await startHttpOrigin();
+});
+afterAll(() => origin.close());
+
+function configFile(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+test('--check: exit 0 for a valid config, 1 with every error as FILE:LINE:COL', async () => {
+  const good = await run('node', [PROXYD, '--check', '--config', configFile('good.yaml', 'rules:\n  - MATCH,DIRECT\n')]);
+  expect(good.code).toBe(0);
+  expect(good.stdout).toContain('good.yaml: ok (1 rules)');
+  const badFile = configFile('bad.yaml', 'lisen: {}\nrules:\n  - DOMAIN-SUFFIX,github.com,overseas\n  - IP-CIDR,300.1.1.1/8,DIRECT\n');
+  const bad = await run('node', [PROXYD, '--check', '--config', badFile]);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr.split('\n').filter((l) => l.startsWith(badFile))).toEqual([
+    `${badFile}:1:1 unknown key "lisen" (did you mean "listen"?)`,
+    `${badFile}:3:30 unknown target "overseas" (known: DIRECT, REJECT)`,
+    `${badFile}:4:13 "300.1.1.1/8" is not an IP address or CIDR`,
+  ]);
+});
+
+test('the embedded default and PROXYD_CONFIG are used when --config is not given', async () => {
+  const embedded = await run('node', [PROXYD, '--check'], { env: { ...process.env, PROXYD_CONFIG: '' } });
+  expect(embedded.stdout).toContain('(embedded default): ok');
+  const fromEnv = await run('node', [PROXYD, '--check'], { env: { ...process.env, PROXYD_CONFIG: configFile('env.yaml', 'rules: []\n') } });
+  expect(fromEnv.stdout).toContain('env.yaml: ok (0 rules)');
+});
+
+test('the daemon refuses to start on a bad config or an open-proxy bind', async () => {
+  const bad = await run('node', [PROXYD, '--config', configFile('bad2.yaml', 'rules:\n  - NOPE,x,DIRECT\n')]);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain('bad2.yaml:2:5 unknown rule kind "NOPE"');
+  expect(bad.stderr).toContain('not starting');
+  const open = await run('node', [PROXYD, '--config', configFile('open.yaml', 'listen: { http: 0.0.0.0:0, socks: off }\n')]);
+  expect(open.code).toBe(1);
+  expect(open.stderr).toContain('0.0.0.0 is not a loopback address; set "auth" (users) or "allow" (client CIDRs)');
+});
+
+/** Starts proxyd on port 0 and reads the bound ports from its JSON log. */
+async function startProcess(yaml: string): Promise<{ child: ChildProcess; http: number; socks: number; out: () => string }> {
+  const child = spawn('node', [PROXYD, '--config', configFile(`p${Date.now()}.yaml`, yaml)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  child.stderr!.on('data', (c) => (out += c));
+  const ports: Record<string, number> = {};
+  const deadline = Date.now() + 10_000;
+  while (Object.keys(ports).length < 2 && Date.now() < deadline) {
+    for (const line of out.split('\n')) {
+      const m = line.match(/"listener":"(\w+)","address":\{[^}]*"port":(\d+)/);
+      if (m) ports[m[1]!] = Number(m[2]);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!ports.http || !ports.socks) throw new Error(`proxyd did not start:\n${out}`);
+  return { child, http: ports.http, socks: ports.socks, out: () => out };
+}
+
+test('SIGTERM: stops accepting, lets open tunnels finish, closes idle keep-alive, exits 0', async () => {
+  const p = await startProcess('listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\nlimits: { drain-timeout: 8s }\nrules:\n  - MATCH,DIRECT\n');
+  // an idle keep-alive client connection, and a tunnel in the middle of a slow download
+  const idle = connect(p.http, '127.0.0.1');
+  idle.on('error', () => undefined);
+  await once(idle, 'connect');
+  idle.write(`GET http://127.0.0.1:${origin.port}/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+  await once(idle, 'data');
+  const download = curl(['--limit-rate', '2M', '-p', '-x', `http://127.0.0.1:${p.http}`, '-o', '/dev/null', '-w', '%{size_download}', `http://127.0.0.1:${origin.port}/big?n=${4 * 1024 * 1024}`]);
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = Date.now();
+  let idleClosedAt = 0;
+  idle.once('close', () => (idleClosedAt = Date.now()));
+  p.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  const refused = await curl(['-x', `http://127.0.0.1:${p.http}`, `http://127.0.0.1:${origin.port}/hello`]);
+  expect(refused.code).toBe(7); // couldn't connect: the listener is closed
+  await expect.poll(() => idleClosedAt, { timeout: 1000 }).toBeGreaterThan(0);
+  expect(idleClosedAt - t0).toBeLessThan(1000);
+  const done = await download;
+  expect(done.stdout).toBe(String(4 * 1024 * 1024)); // the tunnel ran to the end
+  const [code] = await once(p.child, 'exit');
+  expect(code).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(8000);
+  expect(p.out()).toContain('stopping: no new connections, draining open ones');
+});

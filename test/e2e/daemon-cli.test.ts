@@ -88,6 +88,7 @@ test('SIGTERM: stops accepting, lets open tunnels finish, closes idle keep-alive
   const t0 = Date.now();
   let idleClosedAt = 0;
   idle.once('close', () => (idleClosedAt = Date.now()));
+  const exited = once(p.child, 'exit');
   p.child.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 200));
   const refused = await curl(['-x', `http://127.0.0.1:${p.http}`, `http://127.0.0.1:${origin.port}/hello`]);
@@ -96,7 +97,7 @@ test('SIGTERM: stops accepting, lets open tunnels finish, closes idle keep-alive
   expect(idleClosedAt - t0).toBeLessThan(1000);
   const done = await download;
   expect(done.stdout).toBe(String(4 * 1024 * 1024)); // the tunnel ran to the end
-  const [code] = await once(p.child, 'exit');
+  const [code] = await exited;
   expect(code).toBe(0);
   expect(Date.now() - t0).toBeLessThan(8000);
   expect(p.out()).toContain('stopping: no new connections, draining open ones');

@@ -26,26 +26,31 @@ export class HttpInbound {
   /** our Via pseudonym; unique per daemon so a request that comes round again is recognised */
   readonly #pseudonym = `proxyd-${randomBytes(3).toString('hex')}`;
   #draining = false;
-  /** keep-alive client connections between requests: closed at once when draining */
-  readonly #idle = new Set<Socket>();
 
   constructor(engine: Engine, credentials: Credentials) {
     this.#engine = engine;
     this.#credentials = credentials;
     const { limits } = engine;
-    this.#server = createServer({ maxHeaderSize: limits.headerMaxBytes, requestTimeout: 0 });
+    this.#server = createServer({
+      maxHeaderSize: limits.headerMaxBytes,
+      requestTimeout: 0,
+      headersTimeout: limits.handshakeTimeoutMs, // a request head that takes longer gets 408
+      connectionsCheckingInterval: Math.max(100, limits.handshakeTimeoutMs / 4),
+    });
     this.#server.keepAliveTimeout = Math.min(KEEP_ALIVE_MS, limits.idleTimeoutMs);
     this.#server.on('request', (req, res) => this.#request(req, res));
     this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#connect(req, socket, head));
     this.#server.on('upgrade', (_req: IncomingMessage, socket: Socket) =>
       sendRawError(socket, new ProxyError('protocol', 'protocol upgrades are not forwarded; use CONNECT'), 501));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
+    // This server never listens itself (the Listener hands it sockets), but Node starts its
+    // connection tracking (head timeouts, closeIdleConnections) on 'listening'.
+    this.#server.emit('listening');
   }
 
   /** Takes over a client socket whose first byte said HTTP. */
   handle(socket: Socket): void {
-    this.#idle.add(socket);
-    socket.once('close', () => this.#idle.delete(socket));
+    endHandshake(socket); // from here the server's own head timeout applies, to every request
     this.#server.emit('connection', socket);
     socket.resume(); // the sniffed bytes wait in the stream buffer; the parser reads them from there
   }
@@ -53,7 +58,7 @@ export class HttpInbound {
   /** From now on every response closes its connection; idle ones close now. */
   drain(): void {
     this.#draining = true;
-    for (const socket of this.#idle) socket.destroy();
+    this.#server.closeIdleConnections();
   }
 
   get #via(): string {
@@ -71,13 +76,6 @@ export class HttpInbound {
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket;
-    endHandshake(socket);
-    this.#idle.delete(socket);
-    res.once('finish', () => {
-      if (this.#draining) socket.end();
-      else if (!socket.destroyed) this.#idle.add(socket);
-    });
     if (this.#draining) res.setHeader('Connection', 'close');
     if (req.url?.startsWith('/')) {
       return sendError(res, new ProxyError('protocol', `no mirror endpoint at ${req.url.split('?')[0]} (origin-form requests are for mirrors, none configured)`), 404);
@@ -88,8 +86,6 @@ export class HttpInbound {
   }
 
   #connect(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    endHandshake(socket);
-    this.#idle.delete(socket);
     const { user, error, status } = this.#admit(req);
     if (error) return sendRawError(socket, error, status);
     const target = parseHostPort(req.url ?? '');

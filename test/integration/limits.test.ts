@@ -106,3 +106,11 @@ test('connections beyond max-connections are closed at once; the others keep wor
   expect(reply.toString()).toBe('still here');
   for (const s of held) s.destroy();
 });
+
+test('a client that stalls in its request head gets 408', async () => {
+  const s = await open(d.httpPort);
+  s.write(`CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\n`); // never finished
+  const { data, ms } = await untilClosed(s);
+  expect(data).toMatch(/^HTTP\/1\.1 408 /);
+  expect(ms).toBeLessThan(2500);
+});

@@ -86,7 +86,10 @@ export class Listener {
       log.info({ listener: name, client, error: 'timeout' }, `no complete handshake within ${handshakeTimeoutMs} ms; closed`);
       socket.destroy();
     }, handshakeTimeoutMs));
+    const endedEarly = () => socket.destroy(); // FIN before a single byte: nothing to serve
+    socket.once('end', endedEarly);
     socket.once('data', (first: Buffer) => {
+      socket.removeListener('end', endedEarly);
       socket.pause();
       socket.unshift(first);
       if (first[0] === 0x05) handlers.socks5(socket);

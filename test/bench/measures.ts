@@ -6,12 +6,15 @@ import { openTunnel, type Tunnel, type Via } from './clients.ts';
 import { percentile } from './report.ts';
 import { runCommand, sleep, treeMemoryKiB } from './proc.ts';
 
-/** Aggregate MB/s (10^6 bytes) of `streams` parallel downloads of `bytes` each from the source origin. */
-export async function throughput(via: Via, sourcePort: number, streams: number, bytes: number, capMs: number): Promise<number> {
-  const socks = await Promise.all(Array.from({ length: streams }, () => openTunnel(via, sourcePort)));
+/**
+ * Aggregate MB/s (10^6 bytes) of `streams` parallel downloads of `bytes` each from the
+ * source origin; after capMs the bytes received so far count.
+ */
+export async function throughput(via: Via, sourcePort: number, streams: number, bytes: number, capMs: number): Promise<{ mbps: number; capped: boolean }> {
+  const tunnels = await Promise.all(Array.from({ length: streams }, () => openTunnel(via, sourcePort)));
   let received = 0;
   const start = process.hrtime.bigint();
-  const finished = socks.map((t) => new Promise<void>((resolve, reject) => {
+  const finished = tunnels.map((t) => new Promise<void>((resolve, reject) => {
     let mine = 0;
     t.onData = (b) => { mine += b.length; received += b.length; };
     t.socket.once('end', () => (mine === bytes ? resolve() : reject(new Error(`stream ended after ${mine} of ${bytes} bytes`))));
@@ -20,14 +23,15 @@ export async function throughput(via: Via, sourcePort: number, streams: number, 
     head.writeBigUInt64BE(BigInt(bytes));
     t.socket.write(head);
   }));
-  const capped = sleep(capMs).then(() => 'cap' as const);
+  let timer: NodeJS.Timeout | undefined;
+  const cap = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), capMs); });
   try {
-    await Promise.race([Promise.all(finished), capped]);
+    const capped = await Promise.race([Promise.all(finished).then(() => false), cap]);
+    return { mbps: received / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6, capped };
   } finally {
-    socks.forEach((s) => s.destroy());
+    clearTimeout(timer);
+    tunnels.forEach((t) => t.destroy());
   }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return received / seconds / 1e6;
 }
 
 export interface TunnelRate { perSecond: number; p50Ms: number; p99Ms: number; errors: number }
@@ -42,6 +46,7 @@ export async function newTunnels(via: Via, port: number, clientFirst: boolean, c
   const latencies: number[] = [];
   let started = 0;
   let errors = 0;
+  let firstError: string | undefined;
   const t0 = Date.now();
   const worker = async () => {
     while (started < count && Date.now() - t0 < capMs) {
@@ -52,9 +57,9 @@ export async function newTunnels(via: Via, port: number, clientFirst: boolean, c
         await firstByte(t, clientFirst, 5000);
         latencies.push(Number(process.hrtime.bigint() - begin) / 1e6);
         t.destroy();
-      } catch {
-        errors++;
-        if (errors > count / 10) throw new Error(`${errors} failed tunnels`);
+      } catch (e) {
+        firstError ??= (e as Error).message;
+        if (++errors > count / 10) throw new Error(`${errors} failed tunnels, first: ${firstError}`);
       }
     }
   };
@@ -146,7 +151,7 @@ export interface HttpRate { perSecond: number; errors: string }
  * (`GET http://127.0.0.1:ORIGIN/ HTTP/1.1`), or straight at the origin for direct.
  */
 export async function httpForwarding(tmp: string, proxyPort: number | undefined, originPort: number, seconds: number): Promise<HttpRate> {
-  const args = ['-t2', '-c32', `-d${seconds}s`, '--timeout', '2s'];
+  const args = ['-t1', '-c32', `-d${seconds}s`, '--timeout', '2s'];
   if (proxyPort !== undefined) {
     const script = join(tmp, 'absolute-uri.lua');
     writeFileSync(script, `local req
@@ -159,6 +164,12 @@ request = function() return req end
   const { code, out } = await runCommand('wrk', args, (seconds + 10) * 1000);
   const rate = /Requests\/sec:\s+([\d.]+)/.exec(out);
   if (code !== 0 || !rate) throw new Error(`wrk failed (${code}): ${out.trim().split('\n').slice(-2).join(' ')}`);
-  const notes = [/Socket errors: (.*)/.exec(out)?.[1], /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[0]].filter(Boolean);
+  // A proxy without client keep-alive closes after each response: wrk counts a read error each time.
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const readErrors = Number(/Socket errors: .*read (\d+)/.exec(out)?.[1] ?? 0);
+  const notes = [
+    readErrors > requests / 2 ? 'closes the client connection after each response (no keep-alive)' : /Socket errors: (.*)/.exec(out)?.[0],
+    /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[0],
+  ].filter(Boolean);
   return { perSecond: Number(rate[1]), errors: notes.join('; ') };
 }

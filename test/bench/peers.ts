@@ -67,10 +67,10 @@ export function unavailable(row: Row): string | undefined {
   return undefined;
 }
 
-async function started(name: string, bin: string | undefined, args: (port: number) => string[], protocol: keyof Ports, cwd?: string): Promise<Launch> {
+async function started(name: string, bin: string | undefined, args: (port: number) => string[], protocol: keyof Ports): Promise<Launch> {
   if (!bin) throw new Error('not installed');
   const port = await freePort();
-  const daemon = new Daemon(name, bin, args(port), cwd);
+  const daemon = new Daemon(name, bin, args(port));
   try {
     await waitForPort(port, daemon);
   } catch (e) {
@@ -81,7 +81,6 @@ async function started(name: string, bin: string | undefined, args: (port: numbe
 }
 
 export function makeRows(workDir: string, repoRoot: string): Row[] {
-  const bin = findBinary;
   const file = (dir: string, name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
   const proxyd = new Server('proxyd', async (dir) => {
@@ -105,7 +104,7 @@ rules:
     return { daemon, ports: { socks5, http } };
   }, workDir);
 
-  const tinyproxy = new Server('tinyproxy', (dir) => started('tinyproxy', bin('tinyproxy'), (port) => ['-d', '-c', file(dir, 'tinyproxy.conf', `Port ${port}
+  const tinyproxy = new Server('tinyproxy', (dir) => started('tinyproxy', findBinary('tinyproxy'), (port) => ['-d', '-c', file(dir, 'tinyproxy.conf', `Port ${port}
 Listen 127.0.0.1
 Allow 127.0.0.1
 Timeout 600
@@ -117,7 +116,7 @@ PidFile "${join(dir, 'tinyproxy.pid')}"
 
   const squid = new Server('squid', (dir) => {
     chmodSync(dir, 0o777); // squid drops to its own user before writing its log
-    return started('squid', bin('squid'), (port) => ['-N', '-f', file(dir, 'squid.conf', `http_port 127.0.0.1:${port}
+    return started('squid', findBinary('squid'), (port) => ['-N', '-f', file(dir, 'squid.conf', `http_port 127.0.0.1:${port}
 workers 1
 http_access allow localhost
 http_access deny all
@@ -135,7 +134,7 @@ shutdown_lifetime 0 seconds
 `)], 'http');
   }, workDir);
 
-  const dante = new Server('dante', (dir) => started('danted', bin('danted'), (port) => ['-f', file(dir, 'danted.conf', `logoutput: ${join(dir, 'danted.log')}
+  const dante = new Server('dante', (dir) => started('danted', findBinary('danted'), (port) => ['-f', file(dir, 'danted.conf', `logoutput: ${join(dir, 'danted.log')}
 internal: 127.0.0.1 port = ${port}
 external: 127.0.0.1
 socksmethod: none
@@ -146,7 +145,7 @@ client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
 socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
 `), '-p', join(dir, 'danted.pid')], 'socks5'), workDir);
 
-  const microsocks = new Server('microsocks', () => started('microsocks', bin('microsocks'), (port) => ['-i', '127.0.0.1', '-p', String(port)], 'socks5'), workDir);
+  const microsocks = new Server('microsocks', () => started('microsocks', findBinary('microsocks'), (port) => ['-i', '127.0.0.1', '-p', String(port)], 'socks5'), workDir);
 
   const pipe = new Server('node-pipe', () => started('node-pipe', process.execPath,
     (port) => [fileURLToPath(new URL('./pipe-proxy.mjs', import.meta.url)), String(port)], 'http'), workDir);

@@ -28,6 +28,7 @@ export interface RowResult {
 }
 
 export interface MetricResult {
+  id: string;
   title: string;
   method: string;
   figures: Figure[];

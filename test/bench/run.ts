@@ -29,6 +29,14 @@ const settings = quick
   ? { rounds: 1, oneStream: 64 * MiB, eachOfEight: 16 * MiB, capMs: 5000, tunnels: 500, tunnelCapMs: 2000, concurrency: 16, roundTrips: 500, idle: 200, wrkSeconds: 2, ruleCalls: 50_000 }
   : { rounds: 3, oneStream: 256 * MiB, eachOfEight: 64 * MiB, capMs: 15_000, tunnels: 3000, tunnelCapMs: 5000, concurrency: 16, roundTrips: 2000, idle: 1000, wrkSeconds: 5, ruleCalls: 200_000 };
 
+/** Configs, logs and pid files of this run; removed at the end, also on Ctrl-C. */
+const tmp = mkdtempSync(join(os.tmpdir(), 'proxyd-bench-'));
+
+function cleanUp(): void {
+  killAllNow();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
 interface Metric {
   id: string;
   title: string;
@@ -41,7 +49,7 @@ interface Metric {
   run: (row: Row) => Promise<{ figures: Record<string, number>; note?: string }>;
 }
 
-function metrics(o: Origins, tmp: string): Metric[] {
+function metrics(o: Origins): Metric[] {
   const s = settings;
   return [{
     id: 'throughput',
@@ -49,10 +57,11 @@ function metrics(o: Origins, tmp: string): Metric[] {
     method: `1 stream of ${s.oneStream / MiB} MiB; 8 parallel streams of ${s.eachOfEight / MiB} MiB; each capped at ${s.capMs / 1000} s`,
     figures: [{ key: 'one', label: '1 stream' }, { key: 'eight', label: '8 streams' }],
     applies: () => true,
-    run: async (row) => ({ figures: {
-      one: await throughput(via(row), o.source, 1, s.oneStream, s.capMs),
-      eight: await throughput(via(row), o.source, 8, s.eachOfEight, s.capMs),
-    } }),
+    run: async (row) => {
+      const one = await throughput(via(row), o.source, 1, s.oneStream, s.capMs);
+      const eight = await throughput(via(row), o.source, 8, s.eachOfEight, s.capMs);
+      return { figures: { one: one.mbps, eight: eight.mbps }, note: one.capped || eight.capped ? 'hit the time cap' : undefined };
+    },
   }, {
     id: 'tunnels',
     title: 'New tunnels per second (open, one byte from the origin, close)',
@@ -90,7 +99,7 @@ function metrics(o: Origins, tmp: string): Metric[] {
   }, {
     id: 'http',
     title: 'Plain-HTTP forwarding with keep-alive (requests/s)',
-    method: `wrk -t2 -c32 -d${s.wrkSeconds}s, absolute-URI GET through the proxy; direct = wrk at the origin (${o.httpKind}; a 6-byte body)`,
+    method: `wrk -t1 -c32 -d${s.wrkSeconds}s, absolute-URI GET through the proxy; direct = wrk at the origin (${o.httpKind}; a 6-byte body)`,
     figures: [{ key: 'rate', label: 'req/s' }],
     applies: (row) => row.plainHttp || (row.protocol === 'http' ? 'n/a (CONNECT only)' : false),
     run: async (row) => {
@@ -102,7 +111,7 @@ function metrics(o: Origins, tmp: string): Metric[] {
 
 async function runMetric(m: Metric, rows: Row[]): Promise<MetricResult> {
   const shown = rows.filter((r) => m.applies(r) !== false);
-  const result: MetricResult = { title: m.title, method: m.method, figures: m.figures, rows: shown.map((r) => ({ label: r.label, runs: [], notes: [] })) };
+  const result: MetricResult = { id: m.id, title: m.title, method: m.method, figures: m.figures, rows: shown.map((r) => ({ label: r.label, runs: [], notes: [] })) };
   for (let round = 0; round < settings.rounds; round++) {
     // Rotated order, so that no proxy always runs right after the same other one.
     for (let k = 0; k < shown.length; k++) {
@@ -150,7 +159,6 @@ async function buildIfStale(): Promise<void> {
 async function main(): Promise<void> {
   const started = Date.now();
   await buildIfStale();
-  const tmp = mkdtempSync(join(os.tmpdir(), 'proxyd-bench-'));
   const wanted = flags.peers?.split(',');
   const rows = makeRows(tmp, repoRoot).filter((r) => !wanted || r.label === 'direct' || wanted.some((w) => r.label.startsWith(w)));
   const origins = await startOrigins(tmp, repoRoot);
@@ -163,7 +171,7 @@ async function main(): Promise<void> {
 
   const only = flags.only?.split(',');
   const results: MetricResult[] = [];
-  for (const m of metrics(origins, tmp)) {
+  for (const m of metrics(origins)) {
     if (only && !only.includes(m.id)) continue;
     const r = await runMetric(m, rows);
     results.push(r);
@@ -180,18 +188,16 @@ async function main(): Promise<void> {
   writeFileSync(file, JSON.stringify({
     date: new Date().toISOString(), quick, seconds, settings, httpOrigin: origins.httpKind,
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
-    metrics: Object.fromEntries(results.map((m) => [m.title, m.rows.map((row) => ({ ...row, ...summarize(m, row) }))])),
+    metrics: Object.fromEntries(results.map((m) => [m.id, { title: m.title, method: m.method, rows: m.rows.map((row) => ({ ...row, ...summarize(m, row) })) }])),
     ruleMatch: rules,
   }, null, 2));
   console.log(`\nresults: ${file}  (${seconds.toFixed(0)} s)`);
   await stopAll();
-  rmSync(tmp, { recursive: true, force: true });
 }
 
-process.on('exit', killAllNow);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAllNow(); process.exit(130); });
+process.on('exit', cleanUp);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 main().catch((e) => {
   console.error(e);
-  killAllNow();
   process.exit(1);
 });

@@ -3,6 +3,7 @@
 //   client ──request──► proxyd ──route──► pooled upstream connection (keep-alive, per route)
 //   client ◄──response (streamed, backpressured, hop-by-hop headers dropped, Via added)── origin
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
 import type { Engine, Routed } from '../engine.js';
 import { classify, ProxyError } from '../errors.js';
@@ -39,23 +40,14 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
     routed = await engine.route(session);
     routed.stats.connections++;
     routed.stats.active++;
-    const abort = new AbortController();
-    res.once('close', () => res.writableFinished || abort.abort());
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    await engine.pool(routed, session).stream(
-      {
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: req.method as 'GET',
-        headers: endToEndHeaders(req.rawHeaders, via),
-        body: hasBody ? req : null,
-        signal: abort.signal,
-      },
-      ({ statusCode, headers }) => {
-        res.writeHead(statusCode, responseHeaders(headers, via));
-        return res;
-      },
-    );
+    await relayExchange(engine.pool(routed, session), res, via, {
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: req.method!,
+      headers: endToEndHeaders(req.rawHeaders, via),
+      body: hasBody ? req : null,
+    });
   } catch (e) {
     error = classify(e);
     if (!res.headersSent) sendError(res, error);
@@ -65,4 +57,36 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
     const result = { up: socket.bytesRead - readStart, down: socket.bytesWritten - writtenStart };
     engine.finish(session, routed, started, error ? { ...result, error } : result);
   }
+}
+
+/**
+ * One request/response exchange on a pooled upstream connection, through undici's handler
+ * interface (no intermediate streams): the response is written to the client as it arrives, and
+ * the upstream read pauses while the client's socket is full.
+ */
+function relayExchange(pool: Dispatcher, res: ServerResponse, via: string, request: Dispatcher.DispatchOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pool.dispatch(request, {
+      onRequestStart(controller) {
+        const clientLeft = () => res.writableFinished || controller.abort(new ProxyError('reset', 'client closed the connection'));
+        if (res.destroyed) clientLeft();
+        else res.once('close', clientLeft);
+      },
+      onResponseStart(controller, statusCode, headers) {
+        if (statusCode < 200) return; // 1xx informational: not passed on
+        res.writeHead(statusCode, responseHeaders(headers, via));
+        res.on('drain', () => controller.resume());
+      },
+      onResponseData(controller, chunk) {
+        if (!res.write(chunk)) controller.pause();
+      },
+      onResponseEnd() {
+        res.end();
+        resolve();
+      },
+      onResponseError(_controller, err) {
+        reject(err);
+      },
+    });
+  });
 }

@@ -89,11 +89,13 @@ export function makeRows(workDir: string, repoRoot: string): Row[] {
     const [socks5, http] = [await freePort(), await freePort()];
     const conf = file(dir, 'proxyd.yaml', `listen: { socks: 127.0.0.1:${socks5}, http: 127.0.0.1:${http} }
 log: { level: warn }
-limits: { max-connections: 20000 }
+limits: { max-connections: 20000, drain-timeout: 1s }
 rules:
   - MATCH,DIRECT
 `);
-    const daemon = new Daemon('proxyd', process.execPath, [entry, '--config', conf], repoRoot);
+    // BENCH_PROXYD_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the daemon under load
+    const nodeArgs = (process.env.BENCH_PROXYD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const daemon = new Daemon('proxyd', process.execPath, [...nodeArgs, entry, '--config', conf], repoRoot);
     try {
       await waitForPort(socks5, daemon);
       await waitForPort(http, daemon);

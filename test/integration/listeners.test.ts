@@ -51,7 +51,7 @@ describe('reaching the origin', () => {
   test('--socks5: the client resolves and sends an IPv4 address', async () => {
     const r = await curl(['--socks5', socksProxy(), `http://127.0.0.1:${origin.port}/hello`]);
     expect(r.stdout).toBe('hello from origin');
-    expect(d.logs.findLast((l) => l.inbound === 'socks5')).toMatchObject({ target: `127.0.0.1:${origin.port}` });
+    await expect.poll(() => d.logs.findLast((l) => l.inbound === 'socks5')).toMatchObject({ target: `127.0.0.1:${origin.port}` });
   });
 
   test.each([
@@ -62,7 +62,7 @@ describe('reaching the origin', () => {
   ])('[::1] target through %s', async (_name, proxyArgs, byName) => {
     const r = await curl([...proxyArgs(), `http://[::1]:${origin6.port}/hello`]);
     expect(r.stdout).toBe('hello from origin');
-    expect(d.logs.findLast((l) => l.target === `[::1]:${origin6.port}`)).toBeDefined();
+    await expect.poll(() => d.logs.findLast((l) => l.target === `[::1]:${origin6.port}`)).toBeDefined();
     if (!byName) return;
     const hostsOverride = await curl([...proxyArgs(), `http://origin6.test:${origin6.port}/hello`]);
     expect(hostsOverride.stdout).toBe('hello from origin');
@@ -149,8 +149,7 @@ describe('errors in the protocol of the client', () => {
 
   test('each failure is logged once, with its class and the rule that routed it', async () => {
     await curl(['--socks5-hostname', socksProxy(), 'http://blocked.test:81/']);
-    const line = d.logs.findLast((l) => l.target === 'blocked.test:81');
-    expect(line).toMatchObject({ inbound: 'socks5', route: 'REJECT', rule: 'DOMAIN-SUFFIX,blocked.test,REJECT', error: 'rejected', up: 0, down: 0 });
+    await expect.poll(() => d.logs.findLast((l) => l.target === 'blocked.test:81')).toMatchObject({ inbound: 'socks5', route: 'REJECT', rule: 'DOMAIN-SUFFIX,blocked.test,REJECT', error: 'rejected', up: 0, down: 0 });
   });
 });
 
@@ -166,7 +165,7 @@ describe('authentication', () => {
     expect((await curl(['-x', `http://127.0.0.1:${auth.httpPort}`, '-U', 'dev:p@ss:word', url])).stdout).toBe('hello from origin');
     expect((await curl(['-p', '-x', `http://127.0.0.1:${auth.httpPort}`, '-U', 'dev:p@ss:word', url])).stdout).toBe('hello from origin');
     expect((await curl(['-x', `socks5h://dev:p%40ss%3Aword@127.0.0.1:${auth.socksPort}`, url])).stdout).toBe('hello from origin');
-    expect(auth.logs.findLast((l) => l.mode === 'tunnel')).toMatchObject({ user: 'dev' });
+    await expect.poll(() => auth.logs.findLast((l) => l.mode === 'tunnel')).toMatchObject({ user: 'dev' });
   });
 
   test('wrong or missing credentials are refused in each protocol', async () => {

@@ -3,6 +3,7 @@
 //   client ──request──► proxyd ──route──► pooled upstream connection (keep-alive, per route)
 //   client ◄──response (streamed, backpressured, hop-by-hop headers dropped, Via added)── origin
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { performance } from 'node:perf_hooks';
 import type { Engine, Routed } from '../engine.js';
@@ -32,8 +33,6 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
   };
   if (user !== undefined) session.user = user;
   const started = performance.now();
-  const readStart = socket.bytesRead;
-  const writtenStart = socket.bytesWritten;
   let routed: Routed | undefined;
   let error: ProxyError | undefined;
   try {
@@ -54,9 +53,23 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
     else res.destroy(); // mid-body: the client must see a broken message, not a short one
   } finally {
     if (routed) routed.stats.active--;
-    const result = { up: socket.bytesRead - readStart, down: socket.bytesWritten - writtenStart };
+    const result = bytesSinceLastExchange(socket);
     engine.finish(session, routed, started, error ? { ...result, error } : result);
   }
+}
+
+/** Per client connection, the byte counts already charged to earlier requests. */
+const charged = new WeakMap<Socket, { read: number; written: number }>();
+
+/**
+ * Bytes each way of the exchange that just ended: everything the connection moved since the
+ * previous one ended, so the request head (read before forward() runs) counts too.
+ */
+function bytesSinceLastExchange(socket: Socket): { up: number; down: number } {
+  const before = charged.get(socket) ?? { read: 0, written: 0 };
+  const now = { read: socket.bytesRead, written: socket.bytesWritten };
+  charged.set(socket, now);
+  return { up: now.read - before.read, down: now.written - before.written };
 }
 
 /**

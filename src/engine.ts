@@ -42,6 +42,8 @@ export interface Routed {
 export class Engine {
   #state: EngineState;
   #pools = new Map<string, Agent>();
+  /** sessions between routing and their log line: for `proxyctl connections` and draining */
+  readonly open = new Map<number, { session: Session; route: string; since: number }>();
   readonly stats: Stats;
   readonly log: Logger;
 
@@ -61,6 +63,7 @@ export class Engine {
     const match = await router.match(session.target, resolver.resolve);
     const outbound = outbounds.get(match.target);
     if (!outbound) throw new ProxyError('rejected', `route "${match.target}" does not exist`);
+    this.open.set(session.id, { session, route: match.target, since: Date.now() });
     return { match, outbound, stats: this.stats.route(match.target) };
   }
 
@@ -130,6 +133,7 @@ export class Engine {
 
   /** Stats and the one log line of a finished tunnel or forwarded request. */
   finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult): void {
+    this.open.delete(session.id);
     if (routed) {
       routed.stats.bytesUp += result.up;
       routed.stats.bytesDown += result.down;

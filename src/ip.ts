@@ -35,10 +35,12 @@ export function ipv4Number(text: string): number {
   return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
 }
 
-/** `::ffff:1.2.3.4` → `1.2.3.4`; anything else unchanged. */
+/** An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, `::ffff:102:304`) → `1.2.3.4`; anything else unchanged. */
 export function unmapIPv4(address: string): string {
-  const m = address.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i);
-  return m ? m[1]! : address;
+  if (isIP(address) !== 6 || !/ffff/i.test(address)) return address;
+  const b = ipv6Bytes(address);
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return address;
+  return b[10] === 0xff && b[11] === 0xff ? `${b[12]}.${b[13]}.${b[14]}.${b[15]}` : address;
 }
 
 export interface Cidr {

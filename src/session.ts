@@ -1,5 +1,6 @@
 // What every stage of the data path knows about one connection (or one forwarded request).
 import { isIP } from 'node:net';
+import { unmapIPv4 } from './ip.js';
 
 export interface Target {
   /** a host name (lower case, no trailing dot) or an IP literal without brackets */
@@ -32,16 +33,31 @@ export function formatTarget(t: Target): string {
 
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$/;
 
-/** Lower-cases a host, strips brackets and one trailing dot; undefined when it is not a host. */
+/**
+ * Lower-cases a host, strips brackets and one trailing dot; undefined when it is not a host.
+ * Addresses come out canonical, so rules and logs see the address that will be dialled:
+ * IPv4-mapped IPv6 becomes IPv4, and numeric IPv4 spellings that resolvers accept (`127.1`,
+ * `0x7f.0.0.1`, `2130706433`) become dotted quads.
+ */
 export function normalizeHost(raw: string): string | undefined {
   let h = raw.trim().toLowerCase();
   if (h.startsWith('[') && h.endsWith(']')) {
     h = h.slice(1, -1);
-    return isIP(h) === 6 ? h : undefined;
+    return isIP(h) === 6 ? unmapIPv4(h) : undefined;
   }
-  if (isIP(h)) return h;
+  if (isIP(h)) return unmapIPv4(h);
   if (h.endsWith('.')) h = h.slice(0, -1);
-  return HOST_NAME.test(h) ? h : undefined;
+  if (!HOST_NAME.test(h)) return undefined;
+  // a name whose last label is a number is an IPv4 address in some spelling (WHATWG URL rules)
+  if (/(?:^|\.)(?:\d+|0x[0-9a-f]*)$/.test(h)) {
+    try {
+      const v4 = new URL(`http://${h}/`).hostname;
+      return isIP(v4) === 4 ? v4 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return h;
 }
 
 /** Parses `host:port` / `[v6]:port` (port required unless defaultPort is given; 0 only for binds). */

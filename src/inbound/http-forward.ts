@@ -35,6 +35,14 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
   const started = performance.now();
   let routed: Routed | undefined;
   let error: ProxyError | undefined;
+  // a client that goes quiet mid-request (an announced body that never comes) is cut off
+  let idle: ProxyError | undefined;
+  req.setTimeout(engine.limits.idleTimeoutMs, () => {
+    idle = new ProxyError('timeout', `client idle for ${engine.limits.idleTimeoutMs} ms`);
+    if (res.headersSent) return void socket.destroy(idle);
+    res.setHeader('Connection', 'close');
+    sendError(res, idle, 408); // ends the response: the exchange upstream is then abandoned
+  });
   try {
     routed = await engine.route(session);
     routed.stats.connections++;
@@ -42,13 +50,13 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     await relayExchange(engine.pool(routed, session), res, via, {
       origin: url.origin,
-      path: url.pathname + url.search,
+      path: rawPath(req.url!),
       method: req.method!,
       headers: endToEndHeaders(req.rawHeaders, via),
       body: hasBody ? req : null,
     });
   } catch (e) {
-    error = classify(e);
+    error = idle ?? classify(e);
     if (!res.headersSent) sendError(res, error);
     else res.destroy(); // mid-body: the client must see a broken message, not a short one
   } finally {
@@ -56,6 +64,18 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
     const result = bytesSinceLastExchange(socket);
     engine.finish(session, routed, started, error ? { ...result, error } : result);
   }
+}
+
+/**
+ * The path and query exactly as the client wrote them (RFC 9110 §7.7: a proxy does not rewrite
+ * them); URL parsing would resolve dot segments and re-encode characters.
+ */
+function rawPath(absoluteUri: string): string {
+  const authority = absoluteUri.indexOf('//') + 2;
+  const end = absoluteUri.slice(authority).search(/[/?#]/);
+  if (end < 0) return '/';
+  const rest = absoluteUri.slice(authority + end).split('#')[0]!;
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 /** Per client connection, the byte counts already charged to earlier requests. */
@@ -79,11 +99,13 @@ function bytesSinceLastExchange(socket: Socket): { up: number; down: number } {
  */
 function relayExchange(pool: Dispatcher, res: ServerResponse, via: string, request: Dispatcher.DispatchOptions): Promise<void> {
   return new Promise((resolve, reject) => {
+    let settled = false;
     pool.dispatch(request, {
       onRequestStart(controller) {
-        const clientLeft = () => res.writableFinished || controller.abort(new ProxyError('reset', 'client closed the connection'));
-        if (res.destroyed) clientLeft();
-        else res.once('close', clientLeft);
+        // the response closed before the exchange ended: the client left, or we answered it ourselves
+        const abandon = () => settled || controller.abort(new ProxyError('reset', 'client connection closed mid-exchange'));
+        if (res.destroyed) abandon();
+        else res.once('close', abandon);
       },
       onResponseStart(controller, statusCode, headers) {
         if (statusCode < 200) return; // 1xx informational: not passed on
@@ -94,10 +116,12 @@ function relayExchange(pool: Dispatcher, res: ServerResponse, via: string, reque
         if (!res.write(chunk)) controller.pause();
       },
       onResponseEnd() {
+        settled = true;
         res.end();
         resolve();
       },
       onResponseError(_controller, err) {
+        settled = true;
         reject(err);
       },
     });

@@ -4,7 +4,7 @@
 //   { kind: 'ok', ..., length }                a whole message of `length` bytes
 //   { kind: 'error', reply?, reason }          malformed; `reply` is the code to send, if any
 import { isIP } from 'node:net';
-import { formatIPv6, ipv6Bytes } from '../ip.js';
+import { formatIPv6, ipv6Bytes, unmapIPv4 } from '../ip.js';
 import { normalizeHost, type Target } from '../session.js';
 
 export const VERSION = 0x05;
@@ -83,7 +83,7 @@ export function parseRequest(buf: Uint8Array): Parsed<{ target: Target }> {
   const port = (buf[addrEnd]! << 8) | buf[addrEnd + 1]!;
   let host: string | undefined;
   if (atyp === ATYP_IPV4) host = Array.from(buf.subarray(4, 8)).join('.');
-  else if (atyp === ATYP_IPV6) host = formatIPv6(buf.subarray(4, 20));
+  else if (atyp === ATYP_IPV6) host = unmapIPv4(formatIPv6(buf.subarray(4, 20)));
   else {
     const raw = new TextDecoder().decode(buf.subarray(5, addrEnd));
     host = normalizeHost(raw);

@@ -19,7 +19,7 @@ import { curl } from '../fixtures/run.js';
 const HANDSHAKE_MS = 1000;
 const IDLE_MS = 2000;
 const HEADER_MAX = 8 * 1024;
-const CONFIG = `limits: { handshake-timeout: 1s, header-max-bytes: 8KiB, idle-timeout: 2s }
+const CONFIG = `limits: { handshake-timeout: 1s, header-max-bytes: 8KiB, idle-timeout: 2s, drain-timeout: 1s }
 rules:
   - IP-CIDR,127.0.0.0/8,DIRECT,no-resolve
   - IP-CIDR6,::1/128,DIRECT,no-resolve
@@ -42,17 +42,19 @@ const bothPorts = [['SOCKS port', 'socks'], ['HTTP port', 'http']] as const;
 beforeAll(async () => {
   [echo4, echo6, origin, badOrigin] = await Promise.all([startEchoServer('127.0.0.1'), startEchoServer('::1'), startHttpOrigin('127.0.0.1'), startBadOrigin('127.0.0.1')]);
   d = await startTestDaemon(CONFIG);
-});
+}, 20_000);
 afterAll(async () => {
+  // whatever subset of this file ran: no DIRECT connection left loopback (the guard of every dial)
+  const strays = (d?.logs ?? []).filter((l) => l.route === 'DIRECT' && !LOOPBACK_TARGET.test(String(l.target)));
   await d?.stop();
   await Promise.all([echo4?.close(), echo6?.close(), origin?.close(), badOrigin?.close()]);
-});
+  expect(strays).toEqual([]);
+}, 20_000);
 
-const LOOPBACK_TARGET = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost):\d{1,5}$/;
+const LOOPBACK_TARGET = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|\[::ffff:(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|7f[0-9a-f]{2}:[0-9a-f]{1,4})\]|localhost):\d{1,5}$/;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const send = (port: number, bytes: Uint8Array | string, timeoutMs = ANSWER_WITHIN_MS) =>
   exchange(port, [typeof bytes === 'string' ? Buffer.from(bytes) : bytes], { timeoutMs });
-/** a SOCKS answer is complete once the method choice and a whole reply are in */
 /** an HTTP request whose head is complete and announces more body than was sent (the body phase, not the handshake) */
 const awaitsBody = (bytes: Buffer) => {
   if (bytes[0] === 0x05) return false;
@@ -63,7 +65,7 @@ const awaitsBody = (bytes: Buffer) => {
   return (cl !== null && Number(cl[1]) > bytes.length - end - 4) || /\r\ntransfer-encoding:/i.test(head);
 };
 
-describe('the guard: only loopback is ever dialled', () => {
+describe('the guard: only loopback is ever dialled', { timeout: 20_000 }, () => {
   test('the rules send every non-loopback target to REJECT, without a DNS lookup; loopback goes DIRECT', async () => {
     const router = d.config.router;
     let lookups = 0;
@@ -80,6 +82,19 @@ describe('the guard: only loopback is ever dialled', () => {
       expect((await router.match({ host, port: 80 }, lyingResolver)).target, host).toBe('DIRECT');
     }
     expect(lookups).toBe(0);
+  });
+
+  // RFC 4291 §2.5.5.2: ::ffff:127.0.0.1 *is* 127.0.0.1 (DIRECT dials it and reaches the echo server), but the
+  // router never matches it against IPv4 rules: src/ip.ts unmapIPv4 knows only the dotted form, while the
+  // SOCKS5 codec (formatIPv6) writes ::ffff:7f00:1. Here that makes a loopback target REJECTed; with a rule
+  // like IP-CIDR,10.0.0.0/8,REJECT it lets an IPv4-mapped target through. (See the unit test in socks5-codec.)
+  test('an IPv4-mapped IPv6 target is routed like its IPv4 address: ::ffff:127.0.0.1 → DIRECT, the echo answers', async () => {
+    const mapped = { atyp: 0x04 as const, bytes: [...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1], host: '::ffff:127.0.0.1' };
+    const r = await exchange(d.socksPort, [Buffer.concat([greeting([0]), request(1, mapped, echo4.port), Buffer.from('ping')])], {
+      timeoutMs: 3000, done: (b) => b.length >= 2 + 4 && (b[3] !== 0 || b.subarray(2).includes(Buffer.from('ping'))),
+    });
+    expect(parseReply(r.data.subarray(2))?.code, 'SOCKS5 reply code').toBe(0);
+    expect(r.data.subarray(-4).toString()).toBe('ping');
   });
 
   test.each(bothPorts)('non-loopback targets are refused on the %s: SOCKS5 reply 0x02, HTTP 403', async (_n, which) => {
@@ -103,7 +118,7 @@ describe('the guard: only loopback is ever dialled', () => {
   });
 });
 
-describe('specific bad input gets the protocol\'s own answer', () => {
+describe('specific bad input gets the protocol\'s own answer', { timeout: 20_000 }, () => {
   test.each(bothPorts)('a line that is neither SOCKS5 nor HTTP → HTTP/1.1 400 on the %s, then close', async (_n, which) => {
     for (const junk of ['hello proxy, are you there?\r\n\r\n', '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03', 'SSH-2.0-OpenSSH_9.6\r\n']) {
       const r = await send(ports()[which], junk);
@@ -188,7 +203,7 @@ describe('specific bad input gets the protocol\'s own answer', () => {
   });
 });
 
-describe('valid handshakes in any segmentation, on both ports', () => {
+describe('valid handshakes in any segmentation, on both ports', { timeout: 40_000 }, () => {
   const portArbLive = fc.constantFrom<'socks' | 'http'>('socks', 'http');
   const payloadArb = fc.uint8Array({ minLength: 1, maxLength: 256 });
   const delaysArb = fc.array(fc.integer({ min: 0, max: 12 }), { maxLength: 8 });
@@ -254,7 +269,7 @@ describe('valid handshakes in any segmentation, on both ports', () => {
   });
 });
 
-describe('forwarding: what reaches the origin, and an origin that breaks', () => {
+describe('forwarding: what reaches the origin, and an origin that breaks', { timeout: 20_000 }, () => {
   // RFC 9110 §7.7: "A proxy MUST NOT modify the 'absolute-path' and 'query' parts of the received target
   // URI when forwarding it". src/inbound/http-forward.ts rebuilds the path from the WHATWG URL parser
   // (url.pathname + url.search), which drops an empty query, resolves dot segments (also %2e%2e) and
@@ -272,15 +287,13 @@ describe('forwarding: what reaches the origin, and an origin that breaks', () =>
     expect(seen).toEqual(sent);
   });
 
-  // Crash: src/inbound/http-forward.ts hands the client's IncomingMessage to undici as the request body.
-  // When the upstream fails after the response head was passed on (reset, or body timeout) while the
-  // client is still uploading, undici's StreamHandler.onError destroys the response, then destroys the
-  // body with the error; the body's 'error' event re-enters onError (undici listens on it), which nulls
-  // the callback, and the finished(res) callback then calls runInAsyncScope(null, …):
-  //   TypeError: Function.prototype.apply was called on null (undici/lib/api/api-stream.js:125)
-  // thrown from an event handler — the whole daemon process dies. Giving undici a body it does not listen
-  // to for errors, e.g. `body: (async function* () { yield* req; })()`, stops it (tried: no crash, and
-  // the client still sees the broken response).
+  // Regression guard for a crash found while writing this file: when forwarding used undici's stream()
+  // with the client's IncomingMessage as the body, an upstream failing after the response head (reset, or
+  // body timeout) while the client was still uploading made undici's StreamHandler.onError run twice (once
+  // for the upstream error, once for the body's 'error' it re-emits), and the finished(res) callback then
+  // called runInAsyncScope(null, …) — "TypeError: Function.prototype.apply was called on null" from an
+  // event handler, i.e. the daemon process died. Commit 21926df (dispatch handler instead of stream())
+  // removed that path; this keeps it removed.
   test('an upstream that resets mid-response while the client is still uploading does not crash the daemon', async () => {
     const crashes: Error[] = [];
     const onCrash = (e: Error) => crashes.push(e);
@@ -289,11 +302,16 @@ describe('forwarding: what reaches the origin, and an origin that breaks', () =>
       const head = `POST http://127.0.0.1:${badOrigin.port}/reset-mid-body HTTP/1.1\r\nHost: 127.0.0.1:${badOrigin.port}\r\nContent-Length: 1000\r\n\r\nabc`;
       const r = await exchange(d.httpPort, [Buffer.from(head)], { timeoutMs: 3000 });
       await new Promise((res) => setTimeout(res, 300)); // let the response's close run its course
-      const a = parseHttpAnswer(r.data);
-      expect(a?.status).toBe(200);
-      expect(a?.complete).toBe(false); // the client sees a broken message, not a short one
-      expect(r.closed).toBe(true);
       expect(crashes.map((e) => e.message)).toEqual([]);
+      // the client sees the origin's head and then a broken message (not a short one), or a proxy error
+      const a = parseHttpAnswer(r.data);
+      expect(a && ((a.status === 200 && !a.complete) || [408, 502, 504].includes(a.status)), r.data.toString('latin1')).toBe(true);
+      expect(r.closed).toBe(true);
+      // and everyone else is still served
+      const next = await exchange(d.httpPort, [Buffer.from(`GET http://127.0.0.1:${origin.port}/hello HTTP/1.1\r\nHost: x\r\n\r\n`)], {
+        timeoutMs: 3000, done: (b) => parseHttpAnswer(b)?.complete === true,
+      });
+      expect(parseHttpAnswer(next.data)?.body.toString()).toBe('hello from origin');
     } finally {
       process.removeListener('uncaughtException', onCrash);
     }
@@ -313,12 +331,13 @@ describe('forwarding: what reaches the origin, and an origin that breaks', () =>
   });
 });
 
-describe('fuzz', () => {
+describe('fuzz', { timeout: 60_000 }, () => {
   const N = 400;
   const BUDGET_MS = 15_000;
   let baselineHandles = 0;
   let heapBefore = 0;
   let rejectLinesBefore = 0;
+  let fuzzRan = false;
 
   test(`${N} fuzzed connections: each answered in its own protocol or closed within the handshake timeout`, async () => {
     baselineHandles = tcpHandles();
@@ -417,6 +436,7 @@ describe('fuzz', () => {
       },
     }) })), 16, BUDGET_MS);
     const elapsed = Date.now() - started;
+    fuzzRan = true;
 
     const describeCase = ({ c, r }: { c: (typeof cases)[number]; r: Exchange }) =>
       `[seed ${seed}] ${c.body.kind} → ${c.which} port, ${r.ms} ms, sent ${hex(c.body.bytes).slice(0, 400)} got ${hex(r.data).slice(0, 80)}`;
@@ -447,6 +467,8 @@ describe('fuzz', () => {
     }
     const byKind = (k: string) => results.filter((x) => x.c.body.kind === k).length;
     console.info(`fuzz: ${results.length} connections in ${elapsed} ms (seed ${seed}); answered ${results.filter((x) => x.r.answered).length}, closed ${results.filter((x) => x.r.closed).length}; kinds ${['random', 'text', 'after-greeting', 'request-fields', 'socks-mutation', 'http-mutation', 'body-claim'].map((k) => `${k} ${byKind(k)}`).join(', ')}`);
+    // the guard was exercised: the fuzz produced non-loopback targets, and they were refused
+    expect(d.logs.filter((l) => l.route === 'REJECT').length).toBeGreaterThan(rejectLinesBefore);
     expect({ hungInHandshake, wrongAnswers: wrong, hungAwaitingBody }, [
       `hungInHandshake: neither answered nor closed within ${ANSWER_WITHIN_MS} ms`,
       'wrongAnswers: not the protocol the client spoke, or malformed',
@@ -454,12 +476,15 @@ describe('fuzz', () => {
     ].join('; ')).toEqual({ hungInHandshake: [], wrongAnswers: [], hungAwaitingBody: [] });
   });
 
-  test('after the fuzz: no connection or socket left behind, memory sane', async () => {
-    // (the forwarding pool keeps idle upstream connections for 4 s)
-    const settled = await eventually(() => tcpHandles() <= baselineHandles, 8000);
-    expect(settled, `TCP handles ${tcpHandles()} > baseline ${baselineHandles}`).toBe(true);
-    const active = Object.entries(d.engine.stats.snapshot()).filter(([, s]) => s.active !== 0);
-    expect(active).toEqual([]);
+  test('after the fuzz: no connection or socket left behind, memory sane', async (ctx) => {
+    if (!fuzzRan) return ctx.skip(); // measured against the baseline taken before the fuzz
+    // Every fuzz client has closed its end; what the daemon still holds must end within the idle timeout
+    // (a tunnel whose upstream has not closed yet) or the forwarding pool's keep-alive (4 s).
+    const activeRoutes = () => Object.entries(d.engine.stats.snapshot()).filter(([, s]) => s.active !== 0).map(([name, s]) => `${name}: ${s.active} active`);
+    const settled = await eventually(() => tcpHandles() <= baselineHandles && activeRoutes().length === 0, 8000);
+    const stillOpen = [...d.engine.open.values()].map((o) => JSON.stringify(o.session)).join('\n');
+    expect({ tcpHandles: tcpHandles(), activeRoutes: activeRoutes() }, `not settled after 8 s; open sessions:\n${stillOpen}`).toEqual({ tcpHandles: Math.min(tcpHandles(), baselineHandles), activeRoutes: [] });
+    expect(settled).toBe(true);
     const heapMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
     expect(heapMiB).toBeLessThan(200);
   });
@@ -477,14 +502,11 @@ describe('fuzz', () => {
     expect(r.stdout, r.stderr).toBe('hello from origin');
   });
 
-  test('the guard held: every DIRECT connection in the logs went to loopback; the fuzz was refused elsewhere', () => {
-    const direct = d.logs.filter((l) => l.route === 'DIRECT');
-    expect(direct.length).toBeGreaterThan(0);
-    const strays = direct.filter((l) => !LOOPBACK_TARGET.test(String(l.target)));
+  test('the guard held: every DIRECT connection in the logs went to loopback; REJECT never dialled', () => {
+    const strays = d.logs.filter((l) => l.route === 'DIRECT' && !LOOPBACK_TARGET.test(String(l.target)));
     expect(strays).toEqual([]);
-    const rejected = d.logs.filter((l) => l.route === 'REJECT');
-    expect(rejected.length).toBeGreaterThan(rejectLinesBefore); // the fuzz did produce non-loopback targets
-    expect(rejected.every((l) => l.error === 'rejected' || l.error === undefined)).toBe(true);
+    // a REJECTed connection is refused, never a dial that then failed (refused/timeout/dns…)
+    expect(d.logs.filter((l) => l.route === 'REJECT' && l.error !== 'rejected')).toEqual([]);
     expect(d.logs.filter((l) => Number(l.level) >= 50)).toEqual([]); // nothing at error/fatal
   });
 });

@@ -1,20 +1,34 @@
-// IP-CIDR rules as one hash map per prefix length: a lookup costs one map probe per distinct
-// prefix length in use (at most 33 for IPv4, 129 for IPv6), never one per rule.
-import { isIP } from 'node:net';
-import { ipv4Number, ipv6Bytes, maskBytes, unmapIPv4, type Cidr } from '../ip.js';
+// IP-CIDR rules. IPv4: prefixes up to /16 are expanded into one table indexed by the top 16 bits;
+// longer ones hang off their /16 in a small map per prefix length, so a lookup is one array read
+// plus the few prefix lengths used inside that /16. IPv6 (rare in rule lists): one hash map per
+// prefix length. Never a cost per rule.
+import { ipv4Number, ipv6Bytes, maskBytes, type Cidr } from '../ip.js';
 import { NONE } from './domain-trie.js';
 
+/** The prefixes longer than /16 inside one /16: prefix → network number → id. */
+type Long = Map<number, Map<number, number>>;
+
 export class CidrTable {
-  #v4 = new Map<number, Map<number, number>>(); // prefix → network number → id
+  #short: Float64Array | undefined; // top 16 bits → smallest id of a covering prefix of /16 or shorter
+  #long = new Map<number, Long>(); // top 16 bits → longer prefixes inside it
   #v6 = new Map<number, Map<string, number>>(); // prefix → network bytes as hex → id
-  #v4Prefixes: number[] = [];
   #v6Prefixes: number[] = [];
 
   add(cidr: Cidr, id: number): void {
     if (cidr.family === 4) {
-      const key = ipv4Key(numberOf(cidr.bytes), cidr.prefix);
-      const byKey = mapFor(this.#v4, this.#v4Prefixes, cidr.prefix);
-      byKey.set(key, Math.min(byKey.get(key) ?? NONE, id));
+      const net = numberOf(cidr.bytes);
+      const top = net >>> 16;
+      if (cidr.prefix <= 16) {
+        const short = (this.#short ??= new Float64Array(65536).fill(NONE));
+        const span = 1 << (16 - cidr.prefix);
+        for (let i = top; i < top + span; i++) if (id < short[i]!) short[i] = id;
+        return;
+      }
+      let long = this.#long.get(top);
+      if (!long) this.#long.set(top, (long = new Map()));
+      let byNet = long.get(cidr.prefix);
+      if (!byNet) long.set(cidr.prefix, (byNet = new Map()));
+      byNet.set(net, Math.min(byNet.get(net) ?? NONE, id));
     } else {
       const key = Buffer.from(cidr.bytes).toString('hex');
       const byKey = mapFor(this.#v6, this.#v6Prefixes, cidr.prefix);
@@ -22,19 +36,22 @@ export class CidrTable {
     }
   }
 
-  /** Smallest entry id whose network contains the address, or NONE. */
+  /** Smallest entry id whose network contains the address (canonical text: IPv4 or IPv6), or NONE. */
   match(address: string): number {
-    const a = unmapIPv4(address);
     let best = NONE;
-    const family = isIP(a);
-    if (family === 4) {
-      const n = ipv4Number(a);
-      for (const p of this.#v4Prefixes) {
-        const id = this.#v4.get(p)!.get(ipv4Key(n, p));
-        if (id !== undefined && id < best) best = id;
+    if (!address.includes(':')) {
+      const n = ipv4Number(address);
+      const top = n >>> 16;
+      if (this.#short) best = this.#short[top]!;
+      const long = this.#long.get(top);
+      if (long) {
+        for (const [prefix, byNet] of long) {
+          const id = byNet.get(ipv4Key(n, prefix));
+          if (id !== undefined && id < best) best = id;
+        }
       }
-    } else if (family === 6 && this.#v6Prefixes.length > 0) {
-      const bytes = ipv6Bytes(a);
+    } else if (this.#v6Prefixes.length > 0) {
+      const bytes = ipv6Bytes(address);
       for (const p of this.#v6Prefixes) {
         const id = this.#v6.get(p)!.get(Buffer.from(maskBytes(bytes, p)).toString('hex'));
         if (id !== undefined && id < best) best = id;

@@ -6,7 +6,7 @@
 //          └─► port table, MATCH ───────────────────┘
 //   host names are resolved (hosts overrides, then system DNS) only when an IP rule without
 //   no-resolve stands before the best match found without it.
-import { isIP } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { closest } from '../did-you-mean.js';
 import type { Target } from '../session.js';
 import { NONE } from './domain-trie.js';
@@ -78,7 +78,7 @@ export class Router {
   /** First matching rule; resolves a host name only when an IP rule could still win. */
   async match(target: Target, resolve: Resolve): Promise<RouteMatch> {
     const best = this.#bestWithoutResolving(target);
-    if (this.#tables.firstResolving >= best || isIP(target.host)) return this.#result(best, undefined);
+    if (this.#tables.firstResolving >= best || isAddress(target.host)) return this.#result(best, undefined);
     const addresses = await resolve(target.host).catch(() => [] as string[]); // unresolvable: IP rules just don't match
     return this.matchSync(target, addresses);
   }
@@ -86,7 +86,7 @@ export class Router {
   #bestWithoutResolving(target: Target): number {
     const t = this.#tables;
     let best = Math.min(t.matchAll, t.ports ? t.ports[target.port]! : NONE);
-    if (isIP(target.host)) best = Math.min(best, t.cidrs.match(target.host));
+    if (isAddress(target.host)) best = Math.min(best, t.cidrs.match(target.host));
     else best = Math.min(best, t.domains.match(target.host), t.keywords.match(target.host));
     return best;
   }
@@ -100,6 +100,12 @@ export class Router {
     if (resolved) m.resolved = resolved;
     return m;
   }
+}
+
+/** For a normalised host (see normalizeHost): is it an IP address rather than a name? */
+function isAddress(host: string): boolean {
+  const last = host.charCodeAt(host.length - 1);
+  return host.includes(':') || (last >= 48 && last <= 57 && isIPv4(host));
 }
 
 /** Compiles rule lines (`KIND,VALUE,TARGET[,no-resolve]`, `MATCH,TARGET`); throws RuleCompileError. */

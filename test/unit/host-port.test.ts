@@ -106,8 +106,11 @@ describe('properties', () => {
     hostNameArb,
   );
 
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is normalised to its IPv4 address, so it does not round-trip
+  const isIPv4Mapped = (h: string) => h.includes(':') && new URL(`http://[${h}]/`).hostname.startsWith('[::ffff:');
+
   test('parseHostPort(formatTarget(t)) returns t for any normal host and port', () => {
-    fc.assert(fc.property(targetArb, portArb, (host, port) => {
+    fc.assert(fc.property(targetArb.filter((h) => !isIPv4Mapped(h)), portArb, (host, port) => {
       const t = { host, port };
       expect(parseHostPort(formatTarget(t))).toEqual(t);
     }), { numRuns: 1000 });

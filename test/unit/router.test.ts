@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { compileRules, loadRuleSet, RuleCompileError, type SourceError } from '../../src/router/index.js';
+import { normalizeHost } from '../../src/session.js';
 
 const t = (host: string, port = 443) => ({ host, port });
 
@@ -30,7 +31,6 @@ describe('each rule kind', () => {
     ['IP-CIDR,0.0.0.0/0', '8.8.8.8', 443, true],
     ['IP-CIDR6,2001:db8::/32', '2001:db8:1::5', 443, true],
     ['IP-CIDR6,2001:db8::/32', '2001:db9::5', 443, false],
-    ['IP-CIDR,10.0.0.0/8', '::ffff:10.9.9.9', 443, true],
     ['DST-PORT,22', 'github.com', 22, true],
     ['DST-PORT,22', 'github.com', 443, false],
     ['DST-PORT,8000-9000', '1.2.3.4', 8080, true],
@@ -40,6 +40,12 @@ describe('each rule kind', () => {
   test.each(cases)('%s on %s:%i → %s', (rule, host, port, matches) => {
     const router = compileRules([`${rule},REJECT`, 'MATCH,DIRECT']);
     expect(router.matchSync(t(host, port)).target).toBe(matches ? 'REJECT' : 'DIRECT');
+  });
+
+  test('an IPv4-mapped IPv6 target, as the inbounds normalise it, meets the IPv4 rules', () => {
+    const router = compileRules(['IP-CIDR,10.0.0.0/8,REJECT', 'MATCH,DIRECT']);
+    expect(router.matchSync(t(normalizeHost('[::ffff:10.9.9.9]')!)).target).toBe('REJECT');
+    expect(router.matchSync(t(normalizeHost('::ffff:a09:909')!)).target).toBe('REJECT');
   });
 
   test('MATCH catches everything; with no rule at all the route is DIRECT', () => {
@@ -220,5 +226,35 @@ describe('size does not change the cost of a match', () => {
     expect(router.matchSync(t('a.host49999.example')).rule).toBe('DOMAIN-SUFFIX,host49999.example,r5');
     expect(router.matchSync(t('10.0.5.9')).index).toBe(50_005);
     expect(router.matchSync(t('nothing.example')).target).toBe('DIRECT');
+  });
+});
+
+describe('keyword automaton', () => {
+  test('overlapping keywords: the earliest rule wins wherever its keyword sits in the name', () => {
+    const router = compileRules(['DOMAIN-KEYWORD,hers,first', 'DOMAIN-KEYWORD,he,second', 'DOMAIN-KEYWORD,she,third', 'MATCH,none']);
+    expect(router.matchSync(t('ushers.example')).target).toBe('first');
+    expect(router.matchSync(t('ushe.example')).target).toBe('second');
+    expect(router.matchSync(t('sh-e.example')).target).toBe('none');
+    expect(router.matchSync(t('a-b_c.example')).target).toBe('none');
+  });
+
+  test('a keyword found only through a failure link', () => {
+    const router = compileRules(['DOMAIN-KEYWORD,abcx,long', 'DOMAIN-KEYWORD,bcd,short', 'MATCH,none']);
+    expect(router.matchSync(t('abcd.example')).target).toBe('short');
+    expect(router.matchSync(t('zabcx.example')).target).toBe('long');
+  });
+});
+
+describe('CIDR table', () => {
+  test('prefixes of every length, short and long, in one /16 and across /16s', () => {
+    const router = compileRules([
+      'IP-CIDR,10.1.2.128/25,a', 'IP-CIDR,10.1.0.0/16,b', 'IP-CIDR,10.0.0.0/7,c', 'IP-CIDR,10.1.2.3/32,d', 'IP-CIDR,0.0.0.0/0,e',
+    ]);
+    const route = (h: string) => router.matchSync(t(h)).target;
+    expect(route('10.1.2.200')).toBe('a');
+    expect(route('10.1.2.3')).toBe('b'); // the /16 comes before the /32
+    expect(route('10.1.9.9')).toBe('b');
+    expect(route('11.200.0.1')).toBe('c');
+    expect(route('12.0.0.1')).toBe('e');
   });
 });

@@ -139,23 +139,26 @@ export class Engine {
       routed.stats.bytesDown += result.down;
       if (result.error) routed.stats.errors[result.error.cls]++;
     }
-    const line = {
-      id: session.id,
-      inbound: session.inbound,
-      mode: session.mode,
-      client: `${session.client.address}:${session.client.port}`,
-      user: session.user,
-      target: formatTarget(session.target),
-      rule: routed?.match.rule,
-      route: routed?.match.target,
-      ms: Math.round(performance.now() - started),
-      up: result.up,
-      down: result.down,
-      error: result.error?.cls,
-      reason: result.error?.message,
-    };
-    if (result.error && result.error.cls !== 'rejected') this.log.warn(line, session.mode === 'tunnel' ? 'connection' : 'request');
-    else this.log.info(line, session.mode === 'tunnel' ? 'connection' : 'request');
+    const level = result.error && result.error.cls !== 'rejected' ? 'warn' : 'info';
+    if (!this.log.isLevelEnabled(level)) return;
+    this.log[level](
+      {
+        id: session.id,
+        inbound: session.inbound,
+        mode: session.mode,
+        client: `${session.client.address}:${session.client.port}`,
+        user: session.user,
+        target: formatTarget(session.target),
+        rule: routed?.match.rule,
+        route: routed?.match.target,
+        ms: Math.round(performance.now() - started),
+        up: result.up,
+        down: result.down,
+        error: result.error?.cls,
+        reason: result.error?.message,
+      },
+      session.mode === 'tunnel' ? 'connection' : 'request',
+    );
   }
 
   /** Closes the forwarding pools (shutdown). */

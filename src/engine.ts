@@ -3,7 +3,7 @@
 //   session ─► router.match ─► outbound.dial ─► relay(client, upstream) ─► stats + one log line
 //
 // Inbounds hand a session here; they never pick a route or dial themselves. The state (router,
-// outbounds, limits) is swapped whole on reload: open connections keep the state they started with.
+// outbounds, limits) is one object so that a reload can replace it whole.
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
@@ -63,8 +63,11 @@ export class Engine {
     const match = await router.match(session.target, resolver.resolve);
     const outbound = outbounds.get(match.target);
     if (!outbound) throw new ProxyError('rejected', `route "${match.target}" does not exist`);
+    const stats = this.stats.route(match.target);
+    stats.connections++;
+    stats.active++; // until finish()
     this.open.set(session.id, { session, route: match.target, since: Date.now() });
-    return { match, outbound, stats: this.stats.route(match.target) };
+    return { match, outbound, stats };
   }
 
   /** A tunnel (SOCKS5 CONNECT, HTTP CONNECT): route, dial, answer, relay, account. */
@@ -74,25 +77,20 @@ export class Engine {
     let upstream: Socket;
     try {
       routed = await this.route(session);
-      routed.stats.connections++;
-      routed.stats.active++;
       upstream = await this.#dial(routed, session, routed.match.resolved);
     } catch (e) {
       const err = classify(e);
-      if (routed) routed.stats.active--;
       this.finish(session, routed, started, { up: 0, down: 0, error: err });
       answer.fail(err);
       return;
     }
     if (client.destroyed) {
       upstream.destroy(); // the client gave up while we dialled
-      routed.stats.active--;
       this.finish(session, routed, started, { up: 0, down: 0, error: new ProxyError('reset', 'client left before connect') });
       return;
     }
     answer.ok(upstream);
     const result = await relay(client, upstream, this.#state.limits.idleTimeoutMs);
-    routed.stats.active--;
     this.finish(session, routed, started, result);
   }
 
@@ -135,6 +133,7 @@ export class Engine {
   finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult): void {
     this.open.delete(session.id);
     if (routed) {
+      routed.stats.active--;
       routed.stats.bytesUp += result.up;
       routed.stats.bytesDown += result.down;
       if (result.error) routed.stats.errors[result.error.cls]++;

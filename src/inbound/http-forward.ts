@@ -45,8 +45,6 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
   });
   try {
     routed = await engine.route(session);
-    routed.stats.connections++;
-    routed.stats.active++;
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     await relayExchange(engine.pool(routed, session), res, via, {
       origin: url.origin,
@@ -60,7 +58,6 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
     if (!res.headersSent) sendError(res, error);
     else res.destroy(); // mid-body: the client must see a broken message, not a short one
   } finally {
-    if (routed) routed.stats.active--;
     const result = bytesSinceLastExchange(socket);
     engine.finish(session, routed, started, error ? { ...result, error } : result);
   }

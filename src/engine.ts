@@ -12,7 +12,7 @@ import type { Limits } from './config/index.js';
 import { classify, ProxyError } from './errors.js';
 import type { Logger } from './log/logger.js';
 import type { Dialer, Outbound } from './outbound/index.js';
-import { relay, type RelayResult } from './relay.js';
+import { IdleWatch, relay, type RelayResult } from './relay.js';
 import type { Resolver } from './resolver.js';
 import type { RouteMatch, Router } from './router/index.js';
 import { formatTarget, normalizeHost, type Session } from './session.js';
@@ -42,6 +42,7 @@ export interface Routed {
 export class Engine {
   #state: EngineState;
   #pools = new Map<string, Agent>();
+  readonly #idle: IdleWatch;
   /** sessions between routing and their log line: for `proxyctl connections` and draining */
   readonly open = new Map<number, { session: Session; route: string; since: number }>();
   readonly stats: Stats;
@@ -49,6 +50,7 @@ export class Engine {
 
   constructor(state: EngineState, stats: Stats, log: Logger) {
     this.#state = state;
+    this.#idle = new IdleWatch(state.limits.idleTimeoutMs);
     this.stats = stats;
     this.log = log;
   }
@@ -90,7 +92,7 @@ export class Engine {
       return;
     }
     answer.ok(upstream);
-    const result = await relay(client, upstream, this.#state.limits.idleTimeoutMs);
+    const result = await relay(client, upstream, this.#idle);
     this.finish(session, routed, started, result);
   }
 

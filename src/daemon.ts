@@ -1,7 +1,7 @@
 // The daemon as a library: config in, listeners up; tests start as many as they like in one process.
 //
 //   Config ─► Resolver, Router, outbounds ─► Engine ─► HttpInbound + SOCKS5 handler ─► Listeners
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Config } from './config/index.js';
 import { Engine } from './engine.js';
 import { Credentials } from './inbound/auth.js';
@@ -11,6 +11,7 @@ import { handleSocks5 } from './inbound/socks5.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { buildOutbounds } from './outbound/index.js';
 import { Resolver } from './resolver.js';
+import { formatTarget } from './session.js';
 import { Stats } from './stats/route-stats.js';
 
 export interface DaemonOptions {
@@ -37,7 +38,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
   );
   const credentials = new Credentials(config.users);
   const http = new HttpInbound(engine, credentials);
-  const handlers = { socks5: (s: import('node:net').Socket) => handleSocks5(s, engine, credentials), http: (s: import('node:net').Socket) => http.handle(s) };
+  const handlers = { socks5: (s: Socket) => handleSocks5(s, engine, credentials), http: (s: Socket) => http.handle(s) };
   const listeners = new Map<'socks' | 'http', Listener>();
   const addresses: Daemon['addresses'] = {};
   try {
@@ -48,7 +49,9 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
         name, address, allow: config.allow, maxConnections: config.limits.maxConnections,
         handshakeTimeoutMs: config.limits.handshakeTimeoutMs, handlers, log,
       });
-      addresses[name] = await listener.listen();
+      addresses[name] = await listener.listen().catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`cannot listen on ${formatTarget(address)} (listen.${name}): ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
+      });
       listeners.set(name, listener);
       log.info({ listener: name, address: addresses[name] }, `listening (${name === 'socks' ? 'SOCKS5' : 'HTTP'}; both protocols accepted)`);
     }
@@ -64,6 +67,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     const deadline = Date.now() + config.limits.drainTimeoutMs;
     while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const l of listeners.values()) for (const s of l.sockets) s.destroy();
+    http.close();
     await engine.close();
   };
   return { config, engine, addresses, stop };

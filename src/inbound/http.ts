@@ -61,6 +61,11 @@ export class HttpInbound {
     this.#server.closeIdleConnections();
   }
 
+  /** Stops the connection tracking timer (after draining). */
+  close(): void {
+    this.#server.close(() => undefined); // never listened: only clears the tracking interval
+  }
+
   get #via(): string {
     return `1.1 ${this.#pseudonym}`;
   }

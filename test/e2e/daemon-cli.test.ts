@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -54,6 +54,16 @@ test('the daemon refuses to start on a bad config or an open-proxy bind', async 
   const open = await run('node', [PROXYD, '--config', configFile('open.yaml', 'listen: { http: 0.0.0.0:0, socks: off }\n')]);
   expect(open.code).toBe(1);
   expect(open.stderr).toContain('0.0.0.0 is not a loopback address; set "auth" (users) or "allow" (client CIDRs)');
+});
+
+test('a port already in use is named in a one-line error, exit 1', async () => {
+  const busy = createServer().listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  const port = (busy.address() as AddressInfo).port;
+  const r = await run('node', [PROXYD, '--config', configFile('busy.yaml', `listen: { http: 127.0.0.1:${port}, socks: off }\n`)]);
+  busy.close();
+  expect(r.code).toBe(1);
+  expect(r.stderr).toBe(`proxyd: cannot listen on 127.0.0.1:${port} (listen.http): address already in use\n`);
 });
 
 /** Starts proxyd on port 0 and reads the bound ports from its JSON log. */

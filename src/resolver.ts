@@ -9,11 +9,6 @@ export class Resolver {
     this.#hosts = hosts;
   }
 
-  /** The override for a name, if `hosts` has one. */
-  override(host: string): string | undefined {
-    return this.#hosts.get(host);
-  }
-
   /** All addresses of a host (an IP literal resolves to itself). */
   resolve = (host: string): Promise<string[]> => {
     if (isIP(host)) return Promise.resolve([host]);

@@ -57,7 +57,9 @@ export function classify(err: unknown): ProxyError {
   // undici wraps the connect error (ours) in its own; the cause tells what happened
   if (e && e.cause instanceof ProxyError) return e.cause;
   const code = typeof e?.code === 'string' ? e.code : undefined;
-  const cls = (code && CLASS_BY_CODE[code]) || 'reset';
+  // an HTTP parser (undici's, reading an upstream response) refused malformed input
+  const malformed = e?.name === 'HTTPParserError' || code?.startsWith('HPE_');
+  const cls = malformed ? 'protocol' : (code && CLASS_BY_CODE[code]) || 'reset';
   const message = (e?.message ?? String(err)).split('\n')[0] ?? 'unknown error';
   return new ProxyError(cls, message, code);
 }

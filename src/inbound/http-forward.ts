@@ -55,7 +55,8 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
     });
   } catch (e) {
     error = idle ?? classify(e);
-    if (!res.headersSent) sendError(res, error);
+    // the request was already accepted: a protocol error now is the upstream's, hence 502
+    if (!res.headersSent) sendError(res, error, error.cls === 'protocol' ? 502 : undefined);
     else res.destroy(); // mid-body: the client must see a broken message, not a short one
   } finally {
     const result = bytesSinceLastExchange(socket);
@@ -106,7 +107,12 @@ function relayExchange(pool: Dispatcher, res: ServerResponse, via: string, reque
       },
       onResponseStart(controller, statusCode, headers) {
         if (statusCode < 200) return; // 1xx informational: not passed on
-        res.writeHead(statusCode, responseHeaders(headers, via));
+        try {
+          res.writeHead(statusCode, responseHeaders(headers, via));
+        } catch (err) {
+          // a header Node will not send (a value with a forbidden character): fail this exchange only
+          return controller.abort(new ProxyError('protocol', `upstream response not forwardable: ${(err as Error).message}`));
+        }
         res.on('drain', () => controller.resume());
       },
       onResponseData(controller, chunk) {

@@ -1,6 +1,7 @@
 // curl through both listeners, every way a user points it at proxyd.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -184,5 +185,24 @@ describe('authentication', () => {
     // the password never reaches a log line
     expect(JSON.stringify(auth.logs)).not.toContain('p@ss:word');
     expect(JSON.stringify(auth.logs)).not.toContain('nope');
+  });
+});
+
+describe('an upstream that lies', () => {
+  test('a malformed response head gets 502 with class protocol, and the daemon serves the next request', async () => {
+    const liar = createServer((s) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\r\nContent-Length: 2\r\n\r\nok'));
+    });
+    await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
+    try {
+      const port = (liar.address() as AddressInfo).port;
+      const r = await curl(['-x', httpProxy(), '-D', '-', `http://127.0.0.1:${port}/`]);
+      expect(r.stdout).toMatch(/^HTTP\/1\.1 502 /);
+      expect(r.stdout).toMatch(/^X-Proxyd-Error: protocol\r$/m);
+      expect((await curl(['-x', httpProxy(), `http://origin.test:${origin.port}/hello`])).stdout).toBe('hello from origin');
+    } finally {
+      liar.close();
+    }
   });
 });

@@ -16,6 +16,8 @@ import { forward } from './http-forward.js';
 import { sendError, sendRawError } from './http-reply.js';
 import { endHandshake } from './listen.js';
 
+const CONNECT_OK = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+
 /** Client keep-alive connections idle longer than this are closed (or the idle timeout, if shorter). */
 const KEEP_ALIVE_MS = 60_000;
 
@@ -105,7 +107,7 @@ export class HttpInbound {
     };
     if (user !== undefined) session.user = user;
     void this.#engine.tunnel(session, socket, {
-      ok: () => socket.write('HTTP/1.1 200 Connection Established\r\n\r\n'),
+      ok: () => socket.write(CONNECT_OK),
       fail: (err) => sendRawError(socket, err),
     });
   }

@@ -3,7 +3,9 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
+import { startBlackHole } from '../fixtures/black-hole.js';
 import { startEchoServer } from '../fixtures/origin.js';
+import { curl } from '../fixtures/run.js';
 
 let d: TestDaemon;
 let echo: { port: number; close(): Promise<void> };
@@ -113,4 +115,23 @@ test('a client that stalls in its request head gets 408', async () => {
   const { data, ms } = await untilClosed(s);
   expect(data).toMatch(/^HTTP\/1\.1 408 /);
   expect(ms).toBeLessThan(2500);
+});
+
+test('a connect that hangs ends at connect-timeout: HTTP 504, SOCKS5 reply 0x06', async () => {
+  const hole = await startBlackHole();
+  const t = await startTestDaemon('limits: { connect-timeout: 500ms }\nrules:\n  - MATCH,DIRECT\n');
+  try {
+    const url = `http://127.0.0.1:${hole.port}/`;
+    const forwarded = await curl(['-x', `http://127.0.0.1:${t.httpPort}`, '-D', '-', url]);
+    expect(forwarded.stdout).toMatch(/^HTTP\/1\.1 504 /);
+    expect(forwarded.stdout).toContain(`proxyd: connect to 127.0.0.1:${hole.port} timed out after 500 ms (timeout)`);
+    const tunnel = await curl(['-p', '-x', `http://127.0.0.1:${t.httpPort}`, url]);
+    expect(tunnel.stderr).toContain('CONNECT tunnel failed, response 504');
+    const socks = await curl(['--socks5', `127.0.0.1:${t.socksPort}`, url]);
+    expect(socks.code).toBe(97);
+    expect(socks.stderr).toContain('(6)');
+  } finally {
+    await t.stop();
+    hole.close();
+  }
 });

@@ -17,9 +17,11 @@ import { closeWith, endHandshake } from './listen.js';
 
 type Stage = 'greeting' | 'auth' | 'request';
 
+const EMPTY = Buffer.alloc(0);
+
 export function handleSocks5(socket: Socket, engine: Engine, credentials: Credentials): void {
   let stage: Stage = 'greeting';
-  let buf: Buffer = Buffer.alloc(0);
+  let buf: Buffer = EMPTY;
   let user: string | undefined;
   const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
 
@@ -63,6 +65,7 @@ export function handleSocks5(socket: Socket, engine: Engine, credentials: Creden
         socket.pause();
         const early = buf.subarray(r.length); // bytes a client sent before our reply (optimistic data)
         if (early.length) socket.unshift(early);
+        buf = EMPTY; // the closures below outlive the handshake: keep them from holding its bytes
         endHandshake(socket);
         const session: Session = { id: nextSessionId(), inbound: 'socks5', mode: 'tunnel', client, target: r.target };
         if (user !== undefined) session.user = user;

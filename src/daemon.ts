@@ -38,7 +38,7 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
   );
   const credentials = new Credentials(config.users);
   const http = new HttpInbound(engine, credentials);
-  const handlers = { socks5: (s: Socket) => handleSocks5(s, engine, credentials), http: (s: Socket) => http.handle(s) };
+  const handlers = { socks5: (s: Socket, first: Buffer) => handleSocks5(s, first, engine, credentials), http: (s: Socket) => http.handle(s) };
   const listeners = new Map<'socks' | 'http', Listener>();
   const addresses: Daemon['addresses'] = {};
   try {

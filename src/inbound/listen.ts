@@ -8,7 +8,8 @@ import type { Logger } from '../log/logger.js';
 import type { Target } from '../session.js';
 
 export interface ProtocolHandlers {
-  socks5(socket: Socket): void;
+  /** `first`: the bytes read so far (the socket keeps flowing) */
+  socks5(socket: Socket, first: Buffer): void;
   http(socket: Socket): void;
 }
 
@@ -90,10 +91,10 @@ export class Listener {
     socket.once('end', endedEarly);
     socket.once('data', (first: Buffer) => {
       socket.removeListener('end', endedEarly);
+      if (first[0] === 0x05) return handlers.socks5(socket, first);
       socket.pause();
-      socket.unshift(first);
-      if (first[0] === 0x05) handlers.socks5(socket);
-      else handlers.http(socket);
+      socket.unshift(first); // Node's HTTP parser reads it from the stream buffer
+      handlers.http(socket);
     });
   }
 }

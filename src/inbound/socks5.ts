@@ -19,9 +19,9 @@ type Stage = 'greeting' | 'auth' | 'request';
 
 const EMPTY = Buffer.alloc(0);
 
-export function handleSocks5(socket: Socket, engine: Engine, credentials: Credentials): void {
+export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, credentials: Credentials): void {
   let stage: Stage = 'greeting';
-  let buf: Buffer = EMPTY;
+  let buf: Buffer = first;
   let user: string | undefined;
   const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
 
@@ -85,5 +85,5 @@ export function handleSocks5(socket: Socket, engine: Engine, credentials: Creden
     step();
   };
   socket.on('data', onData);
-  socket.resume();
+  step();
 }

@@ -11,11 +11,11 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Limits } from './config/index.js';
 import { classify, ProxyError } from './errors.js';
 import type { Logger } from './log/logger.js';
-import type { Dialer, Outbound } from './outbound/index.js';
+import type { DialContext, Outbound } from './outbound/index.js';
 import { IdleWatch, relay, type RelayResult } from './relay.js';
 import type { Resolver } from './resolver.js';
 import type { RouteMatch, Router } from './router/index.js';
-import { formatTarget, normalizeHost, type Session } from './session.js';
+import { formatTarget, normalizeHost, type Session, type Target } from './session.js';
 import type { RouteStats, Stats } from './stats/route-stats.js';
 
 export interface EngineState {
@@ -79,7 +79,8 @@ export class Engine {
     let upstream: Socket;
     try {
       routed = await this.route(session);
-      upstream = await this.#dial(routed, session, routed.match.resolved);
+      const ctx: DialContext = routed.match.resolved ? { session, resolved: routed.match.resolved } : { session };
+      upstream = await this.#dial(routed, session.target, ctx);
     } catch (e) {
       const err = classify(e);
       this.finish(session, routed, started, { up: 0, down: 0, error: err });
@@ -97,9 +98,9 @@ export class Engine {
   }
 
   /** Dials through a route, timing the connect. */
-  async #dial(routed: Routed, session: Session, resolved?: string[]): Promise<Socket> {
+  async #dial(routed: Routed, target: Target, ctx: DialContext): Promise<Socket> {
     const t0 = performance.now();
-    const socket = await (routed.outbound as Dialer).dial(session.target, resolved ? { session, resolved } : { session });
+    const socket = await routed.outbound.dial(target, ctx);
     routed.stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
     return socket;
   }
@@ -108,7 +109,7 @@ export class Engine {
    * The connection pool used to forward absolute-URI HTTP requests through a route: keep-alive
    * upstream connections, each one dialled by the route's outbound (TLS on top for https://).
    */
-  pool(routed: Routed, session: Session): Dispatcher {
+  pool(routed: Routed): Dispatcher {
     const name = routed.match.target;
     let pool = this.#pools.get(name);
     if (pool) return pool;
@@ -119,7 +120,7 @@ export class Engine {
       connect: (opts, callback) => {
         const host = normalizeHost(opts.hostname) ?? opts.hostname;
         const port = Number(opts.port) || (opts.protocol === 'https:' ? 443 : 80);
-        this.#dial(routed, { ...session, target: { host, port } }).then((socket) => {
+        this.#dial(routed, { host, port }, {}).then((socket) => {
           if (opts.protocol !== 'https:') return callback(null, socket);
           const tls = tlsConnect({ socket, servername: opts.servername || host, ALPNProtocols: ['http/1.1'] });
           tls.once('secureConnect', () => callback(null, tls));

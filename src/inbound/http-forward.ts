@@ -46,7 +46,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, engine:
   try {
     routed = await engine.route(session);
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    await relayExchange(engine.pool(routed, session), res, via, {
+    await relayExchange(engine.pool(routed), res, via, {
       origin: url.origin,
       path: rawPath(req.url!),
       method: req.method!,

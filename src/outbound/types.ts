@@ -4,7 +4,8 @@ import type { Socket } from 'node:net';
 import type { Session, Target } from '../session.js';
 
 export interface DialContext {
-  session: Session;
+  /** the session being served; absent for a pooled forwarding connection, which serves many */
+  session?: Session;
   /** addresses the router already resolved the target to (for an IP rule) */
   resolved?: string[];
 }

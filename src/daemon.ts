@@ -1,17 +1,18 @@
 // The daemon as a library: config in, listeners up; tests start as many as they like in one process.
 //
-//   Config ─► Resolver, Router, outbounds ─► Engine ─► HttpInbound + SOCKS5 handler ─► Listeners
+//   Config ─► EngineState (router, outbounds, resolver, limits, credentials, allow) ─► Engine
+//          ─► HttpInbound + SOCKS5 handler ─► Listeners          reload(config): a new state, swapped
 import type { AddressInfo, Socket } from 'node:net';
+import { formatTarget } from './address/index.js';
+import { AuthThrottle } from './access/auth-throttle.js';
 import type { Config } from './config/index.js';
-import { Engine } from './engine.js';
-import { Credentials } from './inbound/auth.js';
+import { Engine } from './engine/engine.js';
+import { buildState } from './engine/state.js';
 import { HttpInbound } from './inbound/http.js';
 import { Listener } from './inbound/listen.js';
 import { handleSocks5 } from './inbound/socks5.js';
 import { createLogger, type Logger } from './log/logger.js';
-import { buildOutbounds } from './outbound/index.js';
-import { Resolver } from './resolver.js';
-import { formatTarget } from './session.js';
+import { LoopGuard } from './loop-guard.js';
 import { Stats } from './stats/route-stats.js';
 
 export interface DaemonOptions {
@@ -19,46 +20,69 @@ export interface DaemonOptions {
   log?: Logger;
 }
 
+export interface ReloadResult {
+  /** settings that changed but only take effect after a restart (listen addresses, log level) */
+  needsRestart: string[];
+}
+
 export interface Daemon {
-  config: Config;
+  /** the config in force (reload replaces it) */
+  readonly config: Config;
   engine: Engine;
   /** bound addresses by listener name (port 0 in the config becomes the real port here) */
   addresses: Partial<Record<'socks' | 'http', AddressInfo>>;
+  /**
+   * Applies a new config to new connections: rules, outbounds, hosts, limits, credentials, allow
+   * list. Open connections finish on the state they started with.
+   */
+  reload(config: Config): ReloadResult;
   /** SIGTERM semantics: stop accepting, let open connections finish (up to drain-timeout), then close them */
   stop(): Promise<void>;
 }
 
-export async function startDaemon(config: Config, options: DaemonOptions = {}): Promise<Daemon> {
+export async function startDaemon(initial: Config, options: DaemonOptions = {}): Promise<Daemon> {
+  let config = initial;
   const log = options.log ?? createLogger(config.log.level);
-  const resolver = new Resolver(config.hosts);
-  const engine = new Engine(
-    { router: config.router, outbounds: buildOutbounds(config, resolver), resolver, limits: config.limits },
-    new Stats(),
-    log,
-  );
-  const credentials = new Credentials(config.users);
-  const http = new HttpInbound(engine, credentials);
-  const handlers = { socks5: (s: Socket, first: Buffer) => handleSocks5(s, first, engine, credentials), http: (s: Socket) => http.handle(s) };
+  const guard = new LoopGuard();
+  const deps = { isSelf: guard.isSelf };
+  const engine = new Engine(buildState(config, deps).state, new Stats(), log);
+  const throttle = new AuthThrottle(log);
+  const http = new HttpInbound(engine, throttle);
+  engine.serveHttp = (socket, session, responder) => http.serveTunnel(socket, session, responder);
+  const handlers = { socks5: (s: Socket, first: Buffer) => handleSocks5(s, first, engine, throttle), http: (s: Socket) => http.handle(s) };
   const listeners = new Map<'socks' | 'http', Listener>();
   const addresses: Daemon['addresses'] = {};
   try {
     for (const name of ['socks', 'http'] as const) {
       const address = config.listen[name];
       if (!address) continue;
-      const listener = new Listener({
-        name, address, allow: config.allow, maxConnections: config.limits.maxConnections,
-        handshakeTimeoutMs: config.limits.handshakeTimeoutMs, handlers, log,
-      });
+      const listener = new Listener({ name, address, settings: () => engine.state, handlers, log });
       addresses[name] = await listener.listen().catch((err: NodeJS.ErrnoException) => {
         throw new Error(`cannot listen on ${formatTarget(address)} (listen.${name}): ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
       });
+      guard.add(addresses[name]!.address, addresses[name]!.port);
       listeners.set(name, listener);
       log.info({ listener: name, address: addresses[name] }, `listening (${name === 'socks' ? 'SOCKS5' : 'HTTP'}; both protocols accepted)`);
     }
   } catch (err) {
     await Promise.all([...listeners.values()].map((l) => l.stopAccepting()));
+    await engine.close();
     throw err;
   }
+
+  const reload = (next: Config): ReloadResult => {
+    const { state, retired } = buildState(next, deps, engine.state);
+    engine.swap(state, retired);
+    const needsRestart: string[] = [];
+    for (const name of ['socks', 'http'] as const) {
+      const [a, b] = [config.listen[name], next.listen[name]];
+      if ((a && formatTarget(a)) !== (b && formatTarget(b))) needsRestart.push(`listen.${name}`);
+    }
+    if (next.log.level !== config.log.level) needsRestart.push('log.level');
+    config = next;
+    log.info({ file: next.file, rules: next.rules.length, retired: retired.map((o) => o.name), needsRestart }, 'config reloaded');
+    return { needsRestart };
+  };
 
   const stop = async () => {
     http.drain();
@@ -70,5 +94,13 @@ export async function startDaemon(config: Config, options: DaemonOptions = {}): 
     http.close();
     await engine.close();
   };
-  return { config, engine, addresses, stop };
+  return {
+    get config() {
+      return config;
+    },
+    engine,
+    addresses,
+    reload,
+    stop,
+  };
 }

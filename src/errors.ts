@@ -1,29 +1,47 @@
-// Stable error classes for everything that can go wrong on a connection, and how each class
-// is told to a client: a SOCKS5 reply code, an HTTP status, a log field.
+// Stable error classes for everything that can go wrong on a connection, the hop where it went
+// wrong, and how each class is told to a client: a SOCKS5 reply code, an HTTP status, a log field.
 
 export type ErrorClass =
   | 'dns' // the name did not resolve
   | 'refused' // the target (or upstream) answered with RST
   | 'unreachable' // no route to the network or host
-  | 'timeout' // connect or handshake took too long
+  | 'timeout' // connect, handshake or response took too long
   | 'reset' // an established stream was torn down
+  | 'tls' // a TLS handshake proxyd made (https:// forwarding) failed
   | 'rejected' // a rule said REJECT, or a loop was detected
   | 'auth' // client credentials missing or wrong
-  | 'protocol'; // malformed or unsupported input
+  | 'protocol' // malformed or unsupported input
+  | 'internal'; // a bug or a resource limit of proxyd itself: logged with its stack
 
 export const ERROR_CLASSES: readonly ErrorClass[] = [
-  'dns', 'refused', 'unreachable', 'timeout', 'reset', 'rejected', 'auth', 'protocol',
+  'dns', 'refused', 'unreachable', 'timeout', 'reset', 'tls', 'rejected', 'auth', 'protocol', 'internal',
 ];
+
+/**
+ * Which hop of `client → proxyd → upstream proxy → origin` failed: the client (it left, went
+ * quiet, sent garbage), proxyd itself (a rule, a limit, a bug), an upstream proxy, or the origin.
+ */
+export type Hop = 'client' | 'proxyd' | 'upstream' | 'origin';
+
+/** `code` of a refused loop: HTTP answers it 508, SOCKS5 0x02. */
+export const LOOP = 'ELOOP';
 
 export class ProxyError extends Error {
   readonly cls: ErrorClass;
   /** errno-style code of the underlying failure, when there was one (ENETUNREACH …) */
   readonly code: string | undefined;
-  constructor(cls: ErrorClass, message: string, code?: string) {
-    super(message);
+  hop: Hop | undefined;
+  constructor(cls: ErrorClass, message: string, code?: string, hop?: Hop, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'ProxyError';
     this.cls = cls;
     this.code = code;
+    this.hop = hop;
+  }
+
+  /** The stack of the error that caused this one (for `internal` errors, logged once). */
+  get causeStack(): string | undefined {
+    return this.cause instanceof Error ? this.cause.stack : this.stack;
   }
 }
 
@@ -33,6 +51,7 @@ const CLASS_BY_CODE: Record<string, ErrorClass> = {
   EAI_FAIL: 'dns',
   EAI_NODATA: 'dns',
   EAI_NONAME: 'dns',
+  ESERVFAIL: 'dns',
   ECONNREFUSED: 'refused',
   ENETUNREACH: 'unreachable',
   EHOSTUNREACH: 'unreachable',
@@ -40,28 +59,50 @@ const CLASS_BY_CODE: Record<string, ErrorClass> = {
   EADDRNOTAVAIL: 'unreachable',
   ENETDOWN: 'unreachable',
   EAFNOSUPPORT: 'unreachable',
+  EINVAL: 'unreachable', // connect() to an address that cannot be a destination (0.x.x.x)
   ETIMEDOUT: 'timeout',
   ECONNRESET: 'reset',
   EPIPE: 'reset',
   ECONNABORTED: 'reset',
+  ERR_STREAM_PREMATURE_CLOSE: 'reset',
+  ERR_SOCKET_CLOSED: 'reset',
   UND_ERR_SOCKET: 'reset',
+  UND_ERR_CLOSED: 'reset',
+  UND_ERR_ABORTED: 'reset',
   UND_ERR_CONNECT_TIMEOUT: 'timeout',
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
   UND_ERR_BODY_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_OVERFLOW: 'protocol',
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'protocol',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'protocol',
+  EPROTO: 'tls',
 };
 
-/** Turns any thrown value into a ProxyError with a class and a one-line reason. */
-export function classify(err: unknown): ProxyError {
-  if (err instanceof ProxyError) return err;
+function classOf(code: string | undefined, name: string | undefined): ErrorClass {
+  if (name === 'HTTPParserError' || code?.startsWith('HPE_')) return 'protocol'; // a malformed HTTP message
+  if (!code) return 'internal';
+  const known = CLASS_BY_CODE[code];
+  if (known) return known;
+  // OpenSSL and certificate failures: ERR_SSL_*, ERR_TLS_*, CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE …
+  if (/^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code)) return 'tls';
+  return 'internal';
+}
+
+/**
+ * Turns any thrown value into a ProxyError with a class and a one-line reason. Anything not
+ * recognised (a TypeError, an unknown code) is `internal`: a bug must not look like network noise.
+ */
+export function classify(err: unknown, hop?: Hop): ProxyError {
+  if (err instanceof ProxyError) {
+    err.hop ??= hop;
+    return err;
+  }
   const e = err as NodeJS.ErrnoException & { cause?: unknown };
   // undici wraps the connect error (ours) in its own; the cause tells what happened
-  if (e && e.cause instanceof ProxyError) return e.cause;
+  if (e && e.cause instanceof ProxyError) return classify(e.cause, hop);
   const code = typeof e?.code === 'string' ? e.code : undefined;
-  // an HTTP parser (undici's, reading an upstream response) refused malformed input
-  const malformed = e?.name === 'HTTPParserError' || code?.startsWith('HPE_');
-  const cls = malformed ? 'protocol' : (code && CLASS_BY_CODE[code]) || 'reset';
-  const message = (e?.message ?? String(err)).split('\n')[0] ?? 'unknown error';
-  return new ProxyError(cls, message, code);
+  const message = (e?.message ?? String(err)).split('\n')[0] || 'unknown error';
+  return new ProxyError(classOf(code, e?.name), message, code, hop, err);
 }
 
 /** RFC 1928 reply code for a failure. */
@@ -79,10 +120,11 @@ export function socksReplyCode(err: ProxyError): number {
 /** HTTP status for a failure answered on the HTTP listener. */
 export function httpStatus(err: ProxyError): number {
   switch (err.cls) {
-    case 'rejected': return 403;
+    case 'rejected': return err.code === LOOP ? 508 : 403;
     case 'timeout': return 504;
     case 'auth': return 407;
     case 'protocol': return 400;
+    case 'internal': return 500;
     default: return 502;
   }
 }

@@ -1,90 +1,37 @@
 // What every stage of the data path knows about one connection (or one forwarded request).
-import { isIP } from 'node:net';
-import { unmapIPv4 } from './ip.js';
-
-export interface Target {
-  /** a host name (lower case, no trailing dot) or an IP literal without brackets */
-  host: string;
-  port: number;
-}
+import type { Socket } from 'node:net';
+import { reachedAddress, type Target } from './address/index.js';
 
 export type InboundKind = 'socks5' | 'http';
+
+/** 'tunnel' for SOCKS5 CONNECT and HTTP CONNECT, 'forward' for one absolute-URI request, 'respond' for one origin-form request */
+export type SessionMode = 'tunnel' | 'forward' | 'respond';
 
 export interface Session {
   id: number;
   inbound: InboundKind;
+  mode: SessionMode;
   client: { address: string; port: number };
   target: Target;
   /** authenticated user name, when the listener requires credentials */
   user?: string;
-  /** 'tunnel' for SOCKS5 CONNECT and HTTP CONNECT, 'forward' for one absolute-URI HTTP request */
-  mode: 'tunnel' | 'forward';
 }
 
 let nextId = 1;
-export function nextSessionId(): number {
-  return nextId++;
-}
-
-/** `host:port`, with brackets around IPv6 literals. */
-export function formatTarget(t: Target): string {
-  return isIP(t.host) === 6 ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`;
-}
-
-const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$/;
 
 /**
- * Lower-cases a host, strips brackets and one trailing dot; undefined when it is not a host.
- * Addresses come out canonical, so rules and logs see the address that will be dialled:
- * IPv4-mapped IPv6 becomes IPv4, and numeric IPv4 spellings that resolvers accept (`127.1`,
- * `0x7f.0.0.1`, `2130706433`) become dotted quads.
+ * The one place a Session is made: from the client socket it arrived on. The target is the one
+ * the connection will reach (`0.0.0.0` is this host), so rules and the loop guard see that.
  */
-export function normalizeHost(raw: string): string | undefined {
-  let h = raw.trim().toLowerCase();
-  if (h.startsWith('[') && h.endsWith(']')) {
-    h = h.slice(1, -1);
-    return isIP(h) === 6 ? unmapIPv4(h) : undefined;
-  }
-  if (isIP(h)) return unmapIPv4(h);
-  if (h.endsWith('.')) h = h.slice(0, -1);
-  if (!HOST_NAME.test(h)) return undefined;
-  // a name whose last label is a number is an IPv4 address in some spelling (WHATWG URL rules)
-  if (/(?:^|\.)(?:\d+|0x[0-9a-f]*)$/.test(h)) {
-    try {
-      const v4 = new URL(`http://${h}/`).hostname;
-      return isIP(v4) === 4 ? v4 : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return h;
-}
-
-/** Parses `host:port` / `[v6]:port` (port required unless defaultPort is given; 0 only for binds). */
-export function parseHostPort(raw: string, defaultPort?: number, allowPortZero = false): Target | undefined {
-  const s = raw.trim();
-  let hostPart: string;
-  let portPart: string | undefined;
-  if (s.startsWith('[')) {
-    const close = s.indexOf(']');
-    if (close < 0) return undefined;
-    hostPart = s.slice(0, close + 1);
-    const rest = s.slice(close + 1);
-    if (rest !== '' && !rest.startsWith(':')) return undefined;
-    portPart = rest ? rest.slice(1) : undefined;
-  } else {
-    const colon = s.lastIndexOf(':');
-    if (colon >= 0 && s.indexOf(':') !== colon) return undefined; // bare IPv6 needs brackets
-    hostPart = colon >= 0 ? s.slice(0, colon) : s;
-    portPart = colon >= 0 ? s.slice(colon + 1) : undefined;
-  }
-  const host = normalizeHost(hostPart);
-  if (!host) return undefined;
-  let port = defaultPort;
-  if (portPart !== undefined) {
-    if (!/^\d{1,5}$/.test(portPart)) return undefined;
-    port = Number(portPart);
-  }
-  if (port === undefined || port < (allowPortZero ? 0 : 1) || port > 65535) return undefined;
-  return { host, port };
+export function openSession(inbound: InboundKind, mode: SessionMode, socket: Socket, target: Target, user?: string): Session {
+  const host = reachedAddress(target.host);
+  const session: Session = {
+    id: nextId++,
+    inbound,
+    mode,
+    client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+    target: host === target.host ? target : { host, port: target.port },
+  };
+  if (user !== undefined) session.user = user;
+  return session;
 }

@@ -1,7 +1,10 @@
 // The config as the daemon uses it, and its safe defaults.
-import type { Cidr } from '../ip.js';
+import type { Cidr, Target } from '../address/index.js';
+import type { User } from '../access/credentials.js';
+import type { OutboundDef } from '../outbound/index.js';
 import type { Router } from '../router/index.js';
-import type { Target } from '../session.js';
+
+export type { User } from '../access/credentials.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -14,8 +17,10 @@ export interface Limits {
   idleTimeoutMs: number;
   /** outbound connect attempt limit */
   connectTimeoutMs: number;
-  /** accepted client connections at once, per listener; more are closed at once */
+  /** connections at once per listener: its clients plus the upstream connections made for them; more clients are closed at once */
   maxConnections: number;
+  /** client connections at once from one client address, per listener */
+  maxConnectionsPerClient: number;
   /** how long SIGTERM waits for open connections before closing them */
   drainTimeoutMs: number;
 }
@@ -26,13 +31,9 @@ export const DEFAULT_LIMITS: Limits = {
   idleTimeoutMs: 10 * 60_000,
   connectTimeoutMs: 10_000,
   maxConnections: 4096,
+  maxConnectionsPerClient: 256,
   drainTimeoutMs: 10_000,
 };
-
-export interface User {
-  username: string;
-  password: string;
-}
 
 export interface Config {
   /** the file it came from, or `(embedded default)` */
@@ -46,6 +47,8 @@ export interface Config {
   users: User[];
   /** client addresses allowed to connect; empty means any (loopback binds only) */
   allow: Cidr[];
+  /** route targets the config defines (upstream proxies, groups, mirrors), after the built-in DIRECT and REJECT */
+  outbounds: OutboundDef[];
   rules: string[];
   router: Router;
   log: { level: LogLevel };

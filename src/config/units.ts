@@ -1,4 +1,4 @@
-// Durations (`500ms`, `30s`, `5m`, `1h`) and sizes (`64KiB`, `10GiB`, `1000`) as written in configs.
+// Durations (`500ms`, `30s`, `5m`, `1h`), sizes (`64KiB`, `10GiB`, `1000`) and counts (`4096`) as written in configs.
 
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const SIZE_BYTES: Record<string, number> = {
@@ -18,4 +18,11 @@ export function parseSize(value: unknown): number | string {
   const m = typeof value === 'string' ? value.trim().match(/^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i) : null;
   if (!m) return `expected a size such as 64KiB, 1MiB or 10GiB (got ${JSON.stringify(value)})`;
   return Math.round(Number(m[1]) * SIZE_BYTES[(m[2] ?? 'b').toLowerCase()]!);
+}
+
+/** A whole number of things (connections …), or an error message: no units, no fractions. */
+export function parseCount(value: unknown): number | string {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) return `expected a whole number such as 4096 (got ${JSON.stringify(value)})`;
+  return n;
 }

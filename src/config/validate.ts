@@ -4,18 +4,17 @@ import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { isMap, isScalar, isSeq, type Node, type Pair } from 'yaml';
 import { closest } from '../did-you-mean.js';
-import { isLoopback, parseCidr } from '../ip.js';
+import { isLoopback, normalizeHost, parseCidr, parseHostPort } from '../address/index.js';
+import { BUILT_IN_OUTBOUNDS } from '../outbound/index.js';
 import { compileRules, loadRuleSet, RuleCompileError, type RuleSet } from '../router/index.js';
-import { normalizeHost, parseHostPort } from '../session.js';
 import { DEFAULT_LIMITS, type Config, type Limits, type LogLevel } from './schema.js';
 import type { Source } from './source.js';
-import { parseDuration, parseSize } from './units.js';
+import { parseCount, parseDuration, parseSize } from './units.js';
 
 type Draft = Omit<Config, 'router' | 'file'> & { ruleSets: Map<string, RuleSet>; ruleNodes: Node[] };
 type Section = (src: Source, node: Node, draft: Draft, baseDir: string) => void;
 
 const LATER = new Set(['proxies', 'groups', 'mirrors', 'cache']);
-const BUILT_IN_TARGETS = ['DIRECT', 'REJECT'];
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 const SECTIONS: Record<string, Section> = {
@@ -98,7 +97,8 @@ const SECTIONS: Record<string, Section> = {
       'header-max-bytes': ['headerMaxBytes', parseSize],
       'idle-timeout': ['idleTimeoutMs', parseDuration],
       'connect-timeout': ['connectTimeoutMs', parseDuration],
-      'max-connections': ['maxConnections', parseSize],
+      'max-connections': ['maxConnections', parseCount],
+      'max-connections-per-client': ['maxConnectionsPerClient', parseCount],
       'drain-timeout': ['drainTimeoutMs', parseDuration],
     };
     for (const [key, value] of entries(src, node, 'limits', Object.keys(fields))) {
@@ -117,6 +117,7 @@ export function validate(src: Source, baseDir: string): Config | undefined {
     control: 'auto',
     hosts: new Map(),
     users: [],
+    outbounds: [],
     allow: [],
     rules: [],
     ruleNodes: [],
@@ -147,7 +148,8 @@ export function validate(src: Source, baseDir: string): Config | undefined {
 
 function compile(src: Source, d: Draft) {
   try {
-    return compileRules(d.rules, { ruleSets: d.ruleSets, targets: new Set(BUILT_IN_TARGETS) });
+    const targets = new Set([...BUILT_IN_OUTBOUNDS, ...d.outbounds].map((o) => o.name));
+    return compileRules(d.rules, { ruleSets: d.ruleSets, targets });
   } catch (err) {
     if (!(err instanceof RuleCompileError)) throw err;
     for (const e of err.errors) src.error(d.ruleNodes[e.rule], e.message, e.column);

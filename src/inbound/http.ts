@@ -1,18 +1,25 @@
-// HTTP proxy inbound: CONNECT tunnels, absolute-URI forwarding, and origin-form requests (which
-// belong to the mirror endpoints; until mirrors exist, a 404 that says so).
+// HTTP proxy inbound: parses requests and answers in HTTP's words; the engine does the rest.
 //
-//   CONNECT host:port ──► auth, loop check ──► engine.tunnel ──► "200 Connection Established" + relay
-//   GET http://host/… ──► auth, loop check ──► forward (http-forward.ts)
-//   GET /go/…         ──► 404 (mirror endpoints)
+//   CONNECT host:port ──► loop check, auth ──► engine.tunnel  ──► "200 Connection Established" | error status
+//   GET http://host/… ──► loop check, auth ──► engine.forward ──► the origin's response | error status
+//   GET /go/…         ──► auth             ──► engine.respond ──► a mirror endpoint's answer | 404
+//
+// Requests on one client connection are served in order, at most MAX_IN_FLIGHT at once.
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Engine } from '../engine.js';
-import { ProxyError } from '../errors.js';
-import { viaHasLoop } from '../protocol/http-headers.js';
-import { nextSessionId, parseHostPort, type Session } from '../session.js';
-import type { Credentials } from './auth.js';
-import { forward } from './http-forward.js';
+import { formatTarget, normalizeHost, parseHostPort, type Target } from '../address/index.js';
+import { hold, type AuthThrottle } from '../access/auth-throttle.js';
+import type { Limits } from '../config/index.js';
+import type { Engine } from '../engine/engine.js';
+import { classify, LOOP, ProxyError } from '../errors.js';
+import { MAX_IN_FLIGHT } from '../forward/pools.js';
+import type { Responder } from '../outbound/index.js';
+import type { HttpRequest } from '../protocol/http-exchange.js';
+import { endToEndHeaders, forwardedRequestHeaders, viaHasLoop } from '../protocol/http-headers.js';
+import { openSession, type Session } from '../session.js';
+import { ResponseAnswer } from './http-answer.js';
+import { RequestQueue } from './http-queue.js';
 import { sendError, sendRawError } from './http-reply.js';
 import { endHandshake } from './listen.js';
 
@@ -21,95 +28,212 @@ const CONNECT_OK = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'l
 /** Client keep-alive connections idle longer than this are closed (or the idle timeout, if shorter). */
 const KEEP_ALIVE_MS = 60_000;
 
+/** A tunnel whose route answers HTTP itself: the requests read from it go to that responder. */
+interface ResponderTunnel {
+  session: Session;
+  responder: Responder;
+}
+
 export class HttpInbound {
-  readonly #server;
   readonly #engine: Engine;
-  readonly #credentials: Credentials;
+  readonly #throttle: AuthThrottle;
+  /** one HTTP server per set of limits: a reload that changes them applies to new connections */
+  readonly #servers = new Map<Limits, Server>();
+  readonly #queues = new WeakMap<Socket, RequestQueue>();
+  readonly #tunnels = new WeakMap<Socket, ResponderTunnel>();
   /** our Via pseudonym; unique per daemon so a request that comes round again is recognised */
   readonly #pseudonym = `proxyd-${randomBytes(3).toString('hex')}`;
+  readonly #via = `1.1 ${this.#pseudonym}`;
   #draining = false;
 
-  constructor(engine: Engine, credentials: Credentials) {
+  constructor(engine: Engine, throttle: AuthThrottle) {
     this.#engine = engine;
-    this.#credentials = credentials;
-    const { limits } = engine;
-    this.#server = createServer({
-      maxHeaderSize: limits.headerMaxBytes,
-      requestTimeout: 0,
-      headersTimeout: limits.handshakeTimeoutMs, // a request head that takes longer gets 408
-      connectionsCheckingInterval: Math.max(100, limits.handshakeTimeoutMs / 4),
-    });
-    this.#server.keepAliveTimeout = Math.min(KEEP_ALIVE_MS, limits.idleTimeoutMs);
-    this.#server.on('request', (req, res) => this.#request(req, res));
-    this.#server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#connect(req, socket, head));
-    this.#server.on('upgrade', (_req: IncomingMessage, socket: Socket) =>
-      sendRawError(socket, new ProxyError('protocol', 'protocol upgrades are not forwarded; use CONNECT'), 501));
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
-    // This server never listens itself (the Listener hands it sockets), but Node starts its
-    // connection tracking (head timeouts, closeIdleConnections) on 'listening'.
-    this.#server.emit('listening');
+    this.#throttle = throttle;
   }
 
   /** Takes over a client socket whose first byte said HTTP. */
   handle(socket: Socket): void {
     endHandshake(socket); // from here the server's own head timeout applies, to every request
-    this.#server.emit('connection', socket);
+    this.#serverFor(this.#engine.state.limits).emit('connection', socket);
     socket.resume(); // the sniffed bytes wait in the stream buffer; the parser reads them from there
+  }
+
+  /** Serves the HTTP requests of a tunnel routed to a responder; resolves when the client closes. */
+  serveTunnel(socket: Socket, session: Session, responder: Responder): Promise<void> {
+    this.#tunnels.set(socket, { session, responder });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    this.#serverFor(this.#engine.state.limits).emit('connection', socket);
+    socket.resume();
+    return closed;
   }
 
   /** From now on every response closes its connection; idle ones close now. */
   drain(): void {
     this.#draining = true;
-    this.#server.closeIdleConnections();
+    for (const server of this.#servers.values()) server.closeIdleConnections();
   }
 
-  /** Stops the connection tracking timer (after draining). */
+  /** Stops the servers' connection tracking timers (after draining). */
   close(): void {
-    this.#server.close(() => undefined); // never listened: only clears the tracking interval
+    for (const server of this.#servers.values()) server.close(() => undefined); // never listened: clears the tracking interval
   }
 
-  get #via(): string {
-    return `1.1 ${this.#pseudonym}`;
+  #serverFor(limits: Limits): Server {
+    let server = this.#servers.get(limits);
+    if (server) return server;
+    server = createServer({
+      maxHeaderSize: limits.headerMaxBytes,
+      requestTimeout: 0,
+      headersTimeout: limits.handshakeTimeoutMs, // a request head that takes longer gets 408
+      connectionsCheckingInterval: Math.max(100, limits.handshakeTimeoutMs / 4),
+    });
+    server.maxHeadersCount = 0; // header-max-bytes is the only bound: headers are never dropped silently
+    server.keepAliveTimeout = Math.min(KEEP_ALIVE_MS, limits.idleTimeoutMs);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, limits));
+    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      this.#connect(req, socket, head).catch((err: unknown) => this.#bug(err, socket));
+    });
+    server.on('upgrade', (_req: IncomingMessage, socket: Socket) =>
+      sendRawError(socket, new ProxyError('protocol', 'protocol upgrades are not forwarded; use CONNECT', undefined, 'client'), 501));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
+    // This server never listens itself (the Listener hands it sockets), but Node starts its
+    // connection tracking (head timeouts, closeIdleConnections) on 'listening'.
+    server.emit('listening');
+    this.#servers.set(limits, server);
+    return server;
   }
 
-  /** Auth and loop checks shared by CONNECT and forwarding; the user name, or an error to answer. */
-  #admit(req: IncomingMessage): { user?: string; error?: ProxyError; status?: number } {
-    if (viaHasLoop(req.headers.via, this.#pseudonym)) {
-      return { error: new ProxyError('rejected', 'proxy loop detected (our Via is already on the request)'), status: 508 };
-    }
-    if (!this.#credentials.required) return {};
-    const user = this.#credentials.verifyBasic(req.headers['proxy-authorization']);
-    return user === undefined ? { error: new ProxyError('auth', 'proxy authentication required') } : { user };
-  }
-
-  #request(req: IncomingMessage, res: ServerResponse): void {
+  #request(req: IncomingMessage, res: ServerResponse, limits: Limits): void {
     if (this.#draining) res.setHeader('Connection', 'close');
-    if (req.url?.startsWith('/')) {
-      return sendError(res, new ProxyError('protocol', `no mirror endpoint at ${req.url.split('?')[0]} (origin-form requests are for mirrors, none configured)`), 404);
+    const socket = req.socket;
+    let queue = this.#queues.get(socket);
+    if (!queue) {
+      this.#queues.set(socket, (queue = new RequestQueue(MAX_IN_FLIGHT)));
+      socket.once('close', () => {
+        const dropped = queue!.clear();
+        if (dropped) this.#engine.log.info({ inbound: 'http', client: socket.remoteAddress, dropped }, 'client left with pipelined requests not yet started');
+      });
     }
-    const { user, error, status } = this.#admit(req);
-    if (error) return sendError(res, error, status);
-    void forward(req, res, this.#engine, this.#via, user);
+    if (!queue.add(() => this.#serve(req, res, limits).catch((err: unknown) => this.#bug(err, res)))) {
+      // a pipeline deeper than anything a real client sends: answer in order, then close
+      res.setHeader('Connection', 'close');
+      sendError(res, new ProxyError('protocol', `more than ${queue.limit} requests pipelined on one connection`, undefined, 'client'), 503);
+      socket.pause();
+    }
   }
 
-  #connect(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const { user, error, status } = this.#admit(req);
-    if (error) return sendRawError(socket, error, status);
+  async #serve(req: IncomingMessage, res: ServerResponse, limits: Limits): Promise<void> {
+    const answer = new ResponseAnswer(res, this.#via);
+    const tunnel = this.#tunnels.get(req.socket);
+    if (tunnel) {
+      const session = openSession('http', 'respond', req.socket, tunnel.session.target, tunnel.session.user);
+      return this.#engine.respond(session, this.#originFormRequest(req, tunnel.session.target), answer, tunnel.responder);
+    }
+    if (req.url?.startsWith('/')) {
+      const { user, error } = await this.#authenticate(req, req.headers.authorization ?? req.headers['proxy-authorization']);
+      if (error) return sendError(res, error, 401);
+      const host = parseHostPort(req.headers.host ?? '', 80) ?? { host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0 };
+      const session = openSession('http', 'respond', req.socket, host, user);
+      return this.#engine.respond(session, this.#originFormRequest(req, host), answer);
+    }
+    const { user, error } = await this.#admit(req);
+    if (error) return sendError(res, error);
+    let url: URL;
+    try {
+      url = new URL(req.url!);
+    } catch {
+      return sendError(res, new ProxyError('protocol', `"${req.url}" is not a valid absolute URI`, undefined, 'client'));
+    }
+    const host = normalizeHost(url.hostname);
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !host) {
+      return sendError(res, new ProxyError('protocol', `cannot forward "${req.url}": only http:// and https:// URIs`, undefined, 'client'));
+    }
+    const target = { host, port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80) };
+    const session = openSession('http', 'forward', req.socket, target, user);
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    if (hasBody) this.#watchBody(req, res, limits);
+    return this.#engine.forward(session, req.socket, {
+      method: req.method!,
+      origin: `${url.protocol}//${formatTarget(target)}`,
+      path: rawPath(req.url!),
+      headers: forwardedRequestHeaders(req.rawHeaders, this.#via, url.host),
+      body: hasBody ? req : null,
+    }, answer);
+  }
+
+  /**
+   * A client that goes quiet while sending its request body (an announced body that never comes)
+   * gets 408 after idle-timeout. Only until the body is in: after that, waiting is the origin's.
+   */
+  #watchBody(req: IncomingMessage, res: ServerResponse, limits: Limits): void {
+    const socket = req.socket;
+    let read = socket.bytesRead;
+    const timer = setTimeout(() => {
+      // bytes came, or the body waits for the origin to take it (backpressure): not the client's fault
+      if (socket.bytesRead !== read || req.readableLength > 0 || socket.isPaused()) {
+        read = socket.bytesRead;
+        return void timer.refresh();
+      }
+      const idle = new ProxyError('timeout', `client idle for ${limits.idleTimeoutMs} ms while sending its request body`, undefined, 'client');
+      if (res.headersSent) return void socket.destroy(idle);
+      res.setHeader('Connection', 'close');
+      sendError(res, idle, 408); // ends the response: the exchange upstream is then abandoned
+    }, limits.idleTimeoutMs);
+    const stop = () => clearTimeout(timer);
+    req.once('end', stop);
+    req.once('close', stop);
+  }
+
+  #originFormRequest(req: IncomingMessage, host: Target): HttpRequest {
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    return { method: req.method!, origin: `http://${formatTarget(host)}`, path: rawPath(req.url!), headers: endToEndHeaders(req.rawHeaders, this.#via), body: hasBody ? req : null };
+  }
+
+  /** The loop and auth checks of CONNECT and forwarding: the user name, or an error to answer. */
+  async #admit(req: IncomingMessage): Promise<{ user?: string; error?: ProxyError }> {
+    if (viaHasLoop(req.headers.via, this.#pseudonym)) {
+      return { error: new ProxyError('rejected', 'proxy loop detected (our Via is already on the request)', LOOP, 'client') };
+    }
+    return this.#authenticate(req, req.headers['proxy-authorization']);
+  }
+
+  /** Basic credentials, checked when auth is configured; failures are logged and feed the guessing brake. */
+  async #authenticate(req: IncomingMessage, header: string | undefined): Promise<{ user?: string; error?: ProxyError }> {
+    const { credentials } = this.#engine.state;
+    if (!credentials.required) return {};
+    const client = req.socket.remoteAddress ?? '';
+    await hold(this.#throttle.turn(client));
+    const { user, ok } = credentials.checkBasic(header);
+    if (ok) return { user: user! };
+    this.#throttle.failed(client, 'http');
+    this.#engine.log.info(
+      { inbound: 'http', client: `${client}:${req.socket.remotePort}`, user: credentials.loggable(user), error: 'auth' },
+      header ? 'authentication failed: wrong user name or password' : 'authentication required: no credentials sent',
+    );
+    return { error: new ProxyError('auth', 'proxy authentication required', undefined, 'client') };
+  }
+
+  async #connect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    socket.pause(); // bytes sent before our answer wait in the socket for the relay
+    const { user, error } = await this.#admit(req);
+    if (error) return sendRawError(socket, error);
     const target = parseHostPort(req.url ?? '');
-    if (!target) return sendRawError(socket, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`));
+    if (!target) return sendRawError(socket, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`, undefined, 'client'));
     if (head.length) socket.unshift(head);
-    const session: Session = {
-      id: nextSessionId(),
-      inbound: 'http',
-      mode: 'tunnel',
-      client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
-      target,
-    };
-    if (user !== undefined) session.user = user;
-    void this.#engine.tunnel(session, socket, {
+    const session = openSession('http', 'tunnel', socket, target, user);
+    await this.#engine.tunnel(session, socket, {
       ok: () => socket.write(CONNECT_OK),
       fail: (err) => sendRawError(socket, err),
     });
+  }
+
+  /** An exception no stage handled: logged with its stack, answered 500 when the client can still hear it. */
+  #bug(err: unknown, to: ServerResponse | Socket): void {
+    const e = classify(err, 'proxyd');
+    this.#engine.log.error({ inbound: 'http', error: e.cls, reason: e.message, stack: e.causeStack }, 'request failed inside proxyd');
+    if (!('headersSent' in to)) return void to.destroy();
+    if (!to.headersSent && !to.destroyed) sendError(to, e, 500);
+    else to.destroy();
   }
 
   #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -117,6 +241,19 @@ export class HttpInbound {
     this.#engine.log.info({ inbound: 'http', client: socket.remoteAddress, error: 'protocol', reason: err.code ?? err.message }, 'bad request');
     if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) return void socket.destroy();
     const reason = status === 431 ? 'request head too large' : status === 408 ? 'request head not received in time' : `malformed request (${err.code ?? 'parse error'})`;
-    sendRawError(socket, new ProxyError('protocol', reason), status);
+    sendRawError(socket, new ProxyError('protocol', reason, undefined, 'client'), status);
   }
+}
+
+/**
+ * The path and query exactly as the client wrote them (RFC 9110 §7.7: a proxy does not rewrite
+ * them); URL parsing would resolve dot segments and re-encode characters.
+ */
+function rawPath(target: string): string {
+  if (target.startsWith('/')) return target.split('#')[0]!;
+  const authority = target.indexOf('//') + 2;
+  const end = target.slice(authority).search(/[/?#]/);
+  if (end < 0) return '/';
+  const rest = target.slice(authority + end).split('#')[0]!;
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }

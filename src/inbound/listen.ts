@@ -1,11 +1,13 @@
 // A listening port. Each accepts both protocols: the first byte tells SOCKS5 (0x05) from an HTTP
 // method, so a client configured with the wrong scheme still works.
 //
-//   accept ─► allow list ─► handshake timer ─► first byte ─► socks5 handler | http handler
+//   accept ─► allow list ─► connection limits ─► handshake timer ─► first byte ─► socks5 | http handler
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { cidrContains, type Cidr } from '../ip.js';
+import { isLoopback, type Target } from '../address/index.js';
+import type { AllowList } from '../access/allow-list.js';
+import { ConnectionCount } from '../access/connection-count.js';
+import type { Limits } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
-import type { Target } from '../session.js';
 
 export interface ProtocolHandlers {
   /** `first`: the bytes read so far (the socket keeps flowing) */
@@ -13,12 +15,16 @@ export interface ProtocolHandlers {
   http(socket: Socket): void;
 }
 
+/** What a listener reads from the current state at each accept (a reload changes it). */
+export interface ListenerSettings {
+  readonly allow: AllowList;
+  readonly limits: Limits;
+}
+
 export interface ListenerOptions {
   name: 'socks' | 'http';
   address: Target;
-  allow: Cidr[];
-  maxConnections: number;
-  handshakeTimeoutMs: number;
+  settings: () => ListenerSettings;
   handlers: ProtocolHandlers;
   log: Logger;
 }
@@ -31,26 +37,22 @@ export function endHandshake(socket: Socket): void {
   handshakeTimers.delete(socket);
 }
 
-/** Sends a last message and closes; a client that never closes its side is cut off after a grace period. */
-export function closeWith(socket: Socket, last: Buffer | string): void {
-  socket.end(last);
-  socket.resume(); // discard whatever else the client sends
-  socket.setTimeout(CLOSE_GRACE_MS, () => socket.destroy());
-}
-
-const CLOSE_GRACE_MS = 2_000;
-
 export class Listener {
   readonly #server: Server;
   readonly #options: ListenerOptions;
+  readonly #count: ConnectionCount;
   /** open client sockets, for draining on shutdown */
   readonly sockets = new Set<Socket>();
 
   constructor(options: ListenerOptions) {
     this.#options = options;
+    this.#count = new ConnectionCount(options.name, options.log);
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
-    this.#server.maxConnections = options.maxConnections;
-    this.#server.on('drop', (d) => options.log.warn({ listener: options.name, client: d?.remoteAddress }, 'max-connections reached; connection dropped'));
+  }
+
+  /** clients and the upstream connections made for them */
+  get connections(): number {
+    return this.#count.total;
   }
 
   listen(): Promise<AddressInfo> {
@@ -66,15 +68,17 @@ export class Listener {
 
   /** Stops accepting; open connections go on. */
   stopAccepting(): Promise<void> {
+    this.#count.close();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 
   #accept(socket: Socket): void {
-    const { allow, log, name, handshakeTimeoutMs, handlers } = this.#options;
+    const { log, name, handlers } = this.#options;
+    const { allow, limits } = this.#options.settings();
     const client = socket.remoteAddress ?? '';
     socket.on('error', () => undefined); // a reset before a handler takes over is not worth a crash
-    if (allow.length && !allow.some((c) => cidrContains(c, client))) {
-      log.warn({ listener: name, client }, 'client not in allow list; closed');
+    const admitted = allow.allows(client) ? this.#count.admit(socket, client, isLoopback(client), limits) : this.#count.refuse(client, 'allow');
+    if (!admitted) {
       socket.destroy();
       return;
     }
@@ -84,9 +88,9 @@ export class Listener {
       endHandshake(socket);
     });
     handshakeTimers.set(socket, setTimeout(() => {
-      log.info({ listener: name, client, error: 'timeout' }, `no complete handshake within ${handshakeTimeoutMs} ms; closed`);
+      log.info({ listener: name, client, error: 'timeout' }, `no complete handshake within ${limits.handshakeTimeoutMs} ms; closed`);
       socket.destroy();
-    }, handshakeTimeoutMs));
+    }, limits.handshakeTimeoutMs));
     const endedEarly = () => socket.destroy(); // FIN before a single byte: nothing to serve
     socket.once('end', endedEarly);
     socket.once('data', (first: Buffer) => {

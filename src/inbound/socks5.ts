@@ -1,35 +1,54 @@
-// SOCKS5 inbound (RFC 1928, RFC 1929 when credentials are configured).
+// SOCKS5 inbound (RFC 1928, RFC 1929 when credentials are configured): parses the handshake and
+// answers in SOCKS5's words; the engine does the rest.
 //
 //   client ──greeting──► proxyd ──method──► client
-//   client ──user/pass─► proxyd ──status──► client          (only with auth)
-//   client ──CONNECT───► proxyd ──route+dial──► upstream
+//   client ──user/pass─► proxyd ──status──► client          (only with auth; guessing is braked)
+//   client ──CONNECT───► proxyd ──engine.tunnel──► route, dial
 //   client ◄──reply (full length, code by error class)──── proxyd ◄══ relay ══► upstream
 import type { Socket } from 'node:net';
-import type { Engine } from '../engine.js';
-import { ProxyError, socksReplyCode } from '../errors.js';
+import type { AuthThrottle } from '../access/auth-throttle.js';
+import type { Engine } from '../engine/engine.js';
+import { classify, ProxyError, socksReplyCode } from '../errors.js';
 import {
   encodeAuthStatus, encodeMethodChoice, encodeReply, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, METHOD_USER_PASS,
   parseGreeting, parseRequest, parseUserPass, REPLY,
 } from '../protocol/socks5.js';
-import { nextSessionId, type Session } from '../session.js';
-import type { Credentials } from './auth.js';
-import { closeWith, endHandshake } from './listen.js';
+import { openSession } from '../session.js';
+import { closeWith } from './close.js';
+import { endHandshake } from './listen.js';
 
-type Stage = 'greeting' | 'auth' | 'request';
+type Stage = 'greeting' | 'auth' | 'checking' | 'request';
 
 const EMPTY = Buffer.alloc(0);
 
-export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, credentials: Credentials): void {
+export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, throttle: AuthThrottle): void {
+  const { credentials } = engine.state; // the handshake keeps the credentials it started with
   let stage: Stage = 'greeting';
   let buf: Buffer = first;
   let user: string | undefined;
-  const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+  const client = `${socket.remoteAddress}:${socket.remotePort}`;
 
   const refuse = (err: ProxyError, reply?: Buffer) => {
     socket.removeListener('data', onData);
-    engine.log.info({ inbound: 'socks5', client: `${client.address}:${client.port}`, error: err.cls, reason: err.message }, 'handshake failed');
+    engine.log.info({ inbound: 'socks5', client, error: err.cls, reason: err.message }, 'handshake failed');
     if (reply) closeWith(socket, reply);
     else socket.destroy();
+  };
+
+  /** RFC 1929: checked in its turn (the guessing brake may hold it), then the request stage. */
+  const check = (username: string, password: string) => {
+    if (socket.destroyed) return;
+    if (!credentials.verify(username, password)) {
+      throttle.failed(socket.remoteAddress ?? '', 'socks5');
+      const shown = credentials.loggable(username);
+      engine.log.info({ inbound: 'socks5', client, user: shown, error: 'auth' }, 'authentication failed: wrong user name or password');
+      socket.removeListener('data', onData);
+      return closeWith(socket, encodeAuthStatus(false));
+    }
+    user = username;
+    socket.write(encodeAuthStatus(true));
+    stage = 'request';
+    step();
   };
 
   const step = (): void => {
@@ -37,43 +56,45 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, cred
       if (stage === 'greeting') {
         const g = parseGreeting(buf);
         if (g.kind === 'incomplete') return;
-        if (g.kind === 'error') return refuse(new ProxyError('protocol', g.reason));
+        if (g.kind === 'error') return refuse(new ProxyError('protocol', g.reason, undefined, 'client'));
         buf = buf.subarray(g.length);
         const method = credentials.required ? METHOD_USER_PASS : METHOD_NO_AUTH;
         if (!g.methods.includes(method)) {
           const why = credentials.required ? 'client offers no username/password method' : 'client offers no no-auth method';
-          return refuse(new ProxyError('auth', why), encodeMethodChoice(METHOD_NONE_ACCEPTABLE));
+          return refuse(new ProxyError('auth', why, undefined, 'client'), encodeMethodChoice(METHOD_NONE_ACCEPTABLE));
         }
         socket.write(encodeMethodChoice(method));
         stage = credentials.required ? 'auth' : 'request';
       } else if (stage === 'auth') {
         const a = parseUserPass(buf);
         if (a.kind === 'incomplete') return;
-        if (a.kind === 'error') return refuse(new ProxyError('protocol', a.reason));
+        if (a.kind === 'error') return refuse(new ProxyError('protocol', a.reason, undefined, 'client'));
         buf = buf.subarray(a.length);
-        if (!credentials.verify(a.username, a.password)) {
-          return refuse(new ProxyError('auth', `wrong username or password for "${a.username}"`), encodeAuthStatus(false));
-        }
-        user = a.username;
-        socket.write(encodeAuthStatus(true));
-        stage = 'request';
+        stage = 'checking'; // bytes that arrive meanwhile wait in buf
+        const wait = throttle.turn(socket.remoteAddress ?? '');
+        if (wait > 0) setTimeout(check, wait, a.username, a.password).unref();
+        else check(a.username, a.password);
+        return;
+      } else if (stage === 'checking') {
+        return;
       } else {
         const r = parseRequest(buf);
         if (r.kind === 'incomplete') return;
-        if (r.kind === 'error') return refuse(new ProxyError('protocol', r.reason), encodeReply(r.reply ?? REPLY.generalFailure));
+        if (r.kind === 'error') return refuse(new ProxyError('protocol', r.reason, undefined, 'client'), encodeReply(r.reply ?? REPLY.generalFailure));
         socket.removeListener('data', onData);
         socket.pause();
         const early = buf.subarray(r.length); // bytes a client sent before our reply (optimistic data)
         if (early.length) socket.unshift(early);
         buf = EMPTY; // the closures below outlive the handshake: keep them from holding its bytes
         endHandshake(socket);
-        const session: Session = { id: nextSessionId(), inbound: 'socks5', mode: 'tunnel', client, target: r.target };
-        if (user !== undefined) session.user = user;
-        void engine.tunnel(session, socket, {
-          ok: (upstream) => {
-            socket.write(encodeReply(REPLY.succeeded, { address: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 }));
-          },
+        const session = openSession('socks5', 'tunnel', socket, r.target, user);
+        engine.tunnel(session, socket, {
+          ok: (bound) => socket.write(encodeReply(REPLY.succeeded, bound)),
           fail: (err) => closeWith(socket, encodeReply(socksReplyCode(err))),
+        }).catch((err: unknown) => {
+          const e = classify(err, 'proxyd');
+          engine.log.error({ inbound: 'socks5', client, error: e.cls, reason: e.message, stack: e.causeStack }, 'tunnel failed inside proxyd');
+          socket.destroy();
         });
         return;
       }

@@ -1,52 +1,67 @@
-// DIRECT: connect to the target ourselves; dual-stack with Happy Eyeballs (RFC 8305, Node's
-// autoSelectFamily), `hosts` overrides before system DNS, and a connect timeout.
-import { connect, type Socket } from 'node:net';
-import { classify, ProxyError } from '../errors.js';
-import { fixedLookup, type Resolver } from '../resolver.js';
-import { formatTarget, type Target } from '../session.js';
-import type { DialContext, Dialer } from './types.js';
+// DIRECT: connect to the target ourselves. The addresses dialled are the ones the router checked
+// (or, when no rule needed one, the resolver's answer, `hosts` overrides first), never one of
+// proxyd's own listeners; dual-stack with Happy Eyeballs (RFC 8305, Node's autoSelectFamily).
+import { connect } from 'node:net';
+import { formatTarget, type Target } from '../address/index.js';
+import { raceSignal } from '../deadline.js';
+import { classify, LOOP, ProxyError } from '../errors.js';
+import { fixedLookup } from '../resolver.js';
+import type { DialContext, Dialed, Dialer, OutboundDeps } from './types.js';
 
 /** How long one address family gets before the next is tried in parallel (RFC 8305 suggests 250 ms). */
 const HAPPY_EYEBALLS_DELAY_MS = 250;
 
 export class DirectDialer implements Dialer {
   readonly kind = 'dialer';
-  readonly name = 'DIRECT';
-  readonly #resolver: Resolver;
-  readonly #timeoutMs: number;
+  readonly name: string;
+  readonly #chain: string[];
+  readonly #deps: OutboundDeps;
 
-  constructor(resolver: Resolver, connectTimeoutMs: number) {
-    this.#resolver = resolver;
-    this.#timeoutMs = connectTimeoutMs;
+  constructor(name: string, deps: OutboundDeps) {
+    this.name = name;
+    this.#chain = [name];
+    this.#deps = deps;
   }
 
-  dial(target: Target, ctx: DialContext): Promise<Socket> {
+  async dial(target: Target, ctx: DialContext): Promise<Dialed> {
+    const addresses = ctx.resolved ?? await raceSignal(ctx.resolver.resolve(target.host), ctx.signal).catch((err: unknown) => {
+      const e = classify(err, 'origin');
+      throw e.cls === 'timeout' ? e : new ProxyError(e.cls, `resolve ${target.host}: ${e.code ?? e.message}`, e.code, 'origin');
+    });
+    if (addresses.length === 0) throw new ProxyError('dns', `${target.host} did not resolve`, 'ENOTFOUND', 'origin');
+    if (addresses.some((a) => this.#deps.isSelf(a, target.port))) {
+      throw new ProxyError('rejected', `${formatTarget(target)} is proxyd's own listener: refused (proxy loop)`, LOOP, 'proxyd');
+    }
     return new Promise((resolve, reject) => {
       const socket = connect({
         host: target.host,
         port: target.port,
-        lookup: ctx.resolved?.length ? fixedLookup(ctx.resolved) : this.#resolver.lookup,
+        lookup: fixedLookup(addresses),
         autoSelectFamily: true,
         autoSelectFamilyAttemptTimeout: HAPPY_EYEBALLS_DELAY_MS,
         allowHalfOpen: true,
         noDelay: true,
       });
-      const timer = setTimeout(() => {
+      const onAbort = () => {
         socket.destroy();
-        reject(new ProxyError('timeout', `connect to ${formatTarget(target)} timed out after ${this.#timeoutMs} ms`, 'ETIMEDOUT'));
-      }, this.#timeoutMs);
-      const onError = (err: Error & { errors?: Error[] }) => {
-        clearTimeout(timer);
-        // Happy Eyeballs reports an AggregateError of every attempt; the first tells the class
-        const e = classify(err.errors?.[0] ?? err);
-        reject(new ProxyError(e.cls, `connect to ${formatTarget(target)}: ${e.code ?? e.message}`, e.code));
+        reject(ctx.signal.reason);
       };
+      const onError = (err: Error & { errors?: Error[] }) => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        // Happy Eyeballs reports an AggregateError of every attempt; the first tells the class
+        const e = classify(err.errors?.[0] ?? err, 'origin');
+        reject(new ProxyError(e.cls, `connect to ${formatTarget(target)}: ${e.code ?? e.message}`, e.code, 'origin'));
+      };
+      if (ctx.signal.aborted) return onAbort();
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
       socket.once('error', onError);
       socket.once('connect', () => {
-        clearTimeout(timer);
+        ctx.signal.removeEventListener('abort', onAbort);
         socket.removeListener('error', onError);
-        resolve(socket);
+        resolve({ socket, chain: this.#chain });
       });
     });
   }
+
+  async close(): Promise<void> {}
 }

@@ -1,14 +1,19 @@
 // REJECT: refuse by rule. SOCKS5 clients get reply 0x02, HTTP clients 403.
-import type { Socket } from 'node:net';
+import { formatTarget, type Target } from '../address/index.js';
 import { ProxyError } from '../errors.js';
-import { formatTarget, type Target } from '../session.js';
-import type { Dialer } from './types.js';
+import type { Dialed, Dialer } from './types.js';
 
 export class RejectDialer implements Dialer {
   readonly kind = 'dialer';
-  readonly name = 'REJECT';
+  readonly name: string;
 
-  dial(target: Target): Promise<Socket> {
-    return Promise.reject(new ProxyError('rejected', `${formatTarget(target)} is rejected by rule`));
+  constructor(name: string) {
+    this.name = name;
   }
+
+  dial(target: Target): Promise<Dialed> {
+    return Promise.reject(new ProxyError('rejected', `${formatTarget(target)} is rejected by rule`, undefined, 'proxyd'));
+  }
+
+  async close(): Promise<void> {}
 }

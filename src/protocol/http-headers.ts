@@ -30,14 +30,28 @@ export function endToEndHeaders(raw: readonly string[], via: string): string[] {
   return out;
 }
 
-/** undici's response headers (lower-case object) → a flat list without hop-by-hop headers, plus Via. */
-export function responseHeaders(headers: Record<string, string | string[] | undefined>, via: string): string[] {
+/**
+ * The headers of a request forwarded in absolute form: end-to-end ones, with Host replaced by the
+ * target's authority (RFC 9112 §3.2.2: a proxy ignores the received Host), so a client cannot name
+ * one host in the URI and front another, perhaps rejected, one on a shared origin in Host.
+ */
+export function forwardedRequestHeaders(raw: readonly string[], via: string, authority: string): string[] {
+  const out = endToEndHeaders(raw, via);
+  for (let i = out.length - 2; i >= 0; i -= 2) if (out[i]!.toLowerCase() === 'host') out.splice(i, 2);
+  out.unshift('Host', authority);
+  return out;
+}
+
+/** undici's response headers (lower-case object, arrays for repeats) → a flat [name, value, …] list. */
+export function flattenHeaders(headers: Record<string, string | string[] | undefined>): string[] {
   const raw: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) raw.push(name, v);
+    if (Array.isArray(value)) for (const v of value) raw.push(name, v);
+    else raw.push(name, value);
   }
-  return endToEndHeaders(raw, via);
+  return raw;
 }
 
 /** True when a Via header (any of its entries) carries our pseudonym: the request came round again. */

@@ -4,8 +4,7 @@
 //   { kind: 'ok', ..., length }                a whole message of `length` bytes
 //   { kind: 'error', reply?, reason }          malformed; `reply` is the code to send, if any
 import { isIP } from 'node:net';
-import { formatIPv6, ipv6Bytes, unmapIPv4 } from '../ip.js';
-import { normalizeHost, type Target } from '../session.js';
+import { canonicalAddress, formatIPv6, ipv6Bytes, normalizeHost, type Target } from '../address/index.js';
 
 export const VERSION = 0x05;
 export const METHOD_NO_AUTH = 0x00;
@@ -83,12 +82,11 @@ export function parseRequest(buf: Uint8Array): Parsed<{ target: Target }> {
   const port = (buf[addrEnd]! << 8) | buf[addrEnd + 1]!;
   let host: string | undefined;
   if (atyp === ATYP_IPV4) host = Array.from(buf.subarray(4, 8)).join('.');
-  else if (atyp === ATYP_IPV6) host = unmapIPv4(formatIPv6(buf.subarray(4, 20)));
+  else if (atyp === ATYP_IPV6) host = canonicalAddress(formatIPv6(buf.subarray(4, 20)));
   else {
-    const raw = new TextDecoder().decode(buf.subarray(5, addrEnd));
-    host = normalizeHost(raw);
-    if (!host) return { kind: 'error', reason: `invalid host name ${JSON.stringify(raw.slice(0, 64))}`, reply: REPLY.hostUnreachable };
+    host = normalizeHost(new TextDecoder().decode(buf.subarray(5, addrEnd)));
   }
+  if (!host) return { kind: 'error', reason: `invalid host ${JSON.stringify(new TextDecoder().decode(buf.subarray(5, addrEnd)).slice(0, 64))}`, reply: REPLY.hostUnreachable };
   if (port === 0) return { kind: 'error', reason: 'port 0', reply: REPLY.hostUnreachable };
   return { kind: 'ok', target: { host, port }, length };
 }

@@ -2,7 +2,7 @@
 // longer ones hang off their /16 in a small map per prefix length, so a lookup is one array read
 // plus the few prefix lengths used inside that /16. IPv6 (rare in rule lists): one hash map per
 // prefix length. Never a cost per rule.
-import { ipv4Number, ipv6Bytes, maskBytes, type Cidr } from '../ip.js';
+import { ipv4Number, ipv6Bytes, maskBytes, type Cidr } from '../address/index.js';
 import { NONE } from './domain-trie.js';
 
 /** The prefixes longer than /16 inside one /16: prefix → network number → id. */

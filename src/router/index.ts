@@ -8,7 +8,7 @@
 //   no-resolve stands before the best match found without it.
 import { isIPv4 } from 'node:net';
 import { closest } from '../did-you-mean.js';
-import type { Target } from '../session.js';
+import type { Target } from '../address/index.js';
 import { NONE } from './domain-trie.js';
 import { isError, RULE_KINDS } from './kinds.js';
 import type { RuleSet } from './rule-set.js';
@@ -25,7 +25,7 @@ export interface RouteMatch {
   index: number;
   /** which rule-set entry matched, with its file and line */
   detail?: string;
-  /** addresses the host name resolved to, when an IP rule needed them */
+  /** when an IP rule needed the host name's addresses: those the matching rule matched (see matchSync) */
   resolved?: string[];
 }
 
@@ -68,18 +68,30 @@ export class Router {
     return this.#rules.length;
   }
 
-  /** First matching rule, using `resolved` (if any) for IP rules on a host-name target. */
+  /**
+   * First matching rule, using `resolved` (if any) for IP rules on a host-name target. Each address
+   * is matched on its own; the rule is the first that matches the target or any of its addresses,
+   * and `resolved` in the answer keeps only the addresses that rule matched: those, and no others,
+   * may be dialled (an allowed address must not open the way to a forbidden one).
+   */
   matchSync(target: Target, resolved?: string[]): RouteMatch {
-    let best = this.#bestWithoutResolving(target);
-    if (resolved) for (const a of resolved) best = Math.min(best, this.#tables.resolvingCidrs.match(a));
-    return this.#result(best, resolved);
+    const base = this.#bestWithoutResolving(target);
+    if (!resolved) return this.#result(base, undefined);
+    const cidrs = this.#tables.resolvingCidrs;
+    const each = resolved.map((a) => Math.min(base, cidrs.match(a)));
+    const best = each.reduce((m, v) => Math.min(m, v), base);
+    return this.#result(best, resolved.filter((_, i) => each[i] === best));
   }
 
-  /** First matching rule; resolves a host name only when an IP rule could still win. */
+  /**
+   * First matching rule; resolves a host name only when an IP rule could still win. A name that
+   * does not resolve matches no IP rule and comes back with `resolved: []`: nothing may be dialled
+   * for it by the route, which must not resolve it again and reach an address no rule has seen.
+   */
   async match(target: Target, resolve: Resolve): Promise<RouteMatch> {
     const best = this.#bestWithoutResolving(target);
     if (this.#tables.firstResolving >= best || isAddress(target.host)) return this.#result(best, undefined);
-    const addresses = await resolve(target.host).catch(() => [] as string[]); // unresolvable: IP rules just don't match
+    const addresses = await resolve(target.host).catch(() => [] as string[]);
     return this.matchSync(target, addresses);
   }
 

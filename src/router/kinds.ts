@@ -1,6 +1,5 @@
 // The rule kinds: how each parses its payload and where it puts it. A new rule kind is one entry here.
-import { parseCidr, type Cidr } from '../ip.js';
-import { normalizeHost } from '../session.js';
+import { normalizeHost, parseCidr, type Cidr } from '../address/index.js';
 import type { Tables } from './tables.js';
 
 export interface RuleKind<P = unknown> {

@@ -1,6 +1,6 @@
 // The compiled form of a rule list: every kind of rule lands in an index built for its kind, and
 // every inserted entry gets an id in rule order, so "first match wins" is "smallest id wins".
-import type { Cidr } from '../ip.js';
+import type { Cidr } from '../address/index.js';
 import { CidrTable } from './cidr-table.js';
 import { DomainTrie, NONE } from './domain-trie.js';
 import { KeywordMatcher } from './keyword-matcher.js';

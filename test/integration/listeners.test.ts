@@ -1,6 +1,7 @@
 // curl through both listeners, every way a user points it at proxyd.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,12 +118,31 @@ describe('absolute-URI forwarding', () => {
     expect(h.via).toMatch(/^1\.1 proxyd-[0-9a-f]{6}$/);
   });
 
-  test('a request that loops back through the proxy gets 508', async () => {
-    // the URI names the proxy itself: the forwarded request arrives again carrying our Via
-    const r = await curl(['-x', httpProxy(), '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${d.httpPort}/`]);
-    expect(r.stdout).toBe('404'); // origin-form at the proxy: the mirror endpoints' 404, not a loop
-    const looped = await curl(['-x', httpProxy(), '-H', `Via: ${origin.seen.at(-1)?.headers.via ?? '1.1 proxyd-000000'}`, '-w', '%{http_code}', '-o', '/dev/null', `http://origin.test:${origin.port}/hello`]);
-    expect(looped.stdout).toBe('508');
+  test('a request that comes round again through another proxy gets 508: our Via is already on it', async () => {
+    // a misconfigured next hop that sends every request it gets back to proxyd, as a proxy request
+    const bouncer = createHttpServer((req, res) => {
+      const back = httpRequest({ host: '127.0.0.1', port: d.httpPort, method: req.method, path: `http://origin.test:${origin.port}${req.url}`, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(back);
+    });
+    await new Promise<void>((r) => bouncer.listen(0, '127.0.0.1', r));
+    try {
+      const port = (bouncer.address() as AddressInfo).port;
+      const r = await curl(['-x', httpProxy(), '-D', '-', `http://127.0.0.1:${port}/hello`]);
+      expect(r.stdout).toMatch(/^HTTP\/1\.1 508 /);
+      expect(r.stdout).toContain('proxyd: proxy loop detected (our Via is already on the request) (rejected)');
+      expect(origin.seen.filter((s) => s.url === '/hello' && s.headers.via?.includes(',')).length).toBe(0); // it never got through
+    } finally {
+      bouncer.close();
+    }
+  });
+
+  test('a request naming proxyd itself is refused as a loop (508), not served', async () => {
+    const r = await curl(['-x', httpProxy(), '-D', '-', `http://127.0.0.1:${d.httpPort}/`]);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 508 /);
+    expect(r.stdout).toContain(`proxyd: 127.0.0.1:${d.httpPort} is proxyd's own listener: refused (proxy loop) (rejected)`);
   });
 
   test('origin-form requests get a 404 naming the mirror endpoints', async () => {

@@ -38,7 +38,7 @@ describe('a valid config', () => {
         'allow: [10.0.0.0/8]',
         'rule-sets: { git: git.txt }',
         'log: { level: debug }',
-        'limits: { handshake-timeout: 2s, header-max-bytes: 16KiB, idle-timeout: 5m, connect-timeout: 1500ms, max-connections: 100, drain-timeout: 1s }',
+        'limits: { handshake-timeout: 2s, header-max-bytes: 16KiB, idle-timeout: 5m, connect-timeout: 1500ms, max-connections: 100, max-connections-per-client: 7, drain-timeout: 1s }',
         'rules:',
         '  - RULE-SET,git,REJECT',
         '  - MATCH,DIRECT',
@@ -51,7 +51,7 @@ describe('a valid config', () => {
     expect(c.users).toEqual([{ username: 'dev', password: 's3cret' }]);
     expect(c.allow).toHaveLength(1);
     expect(c.log.level).toBe('debug');
-    expect(c.limits).toEqual({ handshakeTimeoutMs: 2000, headerMaxBytes: 16384, idleTimeoutMs: 300_000, connectTimeoutMs: 1500, maxConnections: 100, drainTimeoutMs: 1000 });
+    expect(c.limits).toEqual({ handshakeTimeoutMs: 2000, headerMaxBytes: 16384, idleTimeoutMs: 300_000, connectTimeoutMs: 1500, maxConnections: 100, maxConnectionsPerClient: 7, drainTimeoutMs: 1000 });
     expect(c.router.matchSync({ host: 'a.corp.example', port: 443 }).target).toBe('REJECT');
   });
 });
@@ -69,6 +69,8 @@ describe('every error, with FILE:LINE:COL', () => {
     ['duplicate user', 'allow: [127.0.0.1]\nauth:\n  - { username: u, password: a }\n  - { username: u, password: b }\n', ['c.yaml:4:17 auth: duplicate username "u"']],
     ['missing rule-set file', 'rule-sets: { git: nothere.txt }\n', [expect.stringMatching(/^c\.yaml:1:19 rule-sets\.git: cannot read rule set "git": ENOENT/)]],
     ['bad duration', 'limits: { idle-timeout: 5 }\n', ['c.yaml:1:25 limits.idle-timeout: expected a duration such as 500ms, 30s, 5m or 1h (got 5)']],
+    ['a size where a count belongs', 'limits: { max-connections: 4KiB }\n', ['c.yaml:1:28 limits.max-connections: expected a whole number such as 4096 (got "4KiB")']],
+    ['a fraction of a connection', 'limits: { max-connections-per-client: 2.5 }\n', ['c.yaml:1:39 limits.max-connections-per-client: expected a whole number such as 4096 (got 2.5)']],
     ['bad log level', 'log: { level: loud }\n', ['c.yaml:1:15 log.level: "loud" is not one of trace, debug, info, warn, error, fatal, silent']],
     ['a section for a later version', 'proxies: []\n', ['c.yaml:1:1 "proxies" is not supported by this version of proxyd yet']],
     ['YAML syntax', 'rules: [a, b\n', [expect.stringMatching(/^c\.yaml:2:1 /)]],

@@ -1,7 +1,7 @@
 // Forwarding-proxy header rules (RFC 9110 §7.6.1 hop-by-hop, §7.6.3 Via) in src/protocol/http-headers.ts.
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { endToEndHeaders, responseHeaders, viaHasLoop } from '../../src/protocol/http-headers.js';
+import { endToEndHeaders, flattenHeaders, forwardedRequestHeaders, viaHasLoop } from '../../src/protocol/http-headers.js';
 
 const VIA = '1.1 proxyd-abc123';
 
@@ -80,8 +80,8 @@ describe('endToEndHeaders', () => {
     expect(raw).toEqual(['Connection', 'x-a', 'X-A', '1']);
   });
 
-  test('responseHeaders: the same rules over undici\'s header object, repeated headers expanded', () => {
-    const out = responseHeaders({
+  test('undici\'s response header object, flattened with repeats expanded, gets the same rules', () => {
+    const out = endToEndHeaders(flattenHeaders({
       'content-type': 'text/plain',
       connection: 'keep-alive, x-hop',
       'keep-alive': 'timeout=5',
@@ -89,8 +89,16 @@ describe('endToEndHeaders', () => {
       'transfer-encoding': 'chunked',
       'set-cookie': ['a=1', 'b=2'],
       'x-missing': undefined,
-    }, VIA);
+    }), VIA);
     expect(pairs(out)).toEqual([['content-type', 'text/plain'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2'], ['Via', VIA]]);
+  });
+
+  test('a forwarded request carries the target\'s authority as its only Host, first (RFC 9112 §3.2.2)', () => {
+    const raw = ['User-Agent', 'x', 'Host', 'rejected.example', 'host', 'second.example', 'Accept', '*/*'];
+    expect(pairs(forwardedRequestHeaders(raw, VIA, 'allowed.example:8080'))).toEqual([
+      ['Host', 'allowed.example:8080'], ['User-Agent', 'x'], ['Accept', '*/*'], ['Via', VIA],
+    ]);
+    expect(pairs(forwardedRequestHeaders(['Accept', '*/*'], VIA, 'a.example'))).toEqual([['Host', 'a.example'], ['Accept', '*/*'], ['Via', VIA]]);
   });
 
   // RFC 9110 §7.6.1: header field names are tokens; the Connection list is comma-separated tokens

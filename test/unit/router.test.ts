@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { compileRules, loadRuleSet, RuleCompileError, type SourceError } from '../../src/router/index.js';
-import { normalizeHost } from '../../src/session.js';
+import { normalizeHost } from '../../src/address/index.js';
 
 const t = (host: string, port = 443) => ({ host, port });
 

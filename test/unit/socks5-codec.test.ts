@@ -7,7 +7,7 @@ import {
   encodeAuthStatus, encodeMethodChoice, encodeReply, parseGreeting, parseRequest, parseUserPass, REPLY,
 } from '../../src/protocol/socks5.js';
 import { compileRules } from '../../src/router/index.js';
-import { parseHostPort } from '../../src/session.js';
+import { parseHostPort } from '../../src/address/index.js';
 import {
   domain, greeting, parseReply, request, rfc5952, userPass, v4, v6, wireTargetArb, portArb, groupsToBytes,
 } from '../fixtures/fuzz-wire.js';

@@ -1,4 +1,5 @@
-// IP address text ↔ bytes, and CIDR prefixes: shared by the SOCKS5 codec, the router and the allow list.
+// IP address text ↔ bytes, canonical forms, and CIDR prefixes: shared by the SOCKS5 codec, the
+// router, the resolver, the loop guard and the allow list.
 import { isIP } from 'node:net';
 
 /** 16 bytes → canonical (RFC 5952) text, via the WHATWG URL formatter. */
@@ -41,6 +42,30 @@ export function unmapIPv4(address: string): string {
   const b = ipv6Bytes(address);
   for (let i = 0; i < 10; i++) if (b[i] !== 0) return address;
   return b[10] === 0xff && b[11] === 0xff ? `${b[12]}.${b[13]}.${b[14]}.${b[15]}` : address;
+}
+
+/**
+ * The one text form of an IP address, whether a client sent it, a config named it or a resolver
+ * returned it; undefined for one that must not be used.
+ * - IPv4-mapped IPv6 (`::ffff:127.0.0.2`) becomes the IPv4 address the kernel connects to;
+ * - IPv6 is written in RFC 5952 form (`0:0::1` → `::1`);
+ * - a zone id (`fe80::1%eth0`) is refused: rules would see an address other than the one dialled.
+ */
+export function canonicalAddress(text: string): string | undefined {
+  const family = isIP(text);
+  if (family === 4) return text;
+  if (family !== 6 || text.includes('%')) return undefined;
+  const v4 = unmapIPv4(text);
+  return v4 !== text ? v4 : new URL(`http://[${text}]/`).hostname.slice(1, -1);
+}
+
+/**
+ * The address a connection to `host` reaches, for matching and the loop guard: the unspecified
+ * addresses (`0.0.0.0`, `::`) are the local host (connect() sends them to loopback); anything else
+ * is itself. (As a bind address, `0.0.0.0` keeps its own meaning: this is for targets only.)
+ */
+export function reachedAddress(host: string): string {
+  return host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
 }
 
 export interface Cidr {

@@ -1,11 +1,15 @@
 // Client credentials, shared by both inbounds (SOCKS5 RFC 1929 and HTTP Proxy-Authorization: Basic).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { User } from '../config/index.js';
+
+export interface User {
+  username: string;
+  password: string;
+}
 
 export class Credentials {
   readonly #users: Map<string, Buffer>;
 
-  constructor(users: User[]) {
+  constructor(users: readonly User[]) {
     this.#users = new Map(users.map((u) => [u.username, digest(u.password)]));
   }
 
@@ -19,15 +23,25 @@ export class Credentials {
     return want !== undefined && timingSafeEqual(want, digest(password));
   }
 
-  /** `Basic base64(user:pass)` → the user name when valid, else undefined. */
-  verifyBasic(header: string | undefined): string | undefined {
+  /** `Basic base64(user:pass)` → the user name it claims (undefined when not Basic) and whether it is valid. */
+  checkBasic(header: string | undefined): { user: string | undefined; ok: boolean } {
     const m = header?.match(/^\s*basic\s+([A-Za-z0-9+/=]+)\s*$/i);
-    if (!m) return undefined;
+    if (!m) return { user: undefined, ok: false };
     const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) return undefined;
+    if (colon < 0) return { user: decoded, ok: false };
     const user = decoded.slice(0, colon);
-    return this.verify(user, decoded.slice(colon + 1)) ? user : undefined;
+    return { user, ok: this.verify(user, decoded.slice(colon + 1)) };
+  }
+
+  /**
+   * A user name as a log line may show it: as written when it is a configured user, otherwise a
+   * short hash, so a password typed into the user field never lands in a log.
+   */
+  loggable(username: string | undefined): string | undefined {
+    if (username === undefined) return undefined;
+    if (this.#users.has(username)) return username;
+    return `unknown:${createHash('sha256').update(username).digest('hex').slice(0, 8)}`;
   }
 }
 

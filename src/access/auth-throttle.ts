@@ -1,0 +1,64 @@
+// A brake on password guessing, shared by both inbounds: after FAILURES failed attempts from one
+// client address within WINDOW, that address's further attempts are checked one at a time, each
+// DELAY after the previous one, for PENALTY (so parallel guesses gain nothing). One log line per
+// burst. Runtime state: it survives a reload.
+import type { Logger } from '../log/logger.js';
+
+const FAILURES = 5;
+const WINDOW_MS = 10_000;
+const DELAY_MS = 1_000;
+const PENALTY_MS = 60_000;
+/** addresses remembered at most (the oldest are forgotten first), so a flood of sources cannot grow it */
+const MAX_TRACKED = 10_000;
+
+interface Record {
+  /** times of recent failures, oldest first */
+  failures: number[];
+  /** attempts are held until then */
+  until: number;
+  /** when the last held attempt gets its turn */
+  next: number;
+}
+
+export class AuthThrottle {
+  readonly #clients = new Map<string, Record>();
+  readonly #log: Logger;
+  readonly #now: () => number;
+
+  constructor(log: Logger, now: () => number = Date.now) {
+    this.#log = log;
+    this.#now = now;
+  }
+
+  /** How long to hold an attempt from this address before checking it (0: at once); reserves its turn. */
+  turn(address: string): number {
+    const r = this.#clients.get(address);
+    const now = this.#now();
+    if (!r || r.until <= now) return 0;
+    r.next = Math.max(now, r.next) + DELAY_MS;
+    return r.next - now;
+  }
+
+  failed(address: string, inbound: string): void {
+    const now = this.#now();
+    let r = this.#clients.get(address);
+    if (!r) {
+      if (this.#clients.size >= MAX_TRACKED) this.#clients.delete(this.#clients.keys().next().value!);
+      this.#clients.set(address, (r = { failures: [], until: 0, next: 0 }));
+    }
+    r.failures.push(now);
+    while (r.failures.length && r.failures[0]! <= now - WINDOW_MS) r.failures.shift();
+    if (r.failures.length >= FAILURES && r.until <= now) {
+      r.until = now + PENALTY_MS;
+      this.#log.warn({ client: address, inbound, failures: r.failures.length, windowMs: WINDOW_MS },
+        `authentication: ${r.failures.length} failures within ${WINDOW_MS / 1000} s; answering this client's attempts after ${DELAY_MS / 1000} s for ${PENALTY_MS / 1000} s`);
+    } else if (r.until > now) {
+      r.until = now + PENALTY_MS; // still guessing: the penalty runs on
+    }
+  }
+}
+
+/** Resolves after ms (0: at once, in the same turn of the event loop as far as callers see). */
+export function hold(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms).unref()) : Promise.resolve();
+}

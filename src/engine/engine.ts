@@ -1,0 +1,283 @@
+// The one place that joins the stages of the data path, one entry per mode:
+//
+//   tunnel   session ─► route ─► dialer.dial ─► relay(client, upstream)       ─┐
+//                             └► responder: the tunnel is served as HTTP by it  ├─► stats + one log line
+//   forward  session ─► route ─► client's pool ─► exchange (or the responder)   │
+//   respond  session ─► endpoint by path ─► responder.respond                  ─┘
+//
+// Inbounds parse their protocol, hand a session here and answer in their protocol's words
+// through the answer objects; they never pick a route or dial. The state is one object that
+// reload swaps; each session keeps the state it started with.
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { formatTarget, type Target } from '../address/index.js';
+import { countUpstream } from '../access/connection-count.js';
+import { Deadline } from '../deadline.js';
+import { classify, ProxyError } from '../errors.js';
+import { ForwardPools } from '../forward/pools.js';
+import type { Logger } from '../log/logger.js';
+import type { Dialed, Dialer, Outbound, Responder } from '../outbound/index.js';
+import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
+import { relay, type RelayResult } from '../relay.js';
+import type { RouteMatch } from '../router/index.js';
+import type { Session } from '../session.js';
+import type { RouteStats, Stats } from '../stats/route-stats.js';
+import { endpointFor, type EngineState } from './state.js';
+
+/** How an inbound answers its client once the engine knows whether the tunnel is up. */
+export interface TunnelAnswer {
+  /** the tunnel is up: tell the client (SOCKS5 success with the bound address when there is one, HTTP 200) */
+  ok(bound?: { address: string; port: number }): void;
+  /** it failed: tell the client in its protocol's own words (SOCKS5 reply code, HTTP status) */
+  fail(err: ProxyError): void;
+}
+
+/** Serves HTTP requests read from a client stream with a responder (set by the daemon: the HTTP inbound's parser). */
+export type ServeHttp = (client: Socket, session: Session, responder: Responder) => Promise<void>;
+
+interface Routed {
+  match: RouteMatch;
+  outbound: Outbound;
+  stats: RouteStats;
+  /** what carried the connection (filled in by the dial) */
+  chain?: string[];
+}
+
+export interface OpenSession {
+  session: Session;
+  route: string;
+  since: number;
+}
+
+export class Engine {
+  #state: EngineState;
+  /** sessions between routing and their log line: for `proxyctl connections` and draining */
+  readonly open = new Map<number, OpenSession>();
+  readonly stats: Stats;
+  readonly log: Logger;
+  /** sessions using each outbound, so a retired one is closed when its last session ends */
+  readonly #users = new Map<Outbound, number>();
+  readonly #retired = new Set<Outbound>();
+  readonly #pools = new WeakMap<Socket, ForwardPools>();
+  #serveHttp: ServeHttp | undefined;
+
+  constructor(state: EngineState, stats: Stats, log: Logger) {
+    this.#state = state;
+    this.stats = stats;
+    this.log = log;
+  }
+
+  get state(): EngineState {
+    return this.#state;
+  }
+
+  /** The HTTP parser that serves a tunnel routed to a responder. */
+  set serveHttp(serve: ServeHttp) {
+    this.#serveHttp = serve;
+  }
+
+  /**
+   * Reload: new sessions take `next`; open ones finish on the state they started with. Retired
+   * outbounds are closed once no session uses them.
+   */
+  swap(next: EngineState, retired: readonly Outbound[]): void {
+    this.#state = next;
+    for (const o of retired) {
+      if (this.#users.get(o)) this.#retired.add(o);
+      else void this.#closeOutbound(o);
+    }
+  }
+
+  /** A tunnel (SOCKS5 CONNECT, HTTP CONNECT): route, dial, answer, relay, account. */
+  async tunnel(session: Session, client: Socket, answer: TunnelAnswer): Promise<void> {
+    const state = this.#state;
+    const started = performance.now();
+    const deadline = new Deadline(state.limits.connectTimeoutMs, `connect to ${formatTarget(session.target)}`);
+    const clientLeft = () => deadline.abort(new ProxyError('reset', 'client left before the tunnel was up', undefined, 'client'));
+    client.once('close', clientLeft);
+    let routed: Routed | undefined;
+    let dialed: Dialed;
+    try {
+      routed = await this.#route(state, session, deadline);
+      if (routed.outbound.kind === 'responder') {
+        deadline.done();
+        client.removeListener('close', clientLeft);
+        return await this.#tunnelToResponder(state, session, client, answer, routed, routed.outbound, started);
+      }
+      dialed = await this.#dial(routed, session.target, routed.match.resolved, deadline.signal, state);
+    } catch (e) {
+      const err = classify(e, 'proxyd');
+      this.#finish(session, routed, started, { up: 0, down: 0, error: err });
+      if (!client.destroyed) answer.fail(err);
+      return;
+    } finally {
+      deadline.done();
+      client.removeListener('close', clientLeft);
+    }
+    routed.chain = dialed.chain;
+    countUpstream(client, dialed.socket);
+    answer.ok({ address: dialed.socket.localAddress ?? '0.0.0.0', port: dialed.socket.localPort ?? 0 });
+    const result = await relay(client, dialed.socket, state.idle);
+    this.#finish(session, routed, started, result);
+  }
+
+  /** One absolute-URI request (`GET http://host/…` to the proxy): route, then the route's pool or responder. */
+  async forward(session: Session, client: Socket, request: HttpRequest, answer: HttpAnswer): Promise<void> {
+    const state = this.#state;
+    const started = performance.now();
+    const deadline = new Deadline(state.limits.connectTimeoutMs, `resolve ${session.target.host}`);
+    let routed: Routed | undefined;
+    let error: ProxyError | undefined;
+    try {
+      routed = await this.#route(state, session, deadline);
+      deadline.done();
+      const { outbound } = routed;
+      if (outbound.kind === 'responder') await outbound.respond(request, answer, session);
+      else await this.#poolsOf(client).exchange(outbound, routed.match.resolved, state.limits, request, answer);
+    } catch (e) {
+      error = classify(e, 'proxyd');
+      this.#failAnswer(answer, error);
+    } finally {
+      deadline.done();
+      this.#finish(session, routed, started, { ...answer.bytes(), error });
+    }
+  }
+
+  /** One origin-form request (`GET /go/…`): the responder whose endpoint the path is at, or the given one. */
+  async respond(session: Session, request: HttpRequest, answer: HttpAnswer, responder?: Responder): Promise<void> {
+    const state = this.#state;
+    const started = performance.now();
+    const chosen = responder ?? endpointFor(state, request.path);
+    let routed: Routed | undefined;
+    let error: ProxyError | undefined;
+    try {
+      if (!chosen) {
+        const where = request.path.split('?')[0];
+        throw new ProxyError('protocol', `no mirror endpoint at ${where} (origin-form requests are for mirrors${state.endpoints.length ? '' : ', none configured'})`, 'ENOENT', 'client');
+      }
+      routed = this.#open(session, { target: chosen.name, rule: responder ? '(tunnel)' : `endpoint ${request.path.split(/[/?]/, 2).join('/')}`, index: -1 }, chosen);
+      await chosen.respond(request, answer, session);
+    } catch (e) {
+      error = classify(e, 'proxyd');
+      this.#failAnswer(answer, error);
+    } finally {
+      this.#finish(session, routed, started, { ...answer.bytes(), error });
+    }
+  }
+
+  /** Closes every outbound and every client's forwarding pools (shutdown). */
+  async close(): Promise<void> {
+    const all = new Set([...this.#state.outbounds.values(), ...this.#retired]);
+    this.#retired.clear();
+    await Promise.all([...all].map((o) => this.#closeOutbound(o)));
+  }
+
+  /** Which rule matches the session's target, under the session's deadline for any DNS lookup. */
+  async #route(state: EngineState, session: Session, deadline: Deadline): Promise<Routed> {
+    const match = await state.router.match(session.target, (host) => deadline.race(state.resolver.resolve(host)));
+    const outbound = state.outbounds.get(match.target);
+    if (!outbound) throw new ProxyError('internal', `route "${match.target}" does not exist`, undefined, 'proxyd');
+    return this.#open(session, match, outbound);
+  }
+
+  #open(session: Session, match: RouteMatch, outbound: Outbound): Routed {
+    const stats = this.stats.route(match.target);
+    stats.connections++;
+    stats.active++; // until #finish
+    this.#users.set(outbound, (this.#users.get(outbound) ?? 0) + 1);
+    this.open.set(session.id, { session, route: match.target, since: Date.now() });
+    return { match, outbound, stats };
+  }
+
+  /** Dials through a route under the deadline's signal, timing the connect. */
+  async #dial(routed: Routed, target: Target, resolved: string[] | undefined, signal: AbortSignal, state: EngineState): Promise<Dialed> {
+    const t0 = performance.now();
+    const ctx = resolved ? { resolved, resolver: state.resolver, signal } : { resolver: state.resolver, signal };
+    const dialed = await (routed.outbound as Dialer).dial(target, ctx);
+    routed.stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    return dialed;
+  }
+
+  /** The forwarding pools of a client connection, closed with it. */
+  #poolsOf(client: Socket): ForwardPools {
+    let pools = this.#pools.get(client);
+    if (pools) return pools;
+    pools = new ForwardPools(async (dialer, target, resolved, signal) => {
+      const stats = this.stats.route(dialer.name);
+      const t0 = performance.now();
+      const { socket } = await dialer.dial(target, resolved ? { resolved, resolver: this.#state.resolver, signal } : { resolver: this.#state.resolver, signal });
+      stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+      countUpstream(client, socket);
+      return socket;
+    });
+    this.#pools.set(client, pools);
+    client.once('close', () => pools!.close());
+    return pools;
+  }
+
+  async #tunnelToResponder(
+    state: EngineState, session: Session, client: Socket, answer: TunnelAnswer, routed: Routed, responder: Responder, started: number,
+  ): Promise<void> {
+    if (!this.#serveHttp) throw new ProxyError('internal', 'no HTTP server to serve a responder tunnel', undefined, 'proxyd');
+    const read = client.bytesRead;
+    const written = client.bytesWritten;
+    answer.ok();
+    let error: ProxyError | undefined;
+    await this.#serveHttp(client, session, responder).catch((e: unknown) => { error = classify(e, 'proxyd'); });
+    void state;
+    this.#finish(session, routed, started, { up: client.bytesRead - read, down: client.bytesWritten - written, error });
+  }
+
+  #failAnswer(answer: HttpAnswer, error: ProxyError): void {
+    if (answer.closed) return;
+    // a protocol error that is not the client's (a malformed response) is a bad gateway
+    answer.fail(error, error.cls === 'protocol' && error.hop !== 'client' ? 502 : error.code === 'ENOENT' ? 404 : undefined);
+  }
+
+  /** Stats and the one log line of a finished tunnel or request. */
+  #finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult): void {
+    this.open.delete(session.id);
+    if (routed) {
+      const { stats, outbound } = routed;
+      stats.active--;
+      stats.bytesUp += result.up;
+      stats.bytesDown += result.down;
+      if (result.error) stats.errors[result.error.cls]++;
+      const users = this.#users.get(outbound)! - 1;
+      if (users > 0) this.#users.set(outbound, users);
+      else {
+        this.#users.delete(outbound);
+        if (this.#retired.delete(outbound)) void this.#closeOutbound(outbound);
+      }
+    }
+    const error = result.error;
+    const level = !error || error.cls === 'rejected' ? 'info' : error.cls === 'internal' ? 'error' : 'warn';
+    if (!this.log.isLevelEnabled(level)) return;
+    this.log[level](
+      {
+        id: session.id,
+        inbound: session.inbound,
+        mode: session.mode,
+        client: `${session.client.address}:${session.client.port}`,
+        user: session.user,
+        target: formatTarget(session.target),
+        rule: routed?.match.rule,
+        route: routed?.match.target,
+        chain: routed?.chain,
+        ms: Math.round(performance.now() - started),
+        up: result.up,
+        down: result.down,
+        error: error?.cls,
+        hop: error?.hop,
+        reason: error?.message,
+        // a bug: its stack, once, on the line of the session it broke
+        stack: error?.cls === 'internal' ? error.causeStack : undefined,
+      },
+      session.mode === 'tunnel' ? 'connection' : 'request',
+    );
+  }
+
+  async #closeOutbound(o: Outbound): Promise<void> {
+    await o.close().catch((err: Error) => this.log.error({ outbound: o.name, err: err.message }, 'closing an outbound failed'));
+  }
+}

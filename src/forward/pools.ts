@@ -1,0 +1,122 @@
+// The upstream connections of one client connection's forwarded requests: keep-alive pools per
+// (route, origin, checked addresses), each connection dialled through the route's dialer with
+// TLS on top for https://. They belong to the client connection: at most MAX_IN_FLIGHT
+// connections per pool, and all of them closed (in-flight exchanges aborted) when it goes.
+//
+//   client connection ─► ForwardPools ─► Pool(route, origin, addresses) ─► dialer.dial (+ TLS)
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { Pool } from 'undici';
+import { formatTarget, normalizeHost, type Target } from '../address/index.js';
+import { Deadline } from '../deadline.js';
+import { classify, ProxyError } from '../errors.js';
+import type { Dialer } from '../outbound/index.js';
+import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
+import { exchange } from './exchange.js';
+
+/** requests one client connection may have in flight (and so upstream connections per pool) */
+export const MAX_IN_FLIGHT = 6;
+/** an idle upstream keep-alive connection is closed after this */
+const KEEP_ALIVE_MS = 4_000;
+/** distinct pools one client connection keeps; the least recently used is closed beyond */
+const MAX_POOLS = 32;
+
+export interface PoolSettings {
+  connectTimeoutMs: number;
+  /** no response head, or no body bytes, for this long: 504 */
+  idleTimeoutMs: number;
+  headerMaxBytes: number;
+}
+
+/** Dials through a route for a pooled connection, under the given signal (the engine times it and counts it). */
+export type PoolDial = (dialer: Dialer, target: Target, resolved: string[] | undefined, signal: AbortSignal) => Promise<Socket>;
+
+export class ForwardPools {
+  readonly #pools = new Map<string, Pool>();
+  readonly #ids = new WeakMap<Dialer, number>();
+  #nextId = 0;
+  #closed = false;
+  readonly #dial: PoolDial;
+
+  constructor(dial: PoolDial) {
+    this.#dial = dial;
+  }
+
+  /** Forwards one request through the route's dialer, reusing a kept-alive connection when there is one. */
+  exchange(dialer: Dialer, resolved: string[] | undefined, settings: PoolSettings, request: HttpRequest, answer: HttpAnswer): Promise<void> {
+    if (this.#closed) return Promise.reject(new ProxyError('reset', 'client connection closed', undefined, 'client'));
+    return exchange(this.#pool(dialer, resolved, settings, request.origin), request, answer, settings.idleTimeoutMs);
+  }
+
+  /** The client connection closed: abort every exchange and close every upstream connection. */
+  close(): void {
+    this.#closed = true;
+    for (const pool of this.#pools.values()) void pool.destroy(new ProxyError('reset', 'client connection closed', undefined, 'client')).catch(() => undefined);
+    this.#pools.clear();
+  }
+
+  #pool(dialer: Dialer, resolved: string[] | undefined, settings: PoolSettings, origin: string): Pool {
+    let id = this.#ids.get(dialer);
+    if (id === undefined) this.#ids.set(dialer, (id = this.#nextId++));
+    const key = `${id} ${origin} ${resolved?.join(',') ?? '*'}`;
+    const existing = this.#pools.get(key);
+    if (existing) {
+      this.#pools.delete(key); // re-inserted: the map's order is least recently used first
+      this.#pools.set(key, existing);
+      return existing;
+    }
+    if (this.#pools.size >= MAX_POOLS) {
+      const [oldKey, oldest] = this.#pools.entries().next().value!;
+      this.#pools.delete(oldKey);
+      void oldest.close().catch(() => undefined);
+    }
+    const pool = new Pool(origin, {
+      connections: MAX_IN_FLIGHT,
+      pipelining: 1,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: KEEP_ALIVE_MS,
+      headersTimeout: settings.idleTimeoutMs,
+      bodyTimeout: settings.idleTimeoutMs,
+      maxHeaderSize: settings.headerMaxBytes,
+      connect: (opts, callback) => {
+        const host = normalizeHost(opts.hostname) ?? opts.hostname;
+        const https = opts.protocol === 'https:';
+        const target = { host, port: Number(opts.port) || (https ? 443 : 80) };
+        // one deadline for the dial and the TLS handshake on top of it
+        const deadline = new Deadline(settings.connectTimeoutMs, `connect to ${formatTarget(target)}`);
+        this.#dial(dialer, target, resolved, deadline.signal)
+          .then((socket): Socket | Promise<Socket> => (https ? deadline.race(handshake(socket, opts.servername || host, deadline.signal)) : socket))
+          .then((socket) => {
+            deadline.done();
+            callback(null, socket);
+          }, (err: unknown) => {
+            deadline.done();
+            callback(classify(err, 'origin'), null);
+          });
+      },
+    });
+    this.#pools.set(key, pool);
+    return pool;
+  }
+}
+
+/** TLS with the origin on top of a dialled socket, certificate checked against the name. */
+function handshake(socket: Socket, servername: string, signal: AbortSignal): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const tls = tlsConnect({ socket, servername, ALPNProtocols: ['http/1.1'] });
+    const onAbort = () => tls.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    tls.once('secureConnect', () => {
+      signal.removeEventListener('abort', onAbort);
+      tls.removeListener('error', onError);
+      resolve(tls);
+    });
+    const onError = (err: Error) => {
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      const e = classify(err, 'origin');
+      reject(new ProxyError(e.cls === 'internal' ? 'tls' : e.cls, `TLS with ${servername}: ${e.message}`, e.code, 'origin'));
+    };
+    tls.once('error', onError);
+  });
+}

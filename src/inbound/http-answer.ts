@@ -1,0 +1,72 @@
+// The HTTP inbound's side of an exchange: a response to the client, as the engine's HttpAnswer.
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ProxyError } from '../errors.js';
+import type { HttpAnswer } from '../protocol/http-exchange.js';
+import { endToEndHeaders } from '../protocol/http-headers.js';
+import { sendError } from './http-reply.js';
+
+export class ResponseAnswer implements HttpAnswer {
+  readonly #res: ServerResponse;
+  readonly #via: string;
+  /** kept: the response lets go of its socket when it finishes */
+  readonly #socket: Socket | null;
+
+  constructor(res: ServerResponse, via: string) {
+    this.#res = res;
+    this.#via = via;
+    this.#socket = res.socket;
+  }
+
+  head(status: number, headers: string[]): void {
+    this.#res.writeHead(status, endToEndHeaders(headers, this.#via));
+  }
+
+  write(chunk: Uint8Array): boolean {
+    return this.#res.write(chunk);
+  }
+
+  end(): void {
+    this.#res.end();
+  }
+
+  fail(err: ProxyError, status?: number): void {
+    if (!this.#res.headersSent) sendError(this.#res, err, status);
+    else this.#res.destroy(); // mid-body: the client must see a broken message, not a short one
+  }
+
+  onDrain(fn: () => void): void {
+    this.#res.on('drain', fn);
+  }
+
+  onClose(fn: () => void): void {
+    this.#res.once('close', fn);
+  }
+
+  get headSent(): boolean {
+    return this.#res.headersSent;
+  }
+
+  get closed(): boolean {
+    return this.#res.destroyed || this.#res.writableEnded;
+  }
+
+  bytes(): { up: number; down: number } {
+    return bytesSinceLastExchange(this.#socket);
+  }
+}
+
+/** Per client connection, the byte counts already charged to earlier exchanges. */
+const charged = new WeakMap<Socket, { read: number; written: number }>();
+
+/**
+ * Bytes each way of the exchange that just ended: everything the connection moved since the
+ * previous one ended, so the request head (read before the exchange starts) counts too.
+ */
+function bytesSinceLastExchange(socket: Socket | null): { up: number; down: number } {
+  if (!socket) return { up: 0, down: 0 };
+  const before = charged.get(socket) ?? { read: 0, written: 0 };
+  const now = { read: socket.bytesRead, written: socket.bytesWritten };
+  charged.set(socket, now);
+  return { up: now.read - before.read, down: now.written - before.written };
+}

@@ -5,7 +5,7 @@
 import type { AddressInfo, Socket } from 'node:net';
 import { formatTarget } from './address/index.js';
 import { AuthThrottle } from './access/auth-throttle.js';
-import type { Config } from './config/index.js';
+import { LISTENER_NAMES, type Config, type ListenerName } from './config/index.js';
 import { Engine } from './engine/engine.js';
 import { buildState } from './engine/state.js';
 import { HttpInbound } from './inbound/http.js';
@@ -30,7 +30,7 @@ export interface Daemon {
   readonly config: Config;
   engine: Engine;
   /** bound addresses by listener name (port 0 in the config becomes the real port here) */
-  addresses: Partial<Record<'socks' | 'http', AddressInfo>>;
+  addresses: Partial<Record<ListenerName, AddressInfo>>;
   /**
    * Applies a new config to new connections: rules, outbounds, hosts, limits, credentials, allow
    * list. Open connections finish on the state they started with.
@@ -50,10 +50,10 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   const http = new HttpInbound(engine, throttle);
   engine.serveHttp = (socket, session, responder) => http.serveTunnel(socket, session, responder);
   const handlers = { socks5: (s: Socket, first: Buffer) => handleSocks5(s, first, engine, throttle), http: (s: Socket) => http.handle(s) };
-  const listeners = new Map<'socks' | 'http', Listener>();
+  const listeners = new Map<ListenerName, Listener>();
   const addresses: Daemon['addresses'] = {};
   try {
-    for (const name of ['socks', 'http'] as const) {
+    for (const name of LISTENER_NAMES) {
       const address = config.listen[name];
       if (!address) continue;
       const listener = new Listener({ name, address, settings: () => engine.state, handlers, log });
@@ -74,7 +74,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     const { state, retired } = buildState(next, deps, engine.state);
     engine.swap(state, retired);
     const needsRestart: string[] = [];
-    for (const name of ['socks', 'http'] as const) {
+    for (const name of LISTENER_NAMES) {
       const [a, b] = [config.listen[name], next.listen[name]];
       if ((a && formatTarget(a)) !== (b && formatTarget(b))) needsRestart.push(`listen.${name}`);
     }

@@ -39,6 +39,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: re-read the config; a bad one is refused with its errors and the running one stays
+  process.on('SIGHUP', () => {
+    const log = daemon.engine.log;
+    try {
+      const { needsRestart } = daemon.reload(loadConfig(file));
+      if (needsRestart.length) log.warn({ needsRestart }, `reloaded; ${needsRestart.join(', ')} changed and take effect after a restart`);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      for (const p of err.problems) log.error({ file: p.file, line: p.line, col: p.col }, formatProblem(p));
+      log.error({ errors: err.problems.length }, 'reload refused: the config has errors; the running config stays');
+    }
+  });
 }
 
 main().catch((err: Error) => {

@@ -8,6 +8,13 @@ export type { User } from '../access/credentials.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
+/**
+ * A listener, by its key under `listen:` (named for the protocol it is meant for; each accepts
+ * both). The protocol a client actually spoke is the session's `inbound` (socks5 | http).
+ */
+export type ListenerName = 'socks' | 'http';
+export const LISTENER_NAMES: readonly ListenerName[] = ['socks', 'http'];
+
 export interface Limits {
   /** time a client has to finish its SOCKS5 handshake or its request head */
   handshakeTimeoutMs: number;
@@ -38,7 +45,7 @@ export const DEFAULT_LIMITS: Limits = {
 export interface Config {
   /** the file it came from, or `(embedded default)` */
   file: string;
-  listen: { socks: Target | null; http: Target | null };
+  listen: Record<ListenerName, Target | null>;
   /** control socket: `auto` or a path (used by the control issue) */
   control: string;
   /** local name → address overrides, consulted before system DNS for every route */

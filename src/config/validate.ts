@@ -7,7 +7,7 @@ import { closest } from '../did-you-mean.js';
 import { isLoopback, normalizeHost, parseCidr, parseHostPort } from '../address/index.js';
 import { BUILT_IN_OUTBOUNDS } from '../outbound/index.js';
 import { compileRules, loadRuleSet, RuleCompileError, type RuleSet } from '../router/index.js';
-import { DEFAULT_LIMITS, type Config, type Limits, type LogLevel } from './schema.js';
+import { DEFAULT_LIMITS, LISTENER_NAMES, type Config, type Limits, type ListenerName, type LogLevel } from './schema.js';
 import type { Source } from './source.js';
 import { parseCount, parseDuration, parseSize } from './units.js';
 
@@ -19,16 +19,16 @@ const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fata
 
 const SECTIONS: Record<string, Section> = {
   listen(src, node, d) {
-    for (const [key, value] of entries(src, node, 'listen', ['socks', 'http'])) {
+    for (const [key, value] of entries(src, node, 'listen', [...LISTENER_NAMES])) {
       if (isScalar(value) && (value.value === null || value.value === false || value.value === 'off')) {
-        d.listen[key as 'socks' | 'http'] = null; // that listener is off
+        d.listen[key as ListenerName] = null; // that listener is off
         continue;
       }
       const text = string(src, value, `listen.${key}`);
       const addr = text === undefined ? undefined : parseHostPort(text, undefined, true); // port 0: any free port
       if (text !== undefined && (!addr || (!isIP(addr.host) && addr.host !== 'localhost'))) {
         src.error(value, `listen.${key}: expected ADDRESS:PORT such as 127.0.0.1:1080 or [::1]:1080 (got "${text}")`);
-      } else if (addr) d.listen[key as 'socks' | 'http'] = addr;
+      } else if (addr) d.listen[key as ListenerName] = addr;
     }
   },
   control(src, node, d) {
@@ -160,7 +160,7 @@ function compile(src: Source, d: Draft) {
 /** proxyd is never an open proxy by accident: a non-loopback bind needs auth or an allow list. */
 function checkOpenProxy(src: Source, node: Node | undefined, d: Draft): void {
   if (d.users.length || d.allow.length) return;
-  for (const key of ['socks', 'http'] as const) {
+  for (const key of LISTENER_NAMES) {
     const addr = d.listen[key];
     if (addr && !isLoopback(addr.host) && addr.host !== 'localhost') {
       const at = isMap(node) ? (node.get(key, true) as Node) : node;

@@ -6,7 +6,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { isLoopback, type Target } from '../address/index.js';
 import type { AllowList } from '../access/allow-list.js';
 import { ConnectionCount } from '../access/connection-count.js';
-import type { Limits } from '../config/index.js';
+import type { Limits, ListenerName } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 
 export interface ProtocolHandlers {
@@ -22,7 +22,7 @@ export interface ListenerSettings {
 }
 
 export interface ListenerOptions {
-  name: 'socks' | 'http';
+  name: ListenerName;
   address: Target;
   settings: () => ListenerSettings;
   handlers: ProtocolHandlers;

@@ -1,0 +1,122 @@
+// Reload from the library: the daemon swaps its whole state (rules, outbounds, limits,
+// credentials, allow list) for new connections while open ones finish on the state they started
+// with; unchanged outbounds are carried over as the same objects, changed ones are closed once
+// their last session ends.
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { afterEach, beforeAll, expect, test } from 'vitest';
+import { compileRules } from '../../src/router/index.js';
+import { configFrom, startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
+import { startEchoServer, startHttpOrigin, type Origin } from '../fixtures/origin.js';
+import { curl } from '../fixtures/run.js';
+import { CountingDialer, registerTestOutbounds } from '../fixtures/test-outbounds.js';
+
+let origin: Origin;
+let d: TestDaemon | undefined;
+beforeAll(async () => {
+  registerTestOutbounds();
+  origin = await startHttpOrigin();
+  return () => origin.close();
+});
+afterEach(async () => {
+  await d?.stop();
+  d = undefined;
+});
+
+const MB100 = 100 * 1024 * 1024;
+
+test('a swap under a running 100 MB tunnel: new connections take the new rules, the old tunnel finishes whole', async () => {
+  d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  const directBefore = d.engine.state.outbounds.get('DIRECT');
+  const big = `http://127.0.0.1:${origin.port}/big?n=${MB100}`;
+  // a slow download, so the swap happens while it runs
+  const download = curl(['--socks5', `127.0.0.1:${d.socksPort}`, '--limit-rate', '40M', '-o', '/dev/null', '-w', '%{size_download}', big]);
+  await expect.poll(() => origin.seen.some((s) => s.url === `/big?n=${MB100}`), { timeout: 5000 }).toBe(true);
+  expect(d.engine.open.size).toBe(1);
+
+  const { needsRestart } = d.reload(configFrom('rules:\n  - MATCH,REJECT\n'));
+  expect(needsRestart).toEqual([]);
+
+  const refused = await curl(['--socks5', `127.0.0.1:${d.socksPort}`, `http://127.0.0.1:${origin.port}/hello`]);
+  expect(refused.code).toBe(97);
+  expect(refused.stderr).toContain('(2)'); // SOCKS5 0x02: not allowed by ruleset
+  const forwarded = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${origin.port}/hello`]);
+  expect(forwarded.stdout).toBe('403');
+
+  expect(d.engine.open.size).toBe(1); // still running, on the old rules
+  expect((await download).stdout).toBe(String(MB100));
+  await expect.poll(() => d!.logs.find((l) => l.mode === 'tunnel' && l.route === 'DIRECT')).toMatchObject({ down: expect.any(Number), rule: 'MATCH,DIRECT' });
+  const tunnelLine = d.logs.find((l) => l.mode === 'tunnel' && l.route === 'DIRECT')!;
+  expect(tunnelLine.error).toBeUndefined();
+  expect(Number(tunnelLine.down)).toBeGreaterThan(MB100);
+  // DIRECT's definition did not change: the same object serves the new state
+  expect(d.engine.state.outbounds.get('DIRECT')).toBe(directBefore);
+});
+
+test('a changed outbound is closed when its last session ends; an unchanged one is kept as the same object', async () => {
+  const echo = await startEchoServer();
+  try {
+    const withCounting = (version: number, rules = ['MATCH,up']) => (c: ReturnType<typeof configFrom>) => ({
+      ...c,
+      outbounds: [{ name: 'up', type: 'test-counting', version }],
+      router: compileRules(rules, { targets: new Set(['DIRECT', 'REJECT', 'up']) }),
+    });
+    d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n', {}, withCounting(1));
+    const v1 = d.engine.state.outbounds.get('up') as CountingDialer;
+    const held = await socksTunnel(d.socksPort, echo.port);
+    expect(v1.dials).toBe(1);
+
+    d.reload(configFrom('rules: []\n', withCounting(1)));
+    expect(d.engine.state.outbounds.get('up')).toBe(v1); // same definition: carried over
+
+    d.reload(configFrom('rules: []\n', withCounting(2)));
+    const v2 = d.engine.state.outbounds.get('up') as CountingDialer;
+    expect(v2).not.toBe(v1);
+    expect(v1.closes).toBe(0); // its tunnel is still open
+
+    const fresh = await socksTunnel(d.socksPort, echo.port);
+    expect([v1.dials, v2.dials]).toEqual([1, 1]);
+    held.write('still on v1');
+    expect(String((await once(held, 'data'))[0])).toBe('still on v1');
+
+    held.destroy();
+    await expect.poll(() => v1.closes).toBe(1);
+    expect(v2.closes).toBe(0);
+    fresh.destroy();
+  } finally {
+    await echo.close();
+  }
+});
+
+test('limits, credentials and the allow list of the new state apply to new connections', async () => {
+  d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  const url = `http://127.0.0.1:${origin.port}/hello`;
+  expect((await curl(['-x', `http://127.0.0.1:${d.httpPort}`, url])).stdout).toBe('hello from origin');
+
+  d.reload(configFrom('auth: [{ username: dev, password: pw }]\nrules:\n  - MATCH,DIRECT\n'));
+  const noAuth = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, '-o', '/dev/null', '-w', '%{http_code}', url]);
+  expect(noAuth.stdout).toBe('407');
+  expect((await curl(['-x', `http://dev:pw@127.0.0.1:${d.httpPort}`, url])).stdout).toBe('hello from origin');
+
+  d.reload(configFrom('allow: [10.0.0.0/8]\nrules:\n  - MATCH,DIRECT\n'));
+  const outside = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, url]);
+  expect(outside.code).toBe(52); // empty reply: closed without a byte
+
+  d.reload(configFrom('limits: { header-max-bytes: 1KiB }\nrules:\n  - MATCH,DIRECT\n'));
+  const big = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, '-H', `X-Big: ${'x'.repeat(2000)}`, '-o', '/dev/null', '-w', '%{http_code}', url]);
+  expect(big.stdout).toBe('431');
+});
+
+async function socksTunnel(port: number, target: number): Promise<Socket> {
+  const s = connect(port, '127.0.0.1');
+  s.on('error', () => undefined);
+  await once(s, 'connect');
+  s.write(Buffer.from([5, 1, 0]));
+  await once(s, 'data');
+  const req = Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, 0, 0]);
+  req.writeUInt16BE(target, 8);
+  s.write(req);
+  const [reply] = await once(s, 'data');
+  if ((reply as Buffer)[1] !== 0) throw new Error(`SOCKS5 reply ${(reply as Buffer)[1]}`);
+  return s;
+}

@@ -66,23 +66,37 @@ test('a port already in use is named in a one-line error, exit 1', async () => {
   expect(r.stderr).toBe(`proxyd: cannot listen on 127.0.0.1:${port} (listen.http): address already in use\n`);
 });
 
-/** Starts proxyd on port 0 and reads the bound ports from its JSON log. */
-async function startProcess(yaml: string): Promise<{ child: ChildProcess; http: number; socks: number; out: () => string }> {
-  const child = spawn('node', [PROXYD, '--config', configFile(`p${Date.now()}.yaml`, yaml)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts proxyd on port 0 and reads the bound ports from its JSON log as the lines arrive. */
+async function startProcess(yaml: string): Promise<{ child: ChildProcess; http: number; socks: number; file: string; out: () => string }> {
+  const file = configFile(`p${Date.now()}.yaml`, yaml);
+  const child = spawn('node', [PROXYD, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
   const ports: Record<string, number> = {};
-  const deadline = Date.now() + 10_000;
-  while (Object.keys(ports).length < 2 && Date.now() < deadline) {
-    for (const line of out.split('\n')) {
-      const m = line.match(/"listener":"(\w+)","address":\{[^}]*"port":(\d+)/);
-      if (m) ports[m[1]!] = Number(m[2]);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  if (!ports.http || !ports.socks) throw new Error(`proxyd did not start:\n${out}`);
-  return { child, http: ports.http, socks: ports.socks, out: () => out };
+  const started = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`proxyd did not start within 10 s:\n${out}`)), 10_000);
+    const onData = (c: Buffer) => {
+      out += c;
+      for (const m of out.matchAll(/"listener":"(\w+)","address":\{[^}]*"port":(\d+)/g)) ports[m[1]!] = Number(m[2]);
+      if (ports.http && ports.socks) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`proxyd exited ${code}:\n${out}`)));
+  });
+  await started;
+  return { child, http: ports.http!, socks: ports.socks!, file, out: () => out };
+}
+
+/** Can a TCP connection to this loopback port be made right now? */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
 }
 
 test('SIGTERM: stops accepting, lets open tunnels finish, closes idle keep-alive, exits 0', async () => {
@@ -93,22 +107,51 @@ test('SIGTERM: stops accepting, lets open tunnels finish, closes idle keep-alive
   await once(idle, 'connect');
   idle.write(`GET http://127.0.0.1:${origin.port}/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
   await once(idle, 'data');
-  const download = curl(['--limit-rate', '2M', '-p', '-x', `http://127.0.0.1:${p.http}`, '-o', '/dev/null', '-w', '%{size_download}', `http://127.0.0.1:${origin.port}/big?n=${4 * 1024 * 1024}`]);
-  await new Promise((r) => setTimeout(r, 500));
+  const size = 4 * 1024 * 1024;
+  const download = curl(['--limit-rate', '2M', '-p', '-x', `http://127.0.0.1:${p.http}`, '-o', '/dev/null', '-w', '%{size_download}', `http://127.0.0.1:${origin.port}/big?n=${size}`]);
+  await expect.poll(() => origin.seen.some((s) => s.url === `/big?n=${size}`), { timeout: 5000 }).toBe(true); // the download is running
   const t0 = Date.now();
   let idleClosedAt = 0;
   idle.once('close', () => (idleClosedAt = Date.now()));
   const exited = once(p.child, 'exit');
   p.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 200));
-  const refused = await curl(['-x', `http://127.0.0.1:${p.http}`, `http://127.0.0.1:${origin.port}/hello`]);
-  expect(refused.code).toBe(7); // couldn't connect: the listener is closed
+  await expect.poll(() => p.out().includes('stopping: no new connections, draining open ones'), { timeout: 2000 }).toBe(true);
+  await expect.poll(() => accepts(p.http), { timeout: 2000 }).toBe(false); // the listener is closed
   await expect.poll(() => idleClosedAt, { timeout: 1000 }).toBeGreaterThan(0);
   expect(idleClosedAt - t0).toBeLessThan(1000);
   const done = await download;
-  expect(done.stdout).toBe(String(4 * 1024 * 1024)); // the tunnel ran to the end
+  expect(done.stdout).toBe(String(size)); // the tunnel ran to the end
   const [code] = await exited;
   expect(code).toBe(0);
   expect(Date.now() - t0).toBeLessThan(8000);
-  expect(p.out()).toContain('stopping: no new connections, draining open ones');
+});
+
+test('SIGHUP: the config file is read again; a broken one is refused with its errors and the running one stays', async () => {
+  const p = await startProcess('listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\nrules:\n  - MATCH,DIRECT\n');
+  try {
+    const url = `http://127.0.0.1:${origin.port}/hello`;
+    const status = async () => (await curl(['-x', `http://127.0.0.1:${p.http}`, '-o', '/dev/null', '-w', '%{http_code}', url])).stdout;
+    expect(await status()).toBe('200');
+
+    writeFileSync(p.file, 'listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\nrules:\n  - MATCH,REJECT\n');
+    p.child.kill('SIGHUP');
+    await expect.poll(() => p.out().includes('config reloaded'), { timeout: 3000 }).toBe(true);
+    expect(await status()).toBe('403');
+
+    writeFileSync(p.file, 'listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\nrules:\n  - NOPE,x,DIRECT\n');
+    p.child.kill('SIGHUP');
+    await expect.poll(() => p.out().includes('reload refused: the config has errors; the running config stays'), { timeout: 3000 }).toBe(true);
+    expect(p.out()).toContain(`${p.file}:3:5 unknown rule kind \\"NOPE\\"`);
+    expect(p.child.exitCode).toBeNull(); // still running
+    expect(await status()).toBe('403'); // on the config it had
+  } finally {
+    p.child.kill('SIGTERM');
+    await once(p.child, 'exit');
+  }
+});
+
+test('proxyctl: a command that cannot reach the daemon says so in one line and exits 3', async () => {
+  const r = await run('node', [join(import.meta.dirname, '../../dist/proxyctl.js'), 'status']);
+  expect(r.code).toBe(3);
+  expect(r.stderr).toBe('proxyctl status: cannot reach proxyd: this version has no control socket yet\n');
 });

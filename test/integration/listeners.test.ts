@@ -82,14 +82,17 @@ describe('reaching the origin', () => {
 });
 
 describe('absolute-URI forwarding', () => {
-  test('keep-alive to the client and pooled upstream connections', async () => {
+  test('keep-alive to the client, and one kept-alive upstream connection serves its requests', async () => {
     const url = `http://origin.test:${origin.port}/hello`;
+    const before = origin.seen.length;
     const r = await curl(['-v', '-x', httpProxy(), url, url, url]);
     expect(r.stdout).toBe('hello from origin'.repeat(3));
     expect(r.stderr.match(/Re-using existing connection/g)?.length).toBe(2);
-    const seen = origin.seen.slice(-3);
-    // one upstream connection served all three: the origin saw keep-alive requests without proxy headers
-    expect(seen.every((s) => s.headers['proxy-connection'] === undefined && s.headers.via?.startsWith('1.1 proxyd-'))).toBe(true);
+    const seen = origin.seen.slice(before);
+    expect(seen).toHaveLength(3);
+    // the origin saw all three on one connection (one client port), without proxy headers, with our Via
+    expect(new Set(seen.map((s) => s.clientPort)).size).toBe(1);
+    expect(seen.map((s) => [s.headers['proxy-connection'], /^1\.1 proxyd-/.test(s.headers.via ?? '')])).toEqual(seen.map(() => [undefined, true]));
   });
 
   test('bodies both ways: content-length and chunked', async () => {
@@ -143,6 +146,12 @@ describe('absolute-URI forwarding', () => {
     const r = await curl(['-x', httpProxy(), '-D', '-', `http://127.0.0.1:${d.httpPort}/`]);
     expect(r.stdout).toMatch(/^HTTP\/1\.1 508 /);
     expect(r.stdout).toContain(`proxyd: 127.0.0.1:${d.httpPort} is proxyd's own listener: refused (proxy loop) (rejected)`);
+  });
+
+  test('a protocol upgrade (WebSocket) in absolute form gets 501 and a pointer to CONNECT', async () => {
+    const r = await curl(['-x', httpProxy(), '-D', '-', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', `http://origin.test:${origin.port}/hello`]);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 501 /);
+    expect(r.stdout).toContain('proxyd: protocol upgrades are not forwarded; use CONNECT (protocol)');
   });
 
   test('origin-form requests get a 404 naming the mirror endpoints', async () => {
@@ -205,6 +214,24 @@ describe('authentication', () => {
     // the password never reaches a log line
     expect(JSON.stringify(auth.logs)).not.toContain('p@ss:word');
     expect(JSON.stringify(auth.logs)).not.toContain('nope');
+  });
+});
+
+describe('the allow list', () => {
+  test('a client outside it is closed without a byte, and the refusals are summed up in one line, not one each', async () => {
+    const walled = await startTestDaemon('allow: [10.0.0.0/8]\nrules:\n  - MATCH,DIRECT\n');
+    try {
+      const url = `http://127.0.0.1:${origin.port}/hello`;
+      for (const proxy of [`http://127.0.0.1:${walled.httpPort}`, `socks5h://127.0.0.1:${walled.socksPort}`]) {
+        const r = await curl(['-x', proxy, url]);
+        expect(r.stdout).toBe('');
+        expect([52, 56, 97]).toContain(r.code); // empty reply / connection closed / SOCKS5 handshake cut
+      }
+      expect(walled.engine.open.size).toBe(0);
+      expect(walled.logs.filter((l) => /refused|allow/.test(String(l.msg)))).toEqual([]); // the summary comes after 10 s
+    } finally {
+      await walled.stop();
+    }
   });
 });
 

@@ -100,7 +100,8 @@ test('limits, credentials and the allow list of the new state apply to new conne
 
   d.reload(configFrom('allow: [10.0.0.0/8]\nrules:\n  - MATCH,DIRECT\n'));
   const outside = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, url]);
-  expect(outside.code).toBe(52); // empty reply: closed without a byte
+  expect(outside.stdout).toBe('');
+  expect([52, 56]).toContain(outside.code); // closed without a byte: empty reply, or a reset under load
 
   d.reload(configFrom('limits: { header-max-bytes: 1KiB }\nrules:\n  - MATCH,DIRECT\n'));
   const big = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, '-H', `X-Big: ${'x'.repeat(2000)}`, '-o', '/dev/null', '-w', '%{http_code}', url]);

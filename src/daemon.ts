@@ -36,6 +36,8 @@ export interface Daemon {
    * list. Open connections finish on the state they started with.
    */
   reload(config: Config): ReloadResult;
+  /** connections open per listener: its clients plus the upstream connections made for them */
+  connections(): Partial<Record<ListenerName, number>>;
   /** SIGTERM semantics: stop accepting, let open connections finish (up to drain-timeout), then close them */
   stop(): Promise<void>;
 }
@@ -65,7 +67,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
       log.info({ listener: name, address: addresses[name] }, `listening (${name === 'socks' ? 'SOCKS5' : 'HTTP'}; both protocols accepted)`);
     }
   } catch (err) {
-    await Promise.all([...listeners.values()].map((l) => l.stopAccepting()));
+    for (const l of listeners.values()) l.stopAccepting();
     await engine.close();
     throw err;
   }
@@ -86,7 +88,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
 
   const stop = async () => {
     http.drain();
-    await Promise.all([...listeners.values()].map((l) => l.stopAccepting()));
+    for (const l of listeners.values()) l.stopAccepting();
     const open = () => [...listeners.values()].reduce((n, l) => n + l.sockets.size, 0);
     const deadline = Date.now() + config.limits.drainTimeoutMs;
     while (open() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -101,6 +103,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     engine,
     addresses,
     reload,
+    connections: () => Object.fromEntries([...listeners].map(([name, l]) => [name, l.connections])),
     stop,
   };
 }

@@ -102,7 +102,8 @@ export function classify(err: unknown, hop?: Hop): ProxyError {
   if (e && e.cause instanceof ProxyError) return classify(e.cause, hop);
   const code = typeof e?.code === 'string' ? e.code : undefined;
   const message = (e?.message ?? String(err)).split('\n')[0] || 'unknown error';
-  return new ProxyError(classOf(code, e?.name), message, code, hop, err);
+  const cls = classOf(code, e?.name);
+  return new ProxyError(cls, message, code, cls === 'internal' ? 'proxyd' : hop, err); // a bug is ours, wherever it surfaced
 }
 
 /** RFC 1928 reply code for a failure. */

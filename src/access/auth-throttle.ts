@@ -2,6 +2,8 @@
 // client address within WINDOW, that address's further attempts are checked one at a time, each
 // DELAY after the previous one, for PENALTY (so parallel guesses gain nothing). One log line per
 // burst. Runtime state: it survives a reload.
+import { isIP } from 'node:net';
+import { ipv6Bytes, unmapIPv4 } from '../address/index.js';
 import type { Logger } from '../log/logger.js';
 
 const FAILURES = 5;
@@ -32,7 +34,7 @@ export class AuthThrottle {
 
   /** How long to hold an attempt from this address before checking it (0: at once); reserves its turn. */
   turn(address: string): number {
-    const r = this.#clients.get(address);
+    const r = this.#clients.get(clientKey(address));
     const now = this.#now();
     if (!r || r.until <= now) return 0;
     r.next = Math.max(now, r.next) + DELAY_MS;
@@ -41,21 +43,36 @@ export class AuthThrottle {
 
   failed(address: string, inbound: string): void {
     const now = this.#now();
-    let r = this.#clients.get(address);
-    if (!r) {
+    const key = clientKey(address);
+    let r = this.#clients.get(key);
+    if (r) this.#clients.delete(key); // re-inserted below: the map's order is least recently failed first
+    else {
       if (this.#clients.size >= MAX_TRACKED) this.#clients.delete(this.#clients.keys().next().value!);
-      this.#clients.set(address, (r = { failures: [], until: 0, next: 0 }));
+      r = { failures: [], until: 0, next: 0 };
     }
+    this.#clients.set(key, r);
     r.failures.push(now);
     while (r.failures.length && r.failures[0]! <= now - WINDOW_MS) r.failures.shift();
     if (r.failures.length >= FAILURES && r.until <= now) {
       r.until = now + PENALTY_MS;
+      r.next = now; // turns reserved in an earlier burst (by clients that then left) do not carry over
       this.#log.warn({ client: address, inbound, failures: r.failures.length, windowMs: WINDOW_MS },
         `authentication: ${r.failures.length} failures within ${WINDOW_MS / 1000} s; answering this client's attempts after ${DELAY_MS / 1000} s for ${PENALTY_MS / 1000} s`);
     } else if (r.until > now) {
       r.until = now + PENALTY_MS; // still guessing: the penalty runs on
     }
   }
+}
+
+/**
+ * Who a brake applies to: an IPv4 address, or an IPv6 /64 (one host usually holds a whole /64, so
+ * per-address records would let it rotate addresses past the brake).
+ */
+function clientKey(address: string): string {
+  const a = unmapIPv4(address);
+  if (isIP(a) !== 6) return a;
+  const b = ipv6Bytes(a.split('%')[0]!);
+  return `${Buffer.from(b.subarray(0, 8)).toString('hex')}::/64`;
 }
 
 /** Resolves after ms (0: at once, in the same turn of the event loop as far as callers see). */

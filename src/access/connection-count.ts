@@ -82,6 +82,7 @@ export class ConnectionCount {
   /** Stops the summary timer (shutdown). */
   close(): void {
     clearTimeout(this.#summary);
+    this.#summary = undefined;
   }
 
   static upstream(client: Socket, upstream: Socket): void {

@@ -1,5 +1,5 @@
 // Client credentials, shared by both inbounds (SOCKS5 RFC 1929 and HTTP Proxy-Authorization: Basic).
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface User {
   username: string;
@@ -8,6 +8,8 @@ export interface User {
 
 export class Credentials {
   readonly #users: Map<string, Buffer>;
+  /** keys the hashes of unknown user names in logs, so they cannot be looked up in a dictionary offline */
+  readonly #logKey = randomBytes(16);
 
   constructor(users: readonly User[]) {
     this.#users = new Map(users.map((u) => [u.username, digest(u.password)]));
@@ -36,12 +38,13 @@ export class Credentials {
 
   /**
    * A user name as a log line may show it: as written when it is a configured user, otherwise a
-   * short hash, so a password typed into the user field never lands in a log.
+   * short keyed hash (the same name gives the same hash while this config is loaded), so a password
+   * typed into the user field never lands in a log, not even as something to guess against.
    */
   loggable(username: string | undefined): string | undefined {
     if (username === undefined) return undefined;
     if (this.#users.has(username)) return username;
-    return `unknown:${createHash('sha256').update(username).digest('hex').slice(0, 8)}`;
+    return `unknown:${createHmac('sha256', this.#logKey).update(username).digest('hex').slice(0, 8)}`;
   }
 }
 

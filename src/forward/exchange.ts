@@ -13,6 +13,7 @@ import { flattenHeaders } from '../protocol/http-headers.js';
 export function exchange(dispatcher: Dispatcher, request: HttpRequest, answer: HttpAnswer, responseTimeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let paused = false;
     dispatcher.dispatch({
       origin: request.origin,
       path: request.path,
@@ -34,10 +35,19 @@ export function exchange(dispatcher: Dispatcher, request: HttpRequest, answer: H
           // a header Node will not send (a value with a forbidden character): fail this exchange only
           return controller.abort(new ProxyError('protocol', `origin response not forwardable: ${(err as Error).message}`, undefined, 'origin'));
         }
-        answer.onDrain(() => controller.resume());
+        // 'drain' can fire inside our own write (Node flushing a queued pipelined response), i.e.
+        // inside undici's parser, which must not be resumed from there: resume on the next tick
+        answer.onDrain(() => {
+          if (!paused) return;
+          paused = false;
+          process.nextTick(() => settled || controller.resume());
+        });
       },
       onResponseData(controller, chunk) {
-        if (!answer.write(chunk)) controller.pause();
+        if (!answer.write(chunk) && !paused) {
+          paused = true;
+          controller.pause();
+        }
       },
       onResponseEnd() {
         settled = true;

@@ -11,6 +11,8 @@ export class RequestQueue {
   readonly #inFlight: number;
   #running = 0;
   readonly #waiting: Job[] = [];
+  /** a request over the limit has been refused: the connection is closing */
+  overflowed = false;
 
   constructor(inFlight: number) {
     this.#inFlight = inFlight;

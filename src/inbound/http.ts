@@ -115,14 +115,20 @@ export class HttpInbound {
       });
     }
     if (!queue.add(() => this.#serve(req, res, limits).catch((err: unknown) => this.#bug(err, res)))) {
-      // a pipeline deeper than anything a real client sends: answer in order, then close
-      res.setHeader('Connection', 'close');
-      sendError(res, new ProxyError('protocol', `more than ${queue.limit} requests pipelined on one connection`, undefined, 'client'), 503);
+      // A pipeline deeper than real clients send: the first request over the limit is answered 503
+      // and the connection closes after it (RFC 9112 §9.3.2: the client retries what was not
+      // answered); requests parsed after it are dropped with the connection.
       socket.pause();
+      if (queue.overflowed) return;
+      queue.overflowed = true;
+      this.#engine.log.info({ inbound: 'http', client: socket.remoteAddress, pending: queue.limit }, 'pipeline too deep: answering 503 and closing the connection');
+      res.setHeader('Connection', 'close');
+      sendError(res, new ProxyError('protocol', `more than ${queue.limit} requests pipelined on one connection; send the rest on a new one`, undefined, 'client'), 503);
     }
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse, limits: Limits): Promise<void> {
+    if (hostLines(req.rawHeaders) > 1) return sendError(res, TWO_HOSTS);
     const answer = new ResponseAnswer(res, this.#via);
     const tunnel = this.#tunnels.get(req.socket);
     if (tunnel) {
@@ -215,6 +221,7 @@ export class HttpInbound {
 
   async #connect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.pause(); // bytes sent before our answer wait in the socket for the relay
+    if (hostLines(req.rawHeaders) > 1) return sendRawError(socket, TWO_HOSTS);
     const { user, error } = await this.#admit(req);
     if (error) return sendRawError(socket, error);
     const target = parseHostPort(req.url ?? '');
@@ -243,6 +250,15 @@ export class HttpInbound {
     const reason = status === 431 ? 'request head too large' : status === 408 ? 'request head not received in time' : `malformed request (${err.code ?? 'parse error'})`;
     sendRawError(socket, new ProxyError('protocol', reason, undefined, 'client'), status);
   }
+}
+
+/** RFC 9112 §3.2: a request with more than one Host line is answered 400 (two parsers could disagree on it). */
+const TWO_HOSTS = new ProxyError('protocol', 'more than one Host header', undefined, 'client');
+
+function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
 }
 
 /**

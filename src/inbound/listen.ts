@@ -66,10 +66,10 @@ export class Listener {
     });
   }
 
-  /** Stops accepting; open connections go on. */
-  stopAccepting(): Promise<void> {
+  /** Stops accepting at once; open connections go on (the caller drains them). */
+  stopAccepting(): void {
     this.#count.close();
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    this.#server.close(); // its callback would wait for every open connection: not awaited
   }
 
   #accept(socket: Socket): void {

@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { formatTarget, type Target } from '../address/index.js';
 import { countUpstream } from '../access/connection-count.js';
-import { Deadline } from '../deadline.js';
+import { Deadline, type Cancel } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
 import { ForwardPools } from '../forward/pools.js';
 import type { Logger } from '../log/logger.js';
@@ -26,8 +26,8 @@ import { endpointFor, type EngineState } from './state.js';
 
 /** How an inbound answers its client once the engine knows whether the tunnel is up. */
 export interface TunnelAnswer {
-  /** the tunnel is up: tell the client (SOCKS5 success with the bound address when there is one, HTTP 200) */
-  ok(bound?: { address: string; port: number }): void;
+  /** the tunnel is up: tell the client (SOCKS5 success with the upstream socket's address when there is one, HTTP 200) */
+  ok(upstream?: Socket): void;
   /** it failed: tell the client in its protocol's own words (SOCKS5 reply code, HTTP status) */
   fail(err: ProxyError): void;
 }
@@ -102,9 +102,9 @@ export class Engine {
       if (routed.outbound.kind === 'responder') {
         deadline.done();
         client.removeListener('close', clientLeft);
-        return await this.#tunnelToResponder(state, session, client, answer, routed, routed.outbound, started);
+        return await this.#tunnelToResponder(session, client, answer, routed, routed.outbound, started);
       }
-      dialed = await this.#dial(routed, session.target, routed.match.resolved, deadline.signal, state);
+      dialed = await this.#dial(routed, session.target, routed.match.resolved, deadline, state);
     } catch (e) {
       const err = classify(e, 'proxyd');
       this.#finish(session, routed, started, { up: 0, down: 0, error: err });
@@ -116,7 +116,7 @@ export class Engine {
     }
     routed.chain = dialed.chain;
     countUpstream(client, dialed.socket);
-    answer.ok({ address: dialed.socket.localAddress ?? '0.0.0.0', port: dialed.socket.localPort ?? 0 });
+    answer.ok(dialed.socket);
     const result = await relay(client, dialed.socket, state.idle);
     this.#finish(session, routed, started, result);
   }
@@ -189,10 +189,10 @@ export class Engine {
     return { match, outbound, stats };
   }
 
-  /** Dials through a route under the deadline's signal, timing the connect. */
-  async #dial(routed: Routed, target: Target, resolved: string[] | undefined, signal: AbortSignal, state: EngineState): Promise<Dialed> {
+  /** Dials through a route under the session's deadline, timing the connect. */
+  async #dial(routed: Routed, target: Target, resolved: string[] | undefined, cancel: Cancel, state: EngineState): Promise<Dialed> {
     const t0 = performance.now();
-    const ctx = resolved ? { resolved, resolver: state.resolver, signal } : { resolver: state.resolver, signal };
+    const ctx = resolved ? { resolved, resolver: state.resolver, cancel } : { resolver: state.resolver, cancel };
     const dialed = await (routed.outbound as Dialer).dial(target, ctx);
     routed.stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
     return dialed;
@@ -202,10 +202,10 @@ export class Engine {
   #poolsOf(client: Socket): ForwardPools {
     let pools = this.#pools.get(client);
     if (pools) return pools;
-    pools = new ForwardPools(async (dialer, target, resolved, signal) => {
+    pools = new ForwardPools(async (dialer, target, resolved, cancel) => {
       const stats = this.stats.route(dialer.name);
       const t0 = performance.now();
-      const { socket } = await dialer.dial(target, resolved ? { resolved, resolver: this.#state.resolver, signal } : { resolver: this.#state.resolver, signal });
+      const { socket } = await dialer.dial(target, resolved ? { resolved, resolver: this.#state.resolver, cancel } : { resolver: this.#state.resolver, cancel });
       stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
       countUpstream(client, socket);
       return socket;
@@ -215,16 +215,14 @@ export class Engine {
     return pools;
   }
 
-  async #tunnelToResponder(
-    state: EngineState, session: Session, client: Socket, answer: TunnelAnswer, routed: Routed, responder: Responder, started: number,
-  ): Promise<void> {
+  /** A tunnel whose route answers HTTP itself: the client's stream is read as HTTP requests for it. */
+  async #tunnelToResponder(session: Session, client: Socket, answer: TunnelAnswer, routed: Routed, responder: Responder, started: number): Promise<void> {
     if (!this.#serveHttp) throw new ProxyError('internal', 'no HTTP server to serve a responder tunnel', undefined, 'proxyd');
     const read = client.bytesRead;
     const written = client.bytesWritten;
     answer.ok();
     let error: ProxyError | undefined;
     await this.#serveHttp(client, session, responder).catch((e: unknown) => { error = classify(e, 'proxyd'); });
-    void state;
     this.#finish(session, routed, started, { up: client.bytesRead - read, down: client.bytesWritten - written, error });
   }
 

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Pool } from 'undici';
 import { formatTarget, normalizeHost, type Target } from '../address/index.js';
-import { Deadline } from '../deadline.js';
+import { Deadline, type Cancel } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
 import type { Dialer } from '../outbound/index.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
@@ -28,8 +28,8 @@ export interface PoolSettings {
   headerMaxBytes: number;
 }
 
-/** Dials through a route for a pooled connection, under the given signal (the engine times it and counts it). */
-export type PoolDial = (dialer: Dialer, target: Target, resolved: string[] | undefined, signal: AbortSignal) => Promise<Socket>;
+/** Dials through a route for a pooled connection, under the given deadline (the engine times it and counts it). */
+export type PoolDial = (dialer: Dialer, target: Target, resolved: string[] | undefined, cancel: Cancel) => Promise<Socket>;
 
 export class ForwardPools {
   readonly #pools = new Map<string, Pool>();
@@ -84,8 +84,8 @@ export class ForwardPools {
         const target = { host, port: Number(opts.port) || (https ? 443 : 80) };
         // one deadline for the dial and the TLS handshake on top of it
         const deadline = new Deadline(settings.connectTimeoutMs, `connect to ${formatTarget(target)}`);
-        this.#dial(dialer, target, resolved, deadline.signal)
-          .then((socket): Socket | Promise<Socket> => (https ? deadline.race(handshake(socket, opts.servername || host, deadline.signal)) : socket))
+        this.#dial(dialer, target, resolved, deadline)
+          .then((socket): Socket | Promise<Socket> => (https ? deadline.race(handshake(socket, opts.servername || host, deadline)) : socket))
           .then((socket) => {
             deadline.done();
             callback(null, socket);
@@ -101,18 +101,17 @@ export class ForwardPools {
 }
 
 /** TLS with the origin on top of a dialled socket, certificate checked against the name. */
-function handshake(socket: Socket, servername: string, signal: AbortSignal): Promise<TLSSocket> {
+function handshake(socket: Socket, servername: string, cancel: Cancel): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const tls = tlsConnect({ socket, servername, ALPNProtocols: ['http/1.1'] });
-    const onAbort = () => tls.destroy();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stopWatching = cancel.onAbort(() => tls.destroy());
     tls.once('secureConnect', () => {
-      signal.removeEventListener('abort', onAbort);
+      stopWatching();
       tls.removeListener('error', onError);
       resolve(tls);
     });
     const onError = (err: Error) => {
-      signal.removeEventListener('abort', onAbort);
+      stopWatching();
       socket.destroy();
       const e = classify(err, 'origin');
       reject(new ProxyError(e.cls === 'internal' ? 'tls' : e.cls, `TLS with ${servername}: ${e.message}`, e.code, 'origin'));

@@ -28,6 +28,14 @@ const CONNECT_OK = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'l
 /** Client keep-alive connections idle longer than this are closed (or the idle timeout, if shorter). */
 const KEEP_ALIVE_MS = 60_000;
 
+/** Who the client is, or why it may not go on. */
+interface Admission {
+  user?: string;
+  error?: ProxyError;
+}
+
+const NO_AUTH: Admission = {};
+
 /** A tunnel whose route answers HTTP itself: the requests read from it go to that responder. */
 interface ResponderTunnel {
   session: Session;
@@ -90,9 +98,7 @@ export class HttpInbound {
     server.maxHeadersCount = 0; // header-max-bytes is the only bound: headers are never dropped silently
     server.keepAliveTimeout = Math.min(KEEP_ALIVE_MS, limits.idleTimeoutMs);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, limits));
-    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      this.#connect(req, socket, head).catch((err: unknown) => this.#bug(err, socket));
-    });
+    server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#connect(req, socket, head));
     server.on('upgrade', (_req: IncomingMessage, socket: Socket) =>
       sendRawError(socket, new ProxyError('protocol', 'protocol upgrades are not forwarded; use CONNECT', undefined, 'client'), 501));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
@@ -142,7 +148,8 @@ export class HttpInbound {
       const session = openSession('http', 'respond', req.socket, host, user);
       return this.#engine.respond(session, this.#originFormRequest(req, host), answer);
     }
-    const { user, error } = await this.#admit(req);
+    const admitted = this.#admit(req);
+    const { user, error } = admitted instanceof Promise ? await admitted : admitted;
     if (error) return sendError(res, error);
     let url: URL;
     try {
@@ -196,19 +203,26 @@ export class HttpInbound {
   }
 
   /** The loop and auth checks of CONNECT and forwarding: the user name, or an error to answer. */
-  async #admit(req: IncomingMessage): Promise<{ user?: string; error?: ProxyError }> {
+  #admit(req: IncomingMessage): Admission | Promise<Admission> {
     if (viaHasLoop(req.headers.via, this.#pseudonym)) {
       return { error: new ProxyError('rejected', 'proxy loop detected (our Via is already on the request)', LOOP, 'client') };
     }
     return this.#authenticate(req, req.headers['proxy-authorization']);
   }
 
-  /** Basic credentials, checked when auth is configured; failures are logged and feed the guessing brake. */
-  async #authenticate(req: IncomingMessage, header: string | undefined): Promise<{ user?: string; error?: ProxyError }> {
+  /**
+   * Basic credentials, checked when auth is configured (a promise only when the guessing brake
+   * holds this client); failures are logged and feed the brake.
+   */
+  #authenticate(req: IncomingMessage, header: string | undefined): Admission | Promise<Admission> {
+    if (!this.#engine.state.credentials.required) return NO_AUTH;
+    const wait = this.#throttle.turn(req.socket.remoteAddress ?? '');
+    return wait > 0 ? hold(wait).then(() => this.#checkCredentials(req, header)) : this.#checkCredentials(req, header);
+  }
+
+  #checkCredentials(req: IncomingMessage, header: string | undefined): Admission {
     const { credentials } = this.#engine.state;
-    if (!credentials.required) return {};
     const client = req.socket.remoteAddress ?? '';
-    await hold(this.#throttle.turn(client));
     const { user, ok } = credentials.checkBasic(header);
     if (ok) return { user: user! };
     this.#throttle.failed(client, 'http');
@@ -219,19 +233,24 @@ export class HttpInbound {
     return { error: new ProxyError('auth', 'proxy authentication required', undefined, 'client') };
   }
 
-  async #connect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  #connect(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.pause(); // bytes sent before our answer wait in the socket for the relay
     if (hostLines(req.rawHeaders) > 1) return sendRawError(socket, TWO_HOSTS);
-    const { user, error } = await this.#admit(req);
-    if (error) return sendRawError(socket, error);
     const target = parseHostPort(req.url ?? '');
-    if (!target) return sendRawError(socket, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`, undefined, 'client'));
-    if (head.length) socket.unshift(head);
-    const session = openSession('http', 'tunnel', socket, target, user);
-    await this.#engine.tunnel(session, socket, {
-      ok: () => socket.write(CONNECT_OK),
-      fail: (err) => sendRawError(socket, err),
-    });
+    const admitted = this.#admit(req);
+    const open = ({ user, error }: Admission) => {
+      if (error) return sendRawError(socket, error);
+      if (!target) return sendRawError(socket, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`, undefined, 'client'));
+      if (head.length) socket.unshift(head);
+      const session = openSession('http', 'tunnel', socket, target, user);
+      return this.#engine.tunnel(session, socket, {
+        ok: () => socket.write(CONNECT_OK),
+        fail: (err) => sendRawError(socket, err),
+      });
+    };
+    // without credentials to check (or a brake to wait for) the tunnel starts in this turn
+    const started = admitted instanceof Promise ? admitted.then(open) : open(admitted);
+    started?.catch((err: unknown) => this.#bug(err, socket));
   }
 
   /** An exception no stage handled: logged with its stack, answered 500 when the client can still hear it. */

@@ -89,7 +89,7 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
         endHandshake(socket);
         const session = openSession('socks5', 'tunnel', socket, r.target, user);
         engine.tunnel(session, socket, {
-          ok: (bound) => socket.write(encodeReply(REPLY.succeeded, bound)),
+          ok: (upstream) => socket.write(encodeReply(REPLY.succeeded, upstream && { address: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 })),
           fail: (err) => closeWith(socket, encodeReply(socksReplyCode(err))),
         }).catch((err: unknown) => {
           const e = classify(err, 'proxyd');

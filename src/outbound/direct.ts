@@ -3,7 +3,7 @@
 // proxyd's own listeners; dual-stack with Happy Eyeballs (RFC 8305, Node's autoSelectFamily).
 import { connect } from 'node:net';
 import { formatTarget, type Target } from '../address/index.js';
-import { raceSignal } from '../deadline.js';
+import { raceCancel } from '../deadline.js';
 import { classify, LOOP, ProxyError } from '../errors.js';
 import { fixedLookup } from '../resolver.js';
 import type { DialContext, Dialed, Dialer, OutboundDeps } from './types.js';
@@ -24,7 +24,7 @@ export class DirectDialer implements Dialer {
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
-    const addresses = ctx.resolved ?? await raceSignal(ctx.resolver.resolve(target.host), ctx.signal).catch((err: unknown) => {
+    const addresses = ctx.resolved ?? await raceCancel(ctx.resolver.resolve(target.host), ctx.cancel).catch((err: unknown) => {
       const e = classify(err, 'origin');
       throw e.cls === 'timeout' ? e : new ProxyError(e.cls, `resolve ${target.host}: ${e.code ?? e.message}`, e.code, 'origin');
     });
@@ -42,21 +42,19 @@ export class DirectDialer implements Dialer {
         allowHalfOpen: true,
         noDelay: true,
       });
-      const onAbort = () => {
-        socket.destroy();
-        reject(ctx.signal.reason);
-      };
       const onError = (err: Error & { errors?: Error[] }) => {
-        ctx.signal.removeEventListener('abort', onAbort);
+        stopWatching();
         // Happy Eyeballs reports an AggregateError of every attempt; the first tells the class
         const e = classify(err.errors?.[0] ?? err, 'origin');
         reject(new ProxyError(e.cls, `connect to ${formatTarget(target)}: ${e.code ?? e.message}`, e.code, 'origin'));
       };
-      if (ctx.signal.aborted) return onAbort();
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      const stopWatching = ctx.cancel.onAbort((reason) => {
+        socket.destroy();
+        reject(reason);
+      });
       socket.once('error', onError);
       socket.once('connect', () => {
-        ctx.signal.removeEventListener('abort', onAbort);
+        stopWatching();
         socket.removeListener('error', onError);
         resolve({ socket, chain: this.#chain });
       });

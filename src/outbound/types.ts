@@ -7,6 +7,7 @@
 // changed or went away, and on shutdown).
 import type { Socket } from 'node:net';
 import type { Target } from '../address/index.js';
+import type { Cancel } from '../deadline.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Resolver } from '../resolver.js';
 import type { Session } from '../session.js';
@@ -22,7 +23,7 @@ export interface DialContext {
   /** names resolve through this (hosts overrides, then system DNS): the state the session started with */
   resolver: Resolver;
   /** aborted at connect-timeout, or when the client leaves: the dialer must release everything */
-  signal: AbortSignal;
+  cancel: Cancel;
 }
 
 export interface Dialed {

@@ -89,7 +89,7 @@ export function makeRows(workDir: string, repoRoot: string): Row[] {
     const [socks5, http] = [await freePort(), await freePort()];
     const conf = file(dir, 'proxyd.yaml', `listen: { socks: 127.0.0.1:${socks5}, http: 127.0.0.1:${http} }
 log: { level: warn }
-limits: { max-connections: 20000, drain-timeout: 1s }
+limits: { max-connections: 20000, max-connections-per-client: 20000, drain-timeout: 1s }  # one load generator makes every connection
 rules:
   - MATCH,DIRECT
 `);

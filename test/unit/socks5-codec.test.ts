@@ -118,8 +118,8 @@ describe('parseRequest (RFC 1928 §4, §5)', () => {
     ['version 4', [4, 1, 0, 1, 127, 0, 0, 1, 0, 80]],
   ])('%s is an error with a failure reply', (_name, input) => {
     const r = parseRequest(bytes(...input));
-    expect(r.kind).toBe('error');
-    if (r.kind === 'error') expect(r.reply).toBeGreaterThan(0);
+    expect(r).toMatchObject({ kind: 'error', reply: expect.any(Number) });
+    expect((r as { reply: number }).reply).toBeGreaterThan(0);
   });
 
   test('every strict prefix of each kind of request is incomplete', () => {
@@ -128,10 +128,9 @@ describe('parseRequest (RFC 1928 §4, §5)', () => {
     }
   });
 
-  // src/ip.ts unmapIPv4 only knows the dotted form `::ffff:1.2.3.4`, but the codec writes an IPv4-mapped
-  // address as `::ffff:7f00:1` (WHATWG URL form), so IPv4 CIDR rules never see it; DIRECT then dials
-  // `::ffff:7f00:1`, which the kernel delivers to 127.0.0.1. A rule such as IP-CIDR,10.0.0.0/8,REJECT
-  // is bypassed by any SOCKS5 client that sends the target as ATYP 0x04.
+  // Regression guard: the kernel delivers `::ffff:7f00:1` to 127.0.0.1, so an IPv4-mapped target sent
+  // as ATYP 0x04 must reach the IPv4 rules; an earlier version kept the mapped form and a rule such
+  // as IP-CIDR,10.0.0.0/8,REJECT was bypassed.
   test('an IPv4-mapped IPv6 target (::ffff:127.0.0.1) is routed by the IPv4 rules', () => {
     const router = compileRules(['IP-CIDR,127.0.0.0/8,REJECT,no-resolve', 'IP-CIDR,10.0.0.0/8,REJECT,no-resolve', 'MATCH,DIRECT']);
     for (const [a, b, c, d] of [[127, 0, 0, 1], [10, 1, 2, 3]]) {

@@ -41,14 +41,16 @@ export class ConnectionCount {
     if (mine >= limits.maxConnectionsPerClient) return this.refuse(address, 'client');
     this.#perClient.set(address, mine + 1);
     this.#total++;
-    socket.once('close', () => {
-      this.#total--;
-      const n = this.#perClient.get(address)! - 1;
-      if (n === 0) this.#perClient.delete(address);
-      else this.#perClient.set(address, n);
-    });
     owners.set(socket, this);
     return true;
+  }
+
+  /** An admitted client closed (the listener calls this from the close handler it has anyway). */
+  release(address: string): void {
+    this.#total--;
+    const n = this.#perClient.get(address)! - 1;
+    if (n === 0) this.#perClient.delete(address);
+    else this.#perClient.set(address, n);
   }
 
   /** A refused client, counted for the next summary line; always false. */
@@ -85,18 +87,24 @@ export class ConnectionCount {
     this.#summary = undefined;
   }
 
-  static upstream(client: Socket, upstream: Socket): void {
+  /** One more (`+1`) or one fewer (`-1`) upstream connection for a client of this listener. */
+  static upstream(client: Socket, change: 1 | -1): void {
     const count = owners.get(client);
-    if (!count) return;
-    count.#total++;
-    upstream.once('close', () => count.#total--);
+    if (count) count.#total += change;
   }
 }
 
 /** which listener's count each accepted client socket is charged to */
 const owners = new WeakMap<Socket, ConnectionCount>();
 
-/** An upstream connection made for this client: it counts against the client's listener until it closes. */
-export function countUpstream(client: Socket, upstream: Socket): void {
-  ConnectionCount.upstream(client, upstream);
+/**
+ * An upstream connection made for this client counts against the client's listener until
+ * uncountUpstream (a tunnel's relay has ended: both sockets are closed).
+ */
+export function countUpstream(client: Socket): void {
+  ConnectionCount.upstream(client, 1);
+}
+
+export function uncountUpstream(client: Socket): void {
+  ConnectionCount.upstream(client, -1);
 }

@@ -11,7 +11,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { formatTarget, type Target } from '../address/index.js';
-import { countUpstream } from '../access/connection-count.js';
+import { countUpstream, uncountUpstream } from '../access/connection-count.js';
 import { Deadline, type Cancel } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
 import { ForwardPools } from '../forward/pools.js';
@@ -88,37 +88,56 @@ export class Engine {
     }
   }
 
-  /** A tunnel (SOCKS5 CONNECT, HTTP CONNECT): route, dial, answer, relay, account. */
+  /**
+   * A tunnel (SOCKS5 CONNECT, HTTP CONNECT): route, dial, answer, relay, account. Never rejects:
+   * a failure is answered to the client and logged (a bug as `internal`, with its stack).
+   */
   async tunnel(session: Session, client: Socket, answer: TunnelAnswer): Promise<void> {
     const state = this.#state;
     const started = performance.now();
+    let routed: Routed | undefined;
+    try {
+      const opened = await this.#openTunnel(state, session, client);
+      routed = opened.routed;
+      if ('error' in opened) throw opened.error;
+      if ('responder' in opened) return await this.#tunnelToResponder(session, client, answer, opened.routed, opened.responder, started);
+      const { socket, chain } = opened.dialed;
+      opened.routed.chain = chain;
+      countUpstream(client);
+      answer.ok(socket);
+      const result = await relay(client, socket, state.idle);
+      uncountUpstream(client);
+      this.#finish(session, opened.routed, started, result);
+    } catch (e) {
+      const error = classify(e, 'proxyd');
+      const finished = routed && !this.open.has(session.id); // a failure after the log line (a bug) is not logged twice
+      if (!finished) this.#finish(session, routed, started, { up: 0, down: 0, error });
+      else this.log.error({ id: session.id, error: error.cls, reason: error.message, stack: error.causeStack }, 'tunnel failed inside proxyd');
+      if (!client.destroyed) answer.fail(error);
+    }
+  }
+
+  /**
+   * Route and dial under one deadline, which ends when the client leaves. A function of its own so
+   * that the deadline and its listeners are not kept for the life of the tunnel.
+   */
+  async #openTunnel(state: EngineState, session: Session, client: Socket): Promise<
+    { routed: Routed; dialed: Dialed } | { routed: Routed; responder: Responder } | { routed: Routed | undefined; error: unknown }
+  > {
     const deadline = new Deadline(state.limits.connectTimeoutMs, `connect to ${formatTarget(session.target)}`);
     const clientLeft = () => deadline.abort(new ProxyError('reset', 'client left before the tunnel was up', undefined, 'client'));
     client.once('close', clientLeft);
     let routed: Routed | undefined;
-    let dialed: Dialed;
     try {
       routed = await this.#route(state, session, deadline);
-      if (routed.outbound.kind === 'responder') {
-        deadline.done();
-        client.removeListener('close', clientLeft);
-        return await this.#tunnelToResponder(session, client, answer, routed, routed.outbound, started);
-      }
-      dialed = await this.#dial(routed, session.target, routed.match.resolved, deadline, state);
-    } catch (e) {
-      const err = classify(e, 'proxyd');
-      this.#finish(session, routed, started, { up: 0, down: 0, error: err });
-      if (!client.destroyed) answer.fail(err);
-      return;
+      if (routed.outbound.kind === 'responder') return { routed, responder: routed.outbound };
+      return { routed, dialed: await this.#dial(routed, session.target, routed.match.resolved, deadline, state) };
+    } catch (error) {
+      return { routed, error };
     } finally {
       deadline.done();
       client.removeListener('close', clientLeft);
     }
-    routed.chain = dialed.chain;
-    countUpstream(client, dialed.socket);
-    answer.ok(dialed.socket);
-    const result = await relay(client, dialed.socket, state.idle);
-    this.#finish(session, routed, started, result);
   }
 
   /** One absolute-URI request (`GET http://host/…` to the proxy): route, then the route's pool or responder. */
@@ -207,7 +226,8 @@ export class Engine {
       const t0 = performance.now();
       const { socket } = await dialer.dial(target, resolved ? { resolved, resolver: this.#state.resolver, cancel } : { resolver: this.#state.resolver, cancel });
       stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
-      countUpstream(client, socket);
+      countUpstream(client);
+      socket.once('close', () => uncountUpstream(client));
       return socket;
     });
     this.#pools.set(client, pools);

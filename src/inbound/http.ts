@@ -238,19 +238,19 @@ export class HttpInbound {
     if (hostLines(req.rawHeaders) > 1) return sendRawError(socket, TWO_HOSTS);
     const target = parseHostPort(req.url ?? '');
     const admitted = this.#admit(req);
-    const open = ({ user, error }: Admission) => {
+    const open = ({ user, error }: Admission): void => {
       if (error) return sendRawError(socket, error);
       if (!target) return sendRawError(socket, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`, undefined, 'client'));
       if (head.length) socket.unshift(head);
       const session = openSession('http', 'tunnel', socket, target, user);
-      return this.#engine.tunnel(session, socket, {
+      void this.#engine.tunnel(session, socket, { // never rejects: failures are answered and logged there
         ok: () => socket.write(CONNECT_OK),
         fail: (err) => sendRawError(socket, err),
       });
     };
     // without credentials to check (or a brake to wait for) the tunnel starts in this turn
-    const started = admitted instanceof Promise ? admitted.then(open) : open(admitted);
-    started?.catch((err: unknown) => this.#bug(err, socket));
+    if (admitted instanceof Promise) admitted.then(open).catch((err: unknown) => this.#bug(err, socket));
+    else open(admitted);
   }
 
   /** An exception no stage handled: logged with its stack, answered 500 when the client can still hear it. */

@@ -85,6 +85,7 @@ export class Listener {
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
+      this.#count.release(client);
       endHandshake(socket);
     });
     handshakeTimers.set(socket, setTimeout(() => {

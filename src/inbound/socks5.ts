@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import type { AuthThrottle } from '../access/auth-throttle.js';
 import type { Engine } from '../engine/engine.js';
-import { classify, ProxyError, socksReplyCode } from '../errors.js';
+import { ProxyError, socksReplyCode } from '../errors.js';
 import {
   encodeAuthStatus, encodeMethodChoice, encodeReply, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, METHOD_USER_PASS,
   parseGreeting, parseRequest, parseUserPass, REPLY,
@@ -88,13 +88,9 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
         buf = EMPTY; // the closures below outlive the handshake: keep them from holding its bytes
         endHandshake(socket);
         const session = openSession('socks5', 'tunnel', socket, r.target, user);
-        engine.tunnel(session, socket, {
+        void engine.tunnel(session, socket, { // never rejects: failures are answered and logged there
           ok: (upstream) => socket.write(encodeReply(REPLY.succeeded, upstream && { address: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 })),
           fail: (err) => closeWith(socket, encodeReply(socksReplyCode(err))),
-        }).catch((err: unknown) => {
-          const e = classify(err, 'proxyd');
-          engine.log.error({ inbound: 'socks5', client, error: e.cls, reason: e.message, stack: e.causeStack }, 'tunnel failed inside proxyd');
-          socket.destroy();
         });
         return;
       }

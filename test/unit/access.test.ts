@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { AllowList } from '../../src/access/allow-list.js';
 import { AuthThrottle } from '../../src/access/auth-throttle.js';
-import { ConnectionCount, countUpstream, type ConnectionLimits } from '../../src/access/connection-count.js';
+import { ConnectionCount, countUpstream, uncountUpstream, type ConnectionLimits } from '../../src/access/connection-count.js';
 import { Credentials } from '../../src/access/credentials.js';
 import { parseCidr, type Cidr } from '../../src/address/index.js';
 import type { Logger } from '../../src/log/logger.js';
@@ -49,27 +49,24 @@ describe('ConnectionCount', () => {
     count.close();
   });
 
-  test('a client at max-connections-per-client is admitted again once one of its sockets closes', () => {
+  test('a client at max-connections-per-client is admitted again once one of its connections is released', () => {
     const count = new ConnectionCount('socks', capturingLogger().log);
     const limits: ConnectionLimits = { maxConnections: 100, maxConnectionsPerClient: 2 };
-    const first = fakeSocket();
-    expect(count.admit(first, '203.0.113.7', false, limits)).toBe(true);
+    expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(true);
     expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(true);
     expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(false);
-    first.emit('close');
+    count.release('203.0.113.7');
     expect(count.total).toBe(1);
     expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(true);
     expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(false);
     count.close();
   });
 
-  test('a refused socket that later closes does not lower the count', () => {
+  test('a refused admission changes no count', () => {
     const count = new ConnectionCount('socks', capturingLogger().log);
     const limits: ConnectionLimits = { maxConnections: 100, maxConnectionsPerClient: 1 };
     expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(true);
-    const refused = fakeSocket();
-    expect(count.admit(refused, '203.0.113.7', false, limits)).toBe(false);
-    refused.emit('close');
+    expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(false);
     expect(count.total).toBe(1);
     expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(false);
     count.close();
@@ -103,23 +100,22 @@ describe('ConnectionCount', () => {
     const sockets = Array.from({ length: 15 }, () => fakeSocket());
     for (const s of sockets) expect(count.admit(s, '203.0.113.7', false, limits)).toBe(true);
     expect(count.admit(fakeSocket(), '198.51.100.1', false, limits)).toBe(false);
-    sockets[0]!.emit('close');
+    count.release('203.0.113.7');
     expect(count.admit(fakeSocket(), '198.51.100.1', false, limits)).toBe(true);
     expect(count.total).toBe(15);
     count.close();
   });
 
-  test('an upstream connection counts toward the listener total until the upstream socket closes', () => {
+  test('an upstream connection counts toward the listener total until it is uncounted', () => {
     const count = new ConnectionCount('socks', capturingLogger().log);
     const limits: ConnectionLimits = { maxConnections: 20, maxConnectionsPerClient: 100 };
     const client = fakeSocket();
     expect(count.admit(client, '203.0.113.7', false, limits)).toBe(true);
-    const upstream = fakeSocket();
-    countUpstream(client, upstream);
+    countUpstream(client);
     expect(count.total).toBe(2);
-    upstream.emit('close');
+    uncountUpstream(client);
     expect(count.total).toBe(1);
-    client.emit('close');
+    count.release('203.0.113.7');
     expect(count.total).toBe(0);
     count.close();
   });
@@ -129,25 +125,23 @@ describe('ConnectionCount', () => {
     const limits: ConnectionLimits = { maxConnections: 20, maxConnectionsPerClient: 100 };
     const clients = Array.from({ length: 10 }, () => fakeSocket());
     for (const c of clients) expect(count.admit(c, '203.0.113.7', false, limits)).toBe(true);
-    const upstreams = Array.from({ length: 5 }, () => fakeSocket());
-    for (const u of upstreams) countUpstream(clients[0]!, u);
+    for (let i = 0; i < 5; i++) countUpstream(clients[0]!);
     expect(count.total).toBe(15);
     expect(count.admit(fakeSocket(), '198.51.100.1', false, limits)).toBe(false);
-    upstreams[0]!.emit('close');
+    uncountUpstream(clients[0]!);
     expect(count.admit(fakeSocket(), '198.51.100.1', false, limits)).toBe(true);
     count.close();
   });
 
-  test('an upstream outlives its client: it still counts after the client closes, until it closes itself', () => {
+  test('an upstream outlives its client: it still counts after the client is released, until it is uncounted', () => {
     const count = new ConnectionCount('socks', capturingLogger().log);
     const limits: ConnectionLimits = { maxConnections: 20, maxConnectionsPerClient: 100 };
     const client = fakeSocket();
     expect(count.admit(client, '203.0.113.7', false, limits)).toBe(true);
-    const upstream = fakeSocket();
-    countUpstream(client, upstream);
-    client.emit('close');
+    countUpstream(client);
+    count.release('203.0.113.7');
     expect(count.total).toBe(1);
-    upstream.emit('close');
+    uncountUpstream(client);
     expect(count.total).toBe(0);
     count.close();
   });
@@ -156,10 +150,10 @@ describe('ConnectionCount', () => {
     const count = new ConnectionCount('socks', capturingLogger().log);
     const limits: ConnectionLimits = { maxConnections: 20, maxConnectionsPerClient: 1 };
     expect(count.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(true);
-    countUpstream(fakeSocket(), fakeSocket());
+    countUpstream(fakeSocket());
     const refused = fakeSocket();
     expect(count.admit(refused, '203.0.113.7', false, limits)).toBe(false);
-    countUpstream(refused, fakeSocket());
+    countUpstream(refused);
     expect(count.total).toBe(1);
     count.close();
   });
@@ -170,7 +164,7 @@ describe('ConnectionCount', () => {
     const limits: ConnectionLimits = { maxConnections: 20, maxConnectionsPerClient: 100 };
     const client = fakeSocket();
     expect(http.admit(client, '203.0.113.7', false, limits)).toBe(true);
-    countUpstream(client, fakeSocket());
+    countUpstream(client);
     expect(http.total).toBe(2);
     expect(socks.total).toBe(0);
     socks.close();

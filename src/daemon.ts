@@ -5,6 +5,7 @@
 import type { AddressInfo, Socket } from 'node:net';
 import { formatTarget } from './address/index.js';
 import { AuthThrottle } from './access/auth-throttle.js';
+import { fitToFileLimit, openFileLimit } from './access/file-limit.js';
 import { LISTENER_NAMES, type Config, type ListenerName } from './config/index.js';
 import { Engine } from './engine/engine.js';
 import { buildState } from './engine/state.js';
@@ -18,6 +19,8 @@ import { Stats } from './stats/route-stats.js';
 export interface DaemonOptions {
   /** a logger to use instead of one made from config.log (tests pass a silent or capturing one) */
   log?: Logger;
+  /** the open-file limit to fit max-connections to (default: this process's own) */
+  fileLimit?: number;
 }
 
 export interface ReloadResult {
@@ -43,8 +46,19 @@ export interface Daemon {
 }
 
 export async function startDaemon(initial: Config, options: DaemonOptions = {}): Promise<Daemon> {
-  let config = initial;
-  const log = options.log ?? createLogger(config.log.level);
+  const log = options.log ?? createLogger(initial.log.level);
+  const fileLimit = options.fileLimit ?? openFileLimit();
+  /** the config with max-connections fitted to the open-file limit (logged when lowered) */
+  const fitted = (c: Config): Config => {
+    const listeners = LISTENER_NAMES.filter((n) => c.listen[n]).length;
+    const { limits, lowered } = fitToFileLimit(c.limits, listeners, fileLimit);
+    if (!lowered) return c;
+    log.warn({ fileLimit, configured: c.limits.maxConnections, maxConnections: limits.maxConnections },
+      `max-connections ${c.limits.maxConnections} per listener does not fit the open-file limit ${fileLimit}: using ${limits.maxConnections} ` +
+      '(raise the limit: ulimit -n, or LimitNOFILE= in the systemd unit)');
+    return { ...c, limits };
+  };
+  let config = fitted(initial);
   const guard = new LoopGuard();
   const deps = { isSelf: guard.isSelf };
   const engine = new Engine(buildState(config, deps).state, new Stats(), log);
@@ -72,7 +86,8 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     throw err;
   }
 
-  const reload = (next: Config): ReloadResult => {
+  const reload = (loaded: Config): ReloadResult => {
+    const next = fitted(loaded);
     const { state, retired } = buildState(next, deps, engine.state);
     engine.swap(state, retired);
     const needsRestart: string[] = [];

@@ -1,7 +1,9 @@
 // A brake on password guessing, shared by both inbounds: after FAILURES failed attempts from one
 // client address within WINDOW, that address's further attempts are checked one at a time, each
-// DELAY after the previous one, for PENALTY (so parallel guesses gain nothing). One log line per
-// burst. Runtime state: it survives a reload.
+// DELAY after the previous one, for PENALTY (so parallel guesses gain nothing). At most BACKLOG of
+// them wait; more are refused at once without being checked, so a flood of guesses neither holds
+// sockets until their handshake timeout nor pushes a later right password past it. One log line
+// per burst. Runtime state: it survives a reload.
 import { isIP } from 'node:net';
 import { ipv6Bytes, unmapIPv4 } from '../address/index.js';
 import type { Logger } from '../log/logger.js';
@@ -10,6 +12,10 @@ const FAILURES = 5;
 const WINDOW_MS = 10_000;
 const DELAY_MS = 1_000;
 const PENALTY_MS = 60_000;
+/** how far ahead turns may be handed out (attempts waiting at once, at DELAY each) */
+const BACKLOG_MS = 4 * DELAY_MS;
+/** turn(): refuse this attempt now, unchecked */
+export const REFUSE = -1;
 /** addresses remembered at most (the oldest are forgotten first), so a flood of sources cannot grow it */
 const MAX_TRACKED = 10_000;
 
@@ -32,13 +38,18 @@ export class AuthThrottle {
     this.#now = now;
   }
 
-  /** How long to hold an attempt from this address before checking it (0: at once); reserves its turn. */
+  /**
+   * How long to hold an attempt from this address before checking it (0: at once), reserving its
+   * turn; REFUSE when the backlog is full: answer it as a failure now, without checking it.
+   */
   turn(address: string): number {
     const r = this.#clients.get(clientKey(address));
     const now = this.#now();
     if (!r || r.until <= now) return 0;
-    r.next = Math.max(now, r.next) + DELAY_MS;
-    return r.next - now;
+    const at = Math.max(now, r.next) + DELAY_MS;
+    if (at - now > BACKLOG_MS) return REFUSE;
+    r.next = at;
+    return at - now;
   }
 
   failed(address: string, inbound: string): void {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatTarget, normalizeHost, parseHostPort, type Target } from '../address/index.js';
-import { hold, type AuthThrottle } from '../access/auth-throttle.js';
+import { hold, REFUSE, type AuthThrottle } from '../access/auth-throttle.js';
 import type { Limits } from '../config/index.js';
 import type { Engine } from '../engine/engine.js';
 import { classify, LOOP, ProxyError } from '../errors.js';
@@ -217,18 +217,22 @@ export class HttpInbound {
   #authenticate(req: IncomingMessage, header: string | undefined): Admission | Promise<Admission> {
     if (!this.#engine.state.credentials.required) return NO_AUTH;
     const wait = this.#throttle.turn(req.socket.remoteAddress ?? '');
+    if (wait === REFUSE) return this.#authFailed(req, undefined, 'too many attempts from this client: refused unchecked');
     return wait > 0 ? hold(wait).then(() => this.#checkCredentials(req, header)) : this.#checkCredentials(req, header);
   }
 
   #checkCredentials(req: IncomingMessage, header: string | undefined): Admission {
-    const { credentials } = this.#engine.state;
-    const client = req.socket.remoteAddress ?? '';
-    const { user, ok } = credentials.checkBasic(header);
+    const { user, ok } = this.#engine.state.credentials.checkBasic(header);
     if (ok) return { user: user! };
+    return this.#authFailed(req, user, header ? 'wrong user name or password' : 'no credentials sent');
+  }
+
+  #authFailed(req: IncomingMessage, user: string | undefined, why: string): Admission {
+    const client = req.socket.remoteAddress ?? '';
     this.#throttle.failed(client, 'http');
     this.#engine.log.info(
-      { inbound: 'http', client: `${client}:${req.socket.remotePort}`, user: credentials.loggable(user), error: 'auth' },
-      header ? 'authentication failed: wrong user name or password' : 'authentication required: no credentials sent',
+      { inbound: 'http', client: `${client}:${req.socket.remotePort}`, user: this.#engine.state.credentials.loggable(user), error: 'auth' },
+      `authentication failed: ${why}`,
     );
     return { error: new ProxyError('auth', 'proxy authentication required', undefined, 'client') };
   }

@@ -6,7 +6,7 @@
 //   client ──CONNECT───► proxyd ──engine.tunnel──► route, dial
 //   client ◄──reply (full length, code by error class)──── proxyd ◄══ relay ══► upstream
 import type { Socket } from 'node:net';
-import type { AuthThrottle } from '../access/auth-throttle.js';
+import { REFUSE, type AuthThrottle } from '../access/auth-throttle.js';
 import type { Engine } from '../engine/engine.js';
 import { ProxyError, socksReplyCode } from '../errors.js';
 import {
@@ -35,16 +35,17 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
     else socket.destroy();
   };
 
+  const fail = (username: string, why: string) => {
+    throttle.failed(socket.remoteAddress ?? '', 'socks5');
+    engine.log.info({ inbound: 'socks5', client, user: credentials.loggable(username), error: 'auth' }, `authentication failed: ${why}`);
+    socket.removeListener('data', onData);
+    closeWith(socket, encodeAuthStatus(false));
+  };
+
   /** RFC 1929: checked in its turn (the guessing brake may hold it), then the request stage. */
   const check = (username: string, password: string) => {
     if (socket.destroyed) return;
-    if (!credentials.verify(username, password)) {
-      throttle.failed(socket.remoteAddress ?? '', 'socks5');
-      const shown = credentials.loggable(username);
-      engine.log.info({ inbound: 'socks5', client, user: shown, error: 'auth' }, 'authentication failed: wrong user name or password');
-      socket.removeListener('data', onData);
-      return closeWith(socket, encodeAuthStatus(false));
-    }
+    if (!credentials.verify(username, password)) return fail(username, 'wrong user name or password');
     user = username;
     socket.write(encodeAuthStatus(true));
     stage = 'request';
@@ -72,6 +73,7 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
         buf = buf.subarray(a.length);
         stage = 'checking'; // bytes that arrive meanwhile wait in buf
         const wait = throttle.turn(socket.remoteAddress ?? '');
+        if (wait === REFUSE) return fail(a.username, 'too many attempts from this client: refused unchecked');
         if (wait > 0) setTimeout(check, wait, a.username, a.password).unref();
         else check(a.username, a.password);
         return;

@@ -79,10 +79,14 @@ async function measure(attack: Attack, origin: HttpOrigin, silent: SilentOrigin)
     origin.reset();
     sampler = new PeakSampler(target);
     let during: Promise<Served> | undefined;
-    const underAttack = async () => { await (during ??= legitimateClient(target, origin.port)); };
+    const underAttack = async () => {
+      sampler!.sample(); // the moment of highest pressure, whatever the 100 ms ticks catch
+      await (during ??= legitimateClient(target, origin.port));
+    };
     const t0 = Date.now();
-    Object.assign(result, await attack.run({ target, origin, silent, attacker, underAttack }));
+    Object.assign(result, await attack.run({ target, origin, silent, attacker, baseline: result.before, underAttack }));
     result.attackMs = Date.now() - t0;
+    sampler.sample();
     result.legit!.during = await (during ?? legitimateClient(target, origin.port));
     attacker.closeAll();
     const down = await target.comeDown(result.before.fds, COME_DOWN_MS);
@@ -116,10 +120,10 @@ function servedCell(s: Served | undefined): string {
 }
 
 function markdownTable(results: Result[]): string {
-  const rows = results.map((r, i) => {
+  const rows = results.map((r) => {
     const notDown = r.comeDownMs !== undefined && r.comeDownMs >= COME_DOWN_MS ? ` (after ${COME_DOWN_MS / 1000} s)` : '';
     return [
-      `${i + 1}. ${r.label}`,
+      `${attacks.findIndex((a) => a.id === r.id) + 1}. ${r.label}`,
       gaugeCell(r, (g) => int(g.fds), notDown),
       gaugeCell(r, (g) => mib(g.rssMiB)),
       `${servedCell(r.legit?.during)} / ${servedCell(r.legit?.after)}`,

@@ -67,9 +67,11 @@ test('a port already in use is named in a one-line error, exit 1', async () => {
 });
 
 /** Starts proxyd on port 0 and reads the bound ports from its JSON log as the lines arrive. */
-async function startProcess(yaml: string): Promise<{ child: ChildProcess; http: number; socks: number; file: string; out: () => string }> {
+async function startProcess(yaml: string, openFiles?: number): Promise<{ child: ChildProcess; http: number; socks: number; file: string; out: () => string }> {
   const file = configFile(`p${Date.now()}.yaml`, yaml);
-  const child = spawn('node', [PROXYD, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = openFiles
+    ? spawn('sh', ['-c', `ulimit -n ${openFiles} && exec node "$0" --config "$1"`, PROXYD, file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('node', [PROXYD, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const ports: Record<string, number> = {};
   const started = new Promise<void>((resolve, reject) => {
@@ -154,4 +156,27 @@ test('proxyctl: a command that cannot reach the daemon says so in one line and e
   const r = await run('node', [join(import.meta.dirname, '../../dist/proxyctl.js'), 'status']);
   expect(r.code).toBe(3);
   expect(r.stderr).toBe('proxyctl status: cannot reach proxyd: this version has no control socket yet\n');
+});
+
+test('under a 256-file limit, max-connections is fitted to it (and says so): a flood of one listener leaves the other serving, no EMFILE', async () => {
+  const p = await startProcess('listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\nrules:\n  - MATCH,DIRECT\n', 256);
+  const flood: Array<import('node:net').Socket> = [];
+  try {
+    expect(p.out()).toContain('max-connections 4096 per listener does not fit the open-file limit 256: using 96');
+    for (let i = 0; i < 200; i++) {
+      const s = connect(p.socks, '127.0.0.1');
+      s.on('error', () => undefined);
+      flood.push(s);
+    }
+    await Promise.all(flood.map((s) => new Promise((r) => { s.once('connect', r); s.once('close', r); })));
+    // the SOCKS listener is full (96 held, the rest closed at once); the HTTP listener still serves
+    await expect.poll(() => flood.filter((s) => !s.destroyed && s.readyState === 'open').length, { timeout: 5000 }).toBeLessThanOrEqual(96);
+    const r = await curl(['-x', `http://127.0.0.1:${p.http}`, `http://127.0.0.1:${origin.port}/hello`]);
+    expect(r.stdout).toBe('hello from origin');
+    expect(p.out()).not.toContain('EMFILE');
+  } finally {
+    for (const s of flood) s.destroy();
+    p.child.kill('SIGTERM');
+    await once(p.child, 'exit');
+  }
 });

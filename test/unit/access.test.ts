@@ -7,7 +7,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { AllowList } from '../../src/access/allow-list.js';
-import { AuthThrottle } from '../../src/access/auth-throttle.js';
+import { AuthThrottle, REFUSE } from '../../src/access/auth-throttle.js';
+import { fitToFileLimit } from '../../src/access/file-limit.js';
+import { DEFAULT_LIMITS } from '../../src/config/index.js';
 import { ConnectionCount, countUpstream, uncountUpstream, type ConnectionLimits } from '../../src/access/connection-count.js';
 import { Credentials } from '../../src/access/credentials.js';
 import { parseCidr, type Cidr } from '../../src/address/index.js';
@@ -274,6 +276,14 @@ describe('AuthThrottle', () => {
     expect(throttle.turn('203.0.113.7')).toBe(0);
     for (let i = 0; i < 5; i++) throttle.failed('203.0.113.7', 'socks5');
     expect(throttle.turn('203.0.113.7')).toBe(1_000);
+  });
+
+  test('at most 4 attempts wait at once; more are refused at once, unchecked, and turns free up as time passes', () => {
+    const { clock, throttle } = setup();
+    for (let i = 0; i < 5; i++) throttle.failed('203.0.113.7', 'socks5');
+    expect([1, 2, 3, 4, 5, 6].map(() => throttle.turn('203.0.113.7'))).toEqual([1_000, 2_000, 3_000, 4_000, REFUSE, REFUSE]);
+    clock.now += 2_000; // two turns have come: two places free in the backlog
+    expect([1, 2, 3].map(() => throttle.turn('203.0.113.7'))).toEqual([3_000, 4_000, REFUSE]);
   });
 
   test('IPv6 clients are braked per /64: rotating the interface id does not escape it', () => {
@@ -567,5 +577,15 @@ describe('Credentials', () => {
     const plain = `unknown:${createHash('sha256').update('hunter2secret').digest('hex').slice(0, 8)}`;
     expect(c.loggable('hunter2secret')).not.toBe(plain);
     expect(other.loggable('hunter2secret')).not.toBe(c.loggable('hunter2secret'));
+  });
+});
+
+describe('fitting max-connections to the open-file limit', () => {
+  test('with 1,024 files and two listeners, each listener gets (1024 - 64) / 2 = 480; a larger limit changes nothing', () => {
+    expect(fitToFileLimit(DEFAULT_LIMITS, 2, 1024)).toEqual({ limits: { ...DEFAULT_LIMITS, maxConnections: 480 }, lowered: true });
+    expect(fitToFileLimit(DEFAULT_LIMITS, 1, 1024).limits.maxConnections).toBe(960);
+    expect(fitToFileLimit(DEFAULT_LIMITS, 2, 1_048_576)).toEqual({ limits: DEFAULT_LIMITS, lowered: false });
+    expect(fitToFileLimit({ ...DEFAULT_LIMITS, maxConnections: 100 }, 2, 1024).lowered).toBe(false);
+    expect(fitToFileLimit(DEFAULT_LIMITS, 2, undefined).lowered).toBe(false); // unknown limit (not Linux)
   });
 });

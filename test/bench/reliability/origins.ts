@@ -20,10 +20,8 @@ export interface ConnectionCounts {
 
 export interface HttpOrigin {
   port: number;
-  /** upstream connections that carried an attacker's request */
-  attacker: ConnectionCounts;
-  /** attacker requests that reached the origin */
-  requests: number;
+  /** upstream connections that carried an attacker's request, and the attacker requests that reached the origin */
+  attacker: ConnectionCounts & { requests: number };
   /** zeroes the counters before an attack (open connections stay counted as open) */
   reset(): void;
   close(): Promise<void>;
@@ -51,15 +49,15 @@ function track(counts: ConnectionCounts, socket: net.Socket): void {
 }
 
 export async function startHttpOrigin(): Promise<HttpOrigin> {
+  const attacker = { ...counter(), requests: 0 };
   const attackerSockets = new WeakSet<net.Socket>();
-  const origin = { port: 0, attacker: counter(), requests: 0 } as HttpOrigin;
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://origin');
     if (url.pathname === '/hello') return void res.end(HELLO);
-    origin.requests++;
+    attacker.requests++;
     if (!attackerSockets.has(req.socket)) {
       attackerSockets.add(req.socket);
-      track(origin.attacker, req.socket);
+      track(attacker, req.socket);
     }
     if (url.pathname.startsWith('/n/')) return void res.end(url.pathname.slice(3));
     if (url.pathname === '/big') {
@@ -70,14 +68,12 @@ export async function startHttpOrigin(): Promise<HttpOrigin> {
     res.statusCode = 404;
     res.end('not here');
   });
-  origin.port = await listen(server);
-  origin.reset = () => {
-    origin.requests = 0;
-    origin.attacker.accepted = 0;
-    origin.attacker.maxOpen = origin.attacker.open;
+  return {
+    port: await listen(server),
+    attacker,
+    reset: () => Object.assign(attacker, { requests: 0, accepted: 0, maxOpen: attacker.open }),
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
-  origin.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
-  return origin;
 }
 
 export async function startSilentOrigin(): Promise<SilentOrigin> {

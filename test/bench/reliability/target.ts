@@ -113,11 +113,12 @@ export class PeakSampler {
   readonly #timer: NodeJS.Timeout;
 
   constructor(private readonly target: Target) {
-    this.#sample();
-    this.#timer = setInterval(() => this.#sample(), 100);
+    this.sample();
+    this.#timer = setInterval(() => this.sample(), 100);
   }
 
-  #sample(): void {
+  /** One reading now, besides the 100 ms ticks. */
+  sample(): void {
     const g = this.target.gauges();
     if (!g) return;
     this.peak.fds = Math.max(this.peak.fds, g.fds);
@@ -126,7 +127,7 @@ export class PeakSampler {
 
   stop(): Gauges {
     clearInterval(this.#timer);
-    this.#sample();
+    this.sample();
     return this.peak;
   }
 }

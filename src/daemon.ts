@@ -5,7 +5,7 @@
 import type { AddressInfo, Socket } from 'node:net';
 import { formatTarget } from './address/index.js';
 import { AuthThrottle } from './access/auth-throttle.js';
-import { fitToFileLimit, openFileLimit } from './access/file-limit.js';
+import { fileBudget, openFileLimit } from './access/file-limit.js';
 import { LISTENER_NAMES, type Config, type ListenerName } from './config/index.js';
 import { Engine } from './engine/engine.js';
 import { buildState } from './engine/state.js';
@@ -19,7 +19,7 @@ import { Stats } from './stats/route-stats.js';
 export interface DaemonOptions {
   /** a logger to use instead of one made from config.log (tests pass a silent or capturing one) */
   log?: Logger;
-  /** the open-file limit to fit max-connections to (default: this process's own) */
+  /** the open-file limit that bounds all connections together (default: this process's own) */
   fileLimit?: number;
 }
 
@@ -48,17 +48,17 @@ export interface Daemon {
 export async function startDaemon(initial: Config, options: DaemonOptions = {}): Promise<Daemon> {
   const log = options.log ?? createLogger(initial.log.level);
   const fileLimit = options.fileLimit ?? openFileLimit();
-  /** the config with max-connections fitted to the open-file limit (logged when lowered) */
-  const fitted = (c: Config): Config => {
-    const listeners = LISTENER_NAMES.filter((n) => c.listen[n]).length;
-    const { limits, lowered } = fitToFileLimit(c.limits, listeners, fileLimit);
-    if (!lowered) return c;
-    log.warn({ fileLimit, configured: c.limits.maxConnections, maxConnections: limits.maxConnections },
-      `max-connections ${c.limits.maxConnections} per listener does not fit the open-file limit ${fileLimit}: using ${limits.maxConnections} ` +
-      '(raise the limit: ulimit -n, or LimitNOFILE= in the systemd unit)');
-    return { ...c, limits };
+  const files = fileBudget(fileLimit);
+  /** says so when the listeners' max-connections together exceed what the open-file limit allows */
+  const checkFiles = (c: Config) => {
+    const asked = LISTENER_NAMES.filter((n) => c.listen[n]).length * c.limits.maxConnections;
+    if (asked <= files.max) return;
+    log.warn({ fileLimit, maxConnections: c.limits.maxConnections, budget: files.max },
+      `max-connections ${c.limits.maxConnections} per listener is more than the open-file limit ${fileLimit} allows: ` +
+      `at most ${files.max} connections in all (raise the limit: ulimit -n, or LimitNOFILE= in the systemd unit)`);
   };
-  let config = fitted(initial);
+  checkFiles(initial);
+  let config = initial;
   const guard = new LoopGuard();
   const deps = { isSelf: guard.isSelf };
   const engine = new Engine(buildState(config, deps).state, new Stats(), log);
@@ -72,7 +72,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     for (const name of LISTENER_NAMES) {
       const address = config.listen[name];
       if (!address) continue;
-      const listener = new Listener({ name, address, settings: () => engine.state, handlers, log });
+      const listener = new Listener({ name, address, settings: () => engine.state, handlers, log, files });
       addresses[name] = await listener.listen().catch((err: NodeJS.ErrnoException) => {
         throw new Error(`cannot listen on ${formatTarget(address)} (listen.${name}): ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`);
       });
@@ -86,8 +86,8 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     throw err;
   }
 
-  const reload = (loaded: Config): ReloadResult => {
-    const next = fitted(loaded);
+  const reload = (next: Config): ReloadResult => {
+    checkFiles(next);
     const { state, retired } = buildState(next, deps, engine.state);
     engine.swap(state, retired);
     const needsRestart: string[] = [];

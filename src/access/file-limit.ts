@@ -1,8 +1,8 @@
 // Connections must fit in the process's open-file limit: a client and its upstream are two
 // descriptors each, and running out (EMFILE) fails everyone, the attacker's victims and proxyd's
-// own files alike. max-connections is lowered to fit when the limit is smaller than the config asks.
+// own files alike. All listeners share one budget of descriptors for connections.
 import { readFileSync } from 'node:fs';
-import type { Limits } from '../config/index.js';
+import { FileBudget } from './connection-count.js';
 
 /** descriptors kept for proxyd itself: listeners, logs, config, DNS, the event loop */
 const RESERVED_FILES = 64;
@@ -18,13 +18,7 @@ export function openFileLimit(): number | undefined {
   }
 }
 
-/**
- * The limits with max-connections lowered, when needed, so that every listener at its maximum
- * still leaves RESERVED_FILES descriptors free; `lowered` says whether it was.
- */
-export function fitToFileLimit(limits: Limits, listeners: number, fileLimit: number | undefined): { limits: Limits; lowered: boolean } {
-  if (fileLimit === undefined || listeners === 0) return { limits, lowered: false };
-  const fits = Math.max(16, Math.floor((fileLimit - RESERVED_FILES) / listeners));
-  if (limits.maxConnections <= fits) return { limits, lowered: false };
-  return { limits: { ...limits, maxConnections: fits }, lowered: true };
+/** The connections all listeners together may hold under this open-file limit (unbounded when unknown). */
+export function fileBudget(fileLimit: number | undefined): FileBudget {
+  return new FileBudget(fileLimit === undefined ? Infinity : Math.max(16, fileLimit - RESERVED_FILES));
 }

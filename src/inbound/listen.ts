@@ -5,7 +5,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { isLoopback, type Target } from '../address/index.js';
 import type { AllowList } from '../access/allow-list.js';
-import { ConnectionCount } from '../access/connection-count.js';
+import { ConnectionCount, type FileBudget } from '../access/connection-count.js';
 import type { Limits, ListenerName } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
 
@@ -27,6 +27,8 @@ export interface ListenerOptions {
   settings: () => ListenerSettings;
   handlers: ProtocolHandlers;
   log: Logger;
+  /** descriptors all listeners share */
+  files: FileBudget;
 }
 
 const handshakeTimers = new WeakMap<Socket, NodeJS.Timeout>();
@@ -46,7 +48,7 @@ export class Listener {
 
   constructor(options: ListenerOptions) {
     this.#options = options;
-    this.#count = new ConnectionCount(options.name, options.log);
+    this.#count = new ConnectionCount(options.name, options.log, options.files);
     this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
   }
 

@@ -8,8 +8,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { AllowList } from '../../src/access/allow-list.js';
 import { AuthThrottle, REFUSE } from '../../src/access/auth-throttle.js';
-import { fitToFileLimit } from '../../src/access/file-limit.js';
-import { DEFAULT_LIMITS } from '../../src/config/index.js';
+import { fileBudget } from '../../src/access/file-limit.js';
 import { ConnectionCount, countUpstream, uncountUpstream, type ConnectionLimits } from '../../src/access/connection-count.js';
 import { Credentials } from '../../src/access/credentials.js';
 import { parseCidr, type Cidr } from '../../src/address/index.js';
@@ -580,12 +579,25 @@ describe('Credentials', () => {
   });
 });
 
-describe('fitting max-connections to the open-file limit', () => {
-  test('with 1,024 files and two listeners, each listener gets (1024 - 64) / 2 = 480; a larger limit changes nothing', () => {
-    expect(fitToFileLimit(DEFAULT_LIMITS, 2, 1024)).toEqual({ limits: { ...DEFAULT_LIMITS, maxConnections: 480 }, lowered: true });
-    expect(fitToFileLimit(DEFAULT_LIMITS, 1, 1024).limits.maxConnections).toBe(960);
-    expect(fitToFileLimit(DEFAULT_LIMITS, 2, 1_048_576)).toEqual({ limits: DEFAULT_LIMITS, lowered: false });
-    expect(fitToFileLimit({ ...DEFAULT_LIMITS, maxConnections: 100 }, 2, 1024).lowered).toBe(false);
-    expect(fitToFileLimit(DEFAULT_LIMITS, 2, undefined).lowered).toBe(false); // unknown limit (not Linux)
+describe('the open-file budget shared by all listeners', () => {
+  test('with 1,024 files, 960 connections in all, across listeners; loopback clients may use the last 16', () => {
+    const files = fileBudget(1024);
+    expect(files.max).toBe(960);
+    const limits = { maxConnections: 4096, maxConnectionsPerClient: 1_000_000 };
+    const socks = new ConnectionCount('socks', capturingLogger().log, files);
+    const http = new ConnectionCount('http', capturingLogger().log, files);
+    for (let i = 0; i < 500; i++) expect(socks.admit(fakeSocket(), '203.0.113.7', false, limits)).toBe(true);
+    const client = fakeSocket();
+    expect(http.admit(client, '203.0.113.8', false, limits)).toBe(true);
+    for (let i = 0; i < 443; i++) countUpstream(client); // 944 used
+    expect(http.admit(fakeSocket(), '203.0.113.9', false, limits)).toBe(false);
+    expect(http.admit(fakeSocket(), '127.0.0.1', true, limits)).toBe(true);
+    expect(files.used).toBe(945);
+    socks.close();
+    http.close();
+  });
+
+  test('an unknown limit (not Linux) bounds nothing', () => {
+    expect(fileBudget(undefined).max).toBe(Infinity);
   });
 });

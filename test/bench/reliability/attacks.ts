@@ -113,11 +113,13 @@ const trickleAfter408: Attack = {
     const CLIENTS = 500;
     const trickles: NodeJS.Timeout[] = [];
     const answers: string[] = [];
+    let refused = 0; // closed without an answer: over the listener's max-connections
     let lastAnswer = 0;
     for (let i = 0; i < CLIENTS; i++) {
-      // 100 per address: under max-connections-per-client, so every one of them is served a 408
+      // 100 per address: under max-connections-per-client
       const s = attacker.connect(target.httpPort, attackerAddress(i, 5), true);
       s.once('connect', () => s.write(`GET http://127.0.0.1:${origin.port}/hello HTTP/1.1\r\nHost: x\r\n`));
+      s.once('close', () => { if (s.bytesRead === 0) refused++; });
       s.once('data', (b: Buffer) => {
         answers.push(b.toString('latin1', 9, 12));
         lastAnswer = Date.now();
@@ -125,16 +127,16 @@ const trickleAfter408: Attack = {
       });
     }
     try {
-      await until(() => answers.length === CLIENTS, 10_000);
-      await underAttack(); // every client has its answer and trickles on its half-open connection
+      await until(() => answers.length + refused === CLIENTS, 10_000);
+      await underAttack(); // every client has its answer (or was refused) and trickles on its half-open connection
       // The client only notices the daemon's close at its next write (2 s later), so the
       // release is read on the daemon's side: its descriptors back to the count before.
       const released = await until(() => (target.gauges()?.fds ?? 0) <= baseline.fds, 20_000);
       const releaseMs = Date.now() - lastAnswer;
       return {
-        got: `${tally(answers)}${answers.length < CLIENTS ? `, ${CLIENTS - answers.length} × no answer` : ''}; `
+        got: `${tally(answers)}${refused ? `, ${refused} × closed at once (listener full)` : ''}; `
           + (released ? `all released ${seconds(releaseMs)} after the last 408` : `${(target.gauges()?.fds ?? 0) - baseline.fds} descriptors still held 20 s after it`),
-        figures: { clients: CLIENTS, answers: tally(answers), released, releasedMsAfterLastAnswer: releaseMs },
+        figures: { clients: CLIENTS, answers: tally(answers), refused, released, releasedMsAfterLastAnswer: releaseMs },
       };
     } finally {
       for (const t of trickles) clearInterval(t);
@@ -180,6 +182,14 @@ const passwordGuessing: Attack = {
     const unansweredMs: number[] = [];
     const outcomes: string[] = [];
     let next = 0;
+    /** one RFC 1929 login; its answer (0: accepted) or undefined, and how long it took */
+    const login = async (password: Buffer, limitMs: number): Promise<{ status?: number; ms: number; timedOut: boolean }> => {
+      const bytes = Buffer.concat([Buffer.from([5, 1, 2, 1, 3]), Buffer.from('dev'), Buffer.from([password.length]), password]);
+      const s = attacker.connect(target.socksPort, attackerAddress());
+      const r = await exchange(s, bytes, limitMs, (d) => d.length >= 4);
+      s.destroy();
+      return { status: r.data.length >= 4 && r.data[2] === 1 ? r.data[3] : undefined, ms: r.ms, timedOut: r.timedOut };
+    };
     const attempt = async (i: number) => {
       const password = Buffer.from(`wrong-${i}`);
       // greeting offering username/password (method 2), then the RFC 1929 request
@@ -200,16 +210,20 @@ const passwordGuessing: Attack = {
       while (next < GUESSES && Date.now() - t0 < LIMIT_MS) await attempt(next++);
     };
     await Promise.all([...Array.from({ length: PARALLEL }, worker), sleep(3000).then(underAttack)]);
+    // the owner of the account, from the same address, a second after the guessing stopped
+    await sleep(1000);
+    const owner = await login(Buffer.from('pw'), 15_000);
     const n = answeredAt.length;
     // until the last answer when all were answered, else until the run was stopped
     const stop = n === GUESSES ? answeredAt[n - 1] : Date.now() - t0;
     const afterFive = n > 5 ? (n - 5) / ((stop - answeredAt[4]) / 1000) : 0;
     unansweredMs.sort((a, b) => a - b);
     return {
-      got: `${n} of ${GUESSES} answered in ${seconds(stop)}, ${afterFive.toFixed(2)}/s after the first 5`
+      got: `${n} of ${GUESSES} answered in ${seconds(stop)} (after the first 5, one checked per second, the rest refused unchecked); `
+        + (owner.status === 0 ? `the right password 1 s later: accepted after ${seconds(owner.ms)}` : `the right password 1 s later: ${owner.timedOut ? 'no answer' : `refused (${owner.status})`}`)
         + (n < GUESSES ? `; ${tally(outcomes.filter((o) => o !== 'refused'))}` : ''),
       figures: { guesses: GUESSES, parallel: PARALLEL, outcomes: tally(outcomes), answered: n, firstFiveMs: answeredAt[4], lastAnswerMs: answeredAt.at(-1),
-        answersPerSecondAfterFive: afterFive, ms: stop, unansweredClosedAfterMs: unansweredMs.length ? [unansweredMs[0], unansweredMs.at(-1)] : [] },
+        answersPerSecondAfterFive: afterFive, ms: stop, owner, unansweredClosedAfterMs: unansweredMs.length ? [unansweredMs[0], unansweredMs.at(-1)] : [] },
     };
   },
 };

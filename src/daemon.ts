@@ -14,6 +14,7 @@ import { Listener } from './inbound/listen.js';
 import { handleSocks5 } from './inbound/socks5.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { LoopGuard } from './loop-guard.js';
+import type { OutboundDeps } from './outbound/index.js';
 import { Stats } from './stats/route-stats.js';
 
 export interface DaemonOptions {
@@ -60,8 +61,9 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   checkFiles(initial);
   let config = initial;
   const guard = new LoopGuard();
-  const deps = { isSelf: guard.isSelf };
-  const engine = new Engine(buildState(config, deps).state, new Stats(), log);
+  // health checks resolve names with the current state's resolver (`engine` exists by the time they run)
+  const deps: OutboundDeps = { isSelf: guard.isSelf, resolver: () => engine.state.resolver, log };
+  const engine: Engine = new Engine(buildState(config, deps).state, new Stats(), log);
   const throttle = new AuthThrottle(log);
   const http = new HttpInbound(engine, throttle);
   engine.serveHttp = (socket, session, responder) => http.serveTunnel(socket, session, responder);

@@ -31,6 +31,11 @@ export class ProxyError extends Error {
   /** errno-style code of the underlying failure, when there was one (ENETUNREACH …) */
   readonly code: string | undefined;
   hop: Hop | undefined;
+  /**
+   * The upstream proxy that reported this failure of the target (it answered "host unreachable"
+   * or "refused" for it): the member did its job, so a group neither retries nor marks it down.
+   */
+  reportedBy: string | undefined;
   constructor(cls: ErrorClass, message: string, code?: string, hop?: Hop, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'ProxyError';
@@ -110,6 +115,7 @@ export function classify(err: unknown, hop?: Hop): ProxyError {
 export function socksReplyCode(err: ProxyError): number {
   switch (err.cls) {
     case 'rejected': return 0x02; // connection not allowed by ruleset
+    case 'auth': return err.hop === 'upstream' ? 0x02 : 0x01; // an upstream refused proxyd's credentials: not allowed
     case 'unreachable': return err.code === 'ENETUNREACH' || err.code === 'ENETDOWN' ? 0x03 : 0x04;
     case 'dns': return 0x04; // host unreachable
     case 'refused': return 0x05;
@@ -123,7 +129,7 @@ export function httpStatus(err: ProxyError): number {
   switch (err.cls) {
     case 'rejected': return err.code === LOOP ? 508 : 403;
     case 'timeout': return 504;
-    case 'auth': return 407;
+    case 'auth': return err.hop === 'upstream' ? 502 : 407; // 407 would ask the client for credentials proxyd wants
     case 'protocol': return 400;
     case 'internal': return 500;
     default: return 502;

@@ -12,6 +12,12 @@ export class Resolver {
     this.#hosts = hosts;
   }
 
+  /** The `hosts` override of a name, in canonical form, or undefined when it has none. */
+  override(host: string): string | undefined {
+    const fixed = this.#hosts.get(host);
+    return fixed === undefined ? undefined : canonicalList([fixed])[0];
+  }
+
   /** All addresses of a host, canonical and without repeats (an IP literal resolves to itself). */
   resolve = (host: string): Promise<string[]> => {
     if (isIP(host)) return Promise.resolve(canonicalList([host]));

@@ -2,19 +2,20 @@
 // the Config when there are none.
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { isMap, isScalar, isSeq, type Node, type Pair } from 'yaml';
-import { closest } from '../did-you-mean.js';
+import { isMap, isScalar, type Node } from 'yaml';
 import { isLoopback, normalizeHost, parseCidr, parseHostPort } from '../address/index.js';
 import { BUILT_IN_OUTBOUNDS } from '../outbound/index.js';
 import { compileRules, loadRuleSet, RuleCompileError, type RuleSet } from '../router/index.js';
 import { DEFAULT_LIMITS, LISTENER_NAMES, type Config, type Limits, type ListenerName, type LogLevel } from './schema.js';
 import type { Source } from './source.js';
+import { entries, hint, list, string } from './nodes.js';
+import { checkReferences, readSection, type ReadDefinition } from './outbounds.js';
 import { parseCount, parseDuration, parseSize } from './units.js';
 
-type Draft = Omit<Config, 'router' | 'file'> & { ruleSets: Map<string, RuleSet>; ruleNodes: Node[] };
+type Draft = Omit<Config, 'router' | 'file'> & { ruleSets: Map<string, RuleSet>; ruleNodes: Node[]; definitions: ReadDefinition[] };
 type Section = (src: Source, node: Node, draft: Draft, baseDir: string) => void;
 
-const LATER = new Set(['proxies', 'groups', 'mirrors', 'cache']);
+const LATER = new Set(['mirrors', 'cache']);
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 const SECTIONS: Record<string, Section> = {
@@ -61,6 +62,12 @@ const SECTIONS: Record<string, Section> = {
       if (text !== undefined && !cidr) src.error(item, `allow: "${text}" is not an IP address or CIDR`);
       else if (cidr) d.allow.push(cidr);
     }
+  },
+  proxies(src, node, d) {
+    d.definitions.push(...readSection(src, node, 'proxies'));
+  },
+  groups(src, node, d) {
+    d.definitions.push(...readSection(src, node, 'groups'));
   },
   'rule-sets'(src, node, d, baseDir) {
     for (const [name, value] of entries(src, node, 'rule-sets')) {
@@ -118,6 +125,7 @@ export function validate(src: Source, baseDir: string): Config | undefined {
     hosts: new Map(),
     users: [],
     outbounds: [],
+    definitions: [],
     allow: [],
     rules: [],
     ruleNodes: [],
@@ -140,15 +148,16 @@ export function validate(src: Source, baseDir: string): Config | undefined {
   // rule sets before rules, so RULE-SET lines can be checked against them
   for (const key of Object.keys(SECTIONS)) if (seen.has(key)) SECTIONS[key]!(src, seen.get(key)!, d, baseDir);
   checkOpenProxy(src, seen.get('listen'), d);
+  d.outbounds = checkReferences(d.definitions);
   const router = compile(src, d);
   if (src.problems.length || !router) return undefined;
-  const { ruleNodes: _n, ruleSets: _s, ...config } = d;
+  const { ruleNodes: _n, ruleSets: _s, definitions: _d, ...config } = d;
   return { ...config, router, file: src.file };
 }
 
 function compile(src: Source, d: Draft) {
   try {
-    const targets = new Set([...BUILT_IN_OUTBOUNDS, ...d.outbounds].map((o) => o.name));
+    const targets = new Set([...BUILT_IN_OUTBOUNDS.map((o) => o.name), ...d.definitions.map((r) => r.def.name)]);
     return compileRules(d.rules, { ruleSets: d.ruleSets, targets });
   } catch (err) {
     if (!(err instanceof RuleCompileError)) throw err;
@@ -167,43 +176,4 @@ function checkOpenProxy(src: Source, node: Node | undefined, d: Draft): void {
       src.error(at, `listen.${key}: ${addr.host} is not a loopback address; set "auth" (users) or "allow" (client CIDRs) so proxyd is not an open proxy`);
     }
   }
-}
-
-function hint(key: string, known: string[]): string {
-  const near = closest(key, known);
-  return near ? ` (did you mean "${near}"?)` : ` (known keys: ${known.join(', ')})`;
-}
-
-/** [key, value node, key node] of a mapping; unknown keys (when `allowed` is given) are reported. */
-function entries(src: Source, node: Node, what: string, allowed?: string[]): Array<[string, Node, Node]> {
-  if (!isMap(node)) {
-    src.error(node, `${what}: expected a mapping (key: value)`);
-    return [];
-  }
-  const out: Array<[string, Node, Node]> = [];
-  for (const pair of node.items as Pair<Node, Node>[]) {
-    const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
-    if (key === undefined) {
-      src.error(pair.key, `${what}: keys must be plain names`);
-      continue;
-    }
-    if (allowed && !allowed.includes(key)) {
-      src.error(pair.key, `${what}: unknown key "${key}"${hint(key, allowed)}`);
-      continue;
-    }
-    out.push([key, pair.value ?? pair.key, pair.key]);
-  }
-  return out;
-}
-
-function list(src: Source, node: Node, what: string): Node[] {
-  if (isSeq(node)) return node.items as Node[];
-  src.error(node, `${what}: expected a list`);
-  return [];
-}
-
-function string(src: Source, node: Node, what: string): string | undefined {
-  if (isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number')) return String(node.value);
-  src.error(node, `${what}: expected a string`);
-  return undefined;
 }

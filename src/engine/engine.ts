@@ -221,10 +221,10 @@ export class Engine {
   #poolsOf(client: Socket): ForwardPools {
     let pools = this.#pools.get(client);
     if (pools) return pools;
-    pools = new ForwardPools(async (dialer, target, resolved, cancel) => {
+    pools = new ForwardPools(async (dialer, open, cancel) => {
       const stats = this.stats.route(dialer.name);
       const t0 = performance.now();
-      const { socket } = await dialer.dial(target, resolved ? { resolved, resolver: this.#state.resolver, cancel } : { resolver: this.#state.resolver, cancel });
+      const { socket } = await open({ resolver: this.#state.resolver, cancel });
       stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
       countUpstream(client);
       socket.once('close', () => uncountUpstream(client));
@@ -280,8 +280,8 @@ export class Engine {
         user: session.user,
         target: formatTarget(session.target),
         rule: routed?.match.rule,
-        route: routed?.match.target,
-        chain: routed?.chain,
+        // what carried it: the route, or the group and its member (github-out/overseas)
+        route: routed?.chain && routed.chain.length > 1 ? routed.chain.join('/') : routed?.match.target,
         ms: Math.round(performance.now() - started),
         up: result.up,
         down: result.down,

@@ -5,13 +5,13 @@
 //
 //   client connection ─► ForwardPools ─► Pool(route, origin, addresses) ─► dialer.dial (+ TLS)
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Pool } from 'undici';
 import { formatTarget, normalizeHost, type Target } from '../address/index.js';
 import { Deadline, type Cancel } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
-import type { Dialer } from '../outbound/index.js';
+import type { DialContext, Dialed, Dialer } from '../outbound/index.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
+import { tlsOver } from '../tls-client.js';
 import { exchange } from './exchange.js';
 
 /** requests one client connection may have in flight (and so upstream connections per pool) */
@@ -20,6 +20,8 @@ export const MAX_IN_FLIGHT = 6;
 const KEEP_ALIVE_MS = 4_000;
 /** distinct pools one client connection keeps; the least recently used is closed beyond */
 const MAX_POOLS = 32;
+/** the origin of a pool whose connections go to an HTTP proxy (its requests name their own origin) */
+const PROXY_ORIGIN = 'http://upstream-proxy.invalid';
 
 export interface PoolSettings {
   connectTimeoutMs: number;
@@ -28,8 +30,11 @@ export interface PoolSettings {
   headerMaxBytes: number;
 }
 
-/** Dials through a route for a pooled connection, under the given deadline (the engine times it and counts it). */
-export type PoolDial = (dialer: Dialer, target: Target, resolved: string[] | undefined, cancel: Cancel) => Promise<Socket>;
+/**
+ * Opens a pooled connection through a route: `open` with the context the engine gives it (its
+ * resolver, the deadline); the engine times it and counts it against the client's listener.
+ */
+export type PoolDial = (dialer: Dialer, open: (ctx: DialContext) => Promise<Dialed>, cancel: Cancel) => Promise<Socket>;
 
 export class ForwardPools {
   readonly #pools = new Map<string, Pool>();
@@ -42,10 +47,20 @@ export class ForwardPools {
     this.#dial = dial;
   }
 
-  /** Forwards one request through the route's dialer, reusing a kept-alive connection when there is one. */
+  /**
+   * Forwards one request through the route's dialer, reusing a kept-alive connection when there is
+   * one. Through an HTTP proxy, a plain-HTTP request goes to the proxy itself in absolute form.
+   */
   exchange(dialer: Dialer, resolved: string[] | undefined, settings: PoolSettings, request: HttpRequest, answer: HttpAnswer): Promise<void> {
     if (this.#closed) return Promise.reject(new ProxyError('reset', 'client connection closed', undefined, 'client'));
-    return exchange(this.#pool(dialer, resolved, settings, request.origin), request, answer, settings.idleTimeoutMs);
+    const proxy = dialer.httpProxy;
+    if (proxy && request.origin.startsWith('http:')) {
+      const pool = this.#pool(dialer, 'proxy', settings, PROXY_ORIGIN, (ctx) => proxy.connect(ctx));
+      const headers = proxy.authorization ? [...request.headers, 'Proxy-Authorization', proxy.authorization] : request.headers;
+      return exchange(pool, { ...request, path: request.origin + request.path, headers }, answer, settings.idleTimeoutMs);
+    }
+    const key = `${request.origin} ${resolved?.join(',') ?? '*'}`;
+    return exchange(this.#pool(dialer, key, settings, request.origin, (ctx, target) => dialer.dial(target, resolved ? { ...ctx, resolved } : ctx)), request, answer, settings.idleTimeoutMs);
   }
 
   /** The client connection closed: abort every exchange and close every upstream connection. */
@@ -55,10 +70,11 @@ export class ForwardPools {
     this.#pools.clear();
   }
 
-  #pool(dialer: Dialer, resolved: string[] | undefined, settings: PoolSettings, origin: string): Pool {
+  /** The pool of `dialer` for `what`; its connections are made by `open` (given the origin's host and port). */
+  #pool(dialer: Dialer, what: string, settings: PoolSettings, origin: string, open: (ctx: DialContext, target: Target) => Promise<Dialed>): Pool {
     let id = this.#ids.get(dialer);
     if (id === undefined) this.#ids.set(dialer, (id = this.#nextId++));
-    const key = `${id} ${origin} ${resolved?.join(',') ?? '*'}`;
+    const key = `${id} ${what}`;
     const existing = this.#pools.get(key);
     if (existing) {
       this.#pools.delete(key); // re-inserted: the map's order is least recently used first
@@ -84,8 +100,8 @@ export class ForwardPools {
         const target = { host, port: Number(opts.port) || (https ? 443 : 80) };
         // one deadline for the dial and the TLS handshake on top of it
         const deadline = new Deadline(settings.connectTimeoutMs, `connect to ${formatTarget(target)}`);
-        this.#dial(dialer, target, resolved, deadline)
-          .then((socket): Socket | Promise<Socket> => (https ? deadline.race(handshake(socket, opts.servername || host, deadline)) : socket))
+        this.#dial(dialer, (ctx) => open(ctx, target), deadline)
+          .then((socket): Socket | Promise<Socket> => (https ? deadline.race(tlsOver(socket, opts.servername || host, deadline)) : socket))
           .then((socket) => {
             deadline.done();
             callback(null, socket);
@@ -98,24 +114,4 @@ export class ForwardPools {
     this.#pools.set(key, pool);
     return pool;
   }
-}
-
-/** TLS with the origin on top of a dialled socket, certificate checked against the name. */
-function handshake(socket: Socket, servername: string, cancel: Cancel): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const tls = tlsConnect({ socket, servername, ALPNProtocols: ['http/1.1'] });
-    const stopWatching = cancel.onAbort(() => tls.destroy());
-    tls.once('secureConnect', () => {
-      stopWatching();
-      tls.removeListener('error', onError);
-      resolve(tls);
-    });
-    const onError = (err: Error) => {
-      stopWatching();
-      socket.destroy();
-      const e = classify(err, 'origin');
-      reject(new ProxyError(e.cls === 'internal' ? 'tls' : e.cls, `TLS with ${servername}: ${e.message}`, e.code, 'origin'));
-    };
-    tls.once('error', onError);
-  });
 }

@@ -1,9 +1,12 @@
-// The route targets a config defines, by name: the built-ins, then the config's own.
-import type { Outbound, OutboundDef, OutboundDeps } from './types.js';
+// The route targets a config defines, by name: the built-ins, then the config's own proxies and
+// groups, each built after the outbounds it uses.
 import { outboundKind } from './kinds.js';
+import type { BuildContext, Outbound, OutboundDef, OutboundDeps } from './types.js';
 
-export { registerOutboundKind, type OutboundKind } from './kinds.js';
-export type { DialContext, Dialed, Dialer, Outbound, OutboundDef, OutboundDeps, Responder } from './types.js';
+export { outboundKind, registerOutboundKind, typesOf, type OutboundKind } from './kinds.js';
+export type {
+  BuildContext, DefinitionReader, DialContext, Dialed, Dialer, Outbound, OutboundDef, OutboundDeps, Reference, Responder,
+} from './types.js';
 
 export const BUILT_IN_OUTBOUNDS: readonly OutboundDef[] = [
   { name: 'DIRECT', type: 'direct' },
@@ -17,33 +20,50 @@ export interface BuiltOutbounds {
 }
 
 /**
- * Builds every outbound of `defs` (after the built-ins). With `previous` (a reload), an outbound
- * whose definition did not change is carried over as the same object, with its pools and health.
+ * Builds every outbound of `defs` (after the built-ins), each after the ones it uses (the config
+ * has refused unknown names and loops). With `previous` (a reload), an outbound whose definition
+ * did not change, nor that of anything it uses, is carried over as the same object, with its
+ * pools and health; one that changed is built anew and may take over state from the old one.
  */
 export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps, previous?: ReadonlyMap<string, Outbound>): BuiltOutbounds {
+  const byName = new Map([...BUILT_IN_OUTBOUNDS, ...defs].map((d) => [d.name, d]));
   const outbounds = new Map<string, Outbound>();
-  for (const def of [...BUILT_IN_OUTBOUNDS, ...defs]) {
-    const same = previous?.get(def.name);
-    if (same && definitions.get(same) === key(def)) {
-      outbounds.set(def.name, same);
-      continue;
-    }
+  const keys = new Map<string, string>();
+  const build = (def: OutboundDef): Outbound => {
+    const done = outbounds.get(def.name);
+    if (done) return done;
     const kind = outboundKind(def.type);
     if (!kind) throw new Error(`outbound "${def.name}": unknown type "${def.type}"`);
-    const built = kind.build(def, deps);
-    definitions.set(built, key(def));
+    const used = (kind.uses?.(def) ?? []).map((r) => {
+      const d = byName.get(r.name);
+      if (!d) throw new Error(`outbound "${def.name}" uses "${r.name}", which is not defined`);
+      build(d);
+      return keys.get(r.name)!;
+    });
+    const key = `${canonical(def)} ${used.join(' ')}`;
+    keys.set(def.name, key);
+    const same = previous?.get(def.name);
+    if (same && definitions.get(same) === key) {
+      outbounds.set(def.name, same);
+      return same;
+    }
+    const ctx: BuildContext = { ...deps, get: (name) => outbounds.get(name)!, previous: same };
+    const built = kind.build(def, ctx);
+    definitions.set(built, key);
     outbounds.set(def.name, built);
-  }
+    return built;
+  };
+  for (const def of byName.values()) build(def);
   const kept = new Set(outbounds.values());
   const retired = previous ? [...previous.values()].filter((o) => !kept.has(o)) : [];
   return { outbounds, retired };
 }
 
-/** The definition each built outbound came from, to tell on reload whether it changed. */
+/** The definition each built outbound came from (and those of what it uses), to tell on reload whether it changed. */
 const definitions = new WeakMap<Outbound, string>();
 
 /** The definition as canonical JSON (keys sorted at every level), so key order in the YAML does not matter. */
-function key(def: OutboundDef): string {
+function canonical(def: OutboundDef): string {
   const sorted = (v: unknown): unknown =>
     Array.isArray(v) ? v.map(sorted)
       : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))

@@ -1,20 +1,40 @@
-// The outbound kinds, by the `type` a definition names. A new kind is one file in this folder
-// and one entry here; buildOutbounds never switches over kinds.
+// The outbound kinds. Each kind is one file in this folder (one folder for groups) that reads its
+// own options from the config, names the outbounds it uses, and builds itself; this registry is
+// the only list of them, so buildOutbounds and the config never switch over kinds.
 import { DirectDialer } from './direct.js';
+import { GROUP_KINDS } from './group/index.js';
+import { HTTP_PROXY_KIND } from './http-proxy.js';
 import { RejectDialer } from './reject.js';
-import type { Outbound, OutboundDef, OutboundDeps } from './types.js';
+import { SOCKS5_PROXY_KIND } from './socks5.js';
+import type { BuildContext, DefinitionReader, Outbound, OutboundDef, Reference } from './types.js';
 
 export interface OutboundKind {
-  build(def: OutboundDef, deps: OutboundDeps): Outbound;
+  /** the config section whose entries name this kind as their `type` (built-ins have none) */
+  section?: 'proxies' | 'groups';
+  /** option names it knows (besides name and type), for unknown-option errors with a suggestion */
+  options?: readonly string[];
+  /** reads one entry; undefined when it has problems (reported through the reader) */
+  parse?(entry: DefinitionReader): OutboundDef | undefined;
+  /** the other outbounds a definition uses (members, via): checked to exist, to form no loop, built first */
+  uses?(def: OutboundDef): Reference[];
+  build(def: OutboundDef, ctx: BuildContext): Outbound;
 }
 
 const KINDS = new Map<string, OutboundKind>([
-  ['direct', { build: (def, deps) => new DirectDialer(def.name, deps) }],
+  ['direct', { build: (def, ctx) => new DirectDialer(def.name, ctx) }],
   ['reject', { build: (def) => new RejectDialer(def.name) }],
+  ['socks5', SOCKS5_PROXY_KIND],
+  ['http', HTTP_PROXY_KIND],
+  ...Object.entries(GROUP_KINDS),
 ]);
 
 export function outboundKind(type: string): OutboundKind | undefined {
   return KINDS.get(type);
+}
+
+/** The types a config section may name, for did-you-mean. */
+export function typesOf(section: 'proxies' | 'groups'): string[] {
+  return [...KINDS].filter(([, k]) => k.section === section).map(([t]) => t);
 }
 
 /** Adds a kind (the ones in this folder are built in; tests add their own). */

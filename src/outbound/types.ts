@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { Target } from '../address/index.js';
 import type { Cancel } from '../deadline.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
+import type { Logger } from '../log/logger.js';
 import type { Resolver } from '../resolver.js';
 import type { Session } from '../session.js';
 
@@ -37,6 +38,11 @@ export interface Dialer {
   readonly name: string;
   /** a connected, half-open-capable socket to the target, or a rejected ProxyError */
   dial(target: Target, ctx: DialContext): Promise<Dialed>;
+  /**
+   * Set by HTTP proxies: plain-HTTP requests routed here are sent to the proxy itself, in
+   * absolute form, over `connect`, instead of through a CONNECT tunnel to the origin.
+   */
+  readonly httpProxy?: { connect(ctx: DialContext): Promise<Dialed>; authorization: string | undefined };
   close(): Promise<void>;
 }
 
@@ -62,4 +68,42 @@ export interface OutboundDef {
 export interface OutboundDeps {
   /** true when an address:port is one of proxyd's own listening sockets (a tunnel there would loop) */
   isSelf(address: string, port: number): boolean;
+  /** the resolver of the current state, for work no session asks for (health checks) */
+  resolver(): Resolver;
+  log: Logger;
 }
+
+/** What building one outbound may use besides the deps: the outbounds it names, built before it. */
+export interface BuildContext extends OutboundDeps {
+  /** an outbound this definition uses (a `via`, a group member), already built */
+  get(name: string): Outbound;
+  /** the outbound of the same name in the state being replaced, to carry its health over */
+  previous: Outbound | undefined;
+}
+
+/**
+ * One `proxies:` or `groups:` entry as its kind reads it. Every problem is reported at the
+ * position of the value it concerns (FILE:LINE:COL); options the kind does not know are reported
+ * by the reader.
+ */
+export interface DefinitionReader {
+  readonly name: string;
+  string(key: string): string | undefined;
+  /** a list of strings (a single string counts as a list of one) */
+  strings(key: string): string[] | undefined;
+  /** milliseconds, from `500ms`, `30s`, `5m` */
+  duration(key: string): number | undefined;
+  count(key: string): number | undefined;
+  /** a nested mapping, read the same way, with its own known options */
+  section(key: string, options: readonly string[]): DefinitionReader | undefined;
+  /** a problem at an option's value (at item `index` of a list), or at the entry when key is undefined */
+  problem(key: string | undefined, message: string, index?: number): void;
+}
+
+/** An outbound this definition refers to, and where (for unknown-name and loop errors). */
+export interface Reference {
+  name: string;
+  key: string;
+  index?: number;
+}
+

@@ -72,7 +72,7 @@ describe('every error, with FILE:LINE:COL', () => {
     ['a size where a count belongs', 'limits: { max-connections: 4KiB }\n', ['c.yaml:1:28 limits.max-connections: expected a whole number such as 4096 (got "4KiB")']],
     ['a fraction of a connection', 'limits: { max-connections-per-client: 2.5 }\n', ['c.yaml:1:39 limits.max-connections-per-client: expected a whole number such as 4096 (got 2.5)']],
     ['bad log level', 'log: { level: loud }\n', ['c.yaml:1:15 log.level: "loud" is not one of trace, debug, info, warn, error, fatal, silent']],
-    ['a section for a later version', 'proxies: []\n', ['c.yaml:1:1 "proxies" is not supported by this version of proxyd yet']],
+    ['a section for a later version', 'mirrors: []\n', ['c.yaml:1:1 "mirrors" is not supported by this version of proxyd yet']],
     ['YAML syntax', 'rules: [a, b\n', [expect.stringMatching(/^c\.yaml:2:1 /)]],
     ['not a mapping', '- a\n- b\n', ['c.yaml:1:1 a config is a YAML mapping (listen:, rules:, …)']],
   ])('%s', (_name, text, expected) => {

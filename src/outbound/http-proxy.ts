@@ -1,0 +1,103 @@
+// An upstream HTTP proxy (`proxies: - { type: http, server: HOST:PORT, username, password, via }`),
+// a corporate squid say: tunnels are opened with CONNECT; plain-HTTP requests are forwarded to it
+// in absolute form (the forwarding pool dials the proxy, not the origin), since many such proxies
+// allow CONNECT to port 443 only.
+//
+//   proxyd ──server hop──► upstream ──CONNECT host:port (Proxy-Authorization: Basic)──► target
+import type { Socket } from 'node:net';
+import { formatTarget, type Target } from '../address/index.js';
+import { raceCancel } from '../deadline.js';
+import type { ProxyError } from '../errors.js';
+import type { OutboundKind } from './kinds.js';
+import type { BuildContext, DialContext, Dialed, Dialer } from './types.js';
+import { parseUpstream, ServerHop, targetFailure, targetForUpstream, upstreamFailure, upstreamUses, UPSTREAM_OPTIONS, type UpstreamDef } from './upstream.js';
+
+/** the longest CONNECT answer head read from an upstream */
+const MAX_HEAD = 16 * 1024;
+
+export class HttpProxy implements Dialer {
+  readonly kind = 'dialer';
+  readonly name: string;
+  readonly #hop: ServerHop;
+  readonly #chain: string[];
+  readonly #authorization: string | undefined;
+
+  constructor(def: UpstreamDef, ctx: BuildContext) {
+    this.name = def.name;
+    this.#hop = new ServerHop(def, ctx);
+    this.#chain = [def.name];
+    this.#authorization = def.username === undefined ? undefined : `Basic ${Buffer.from(`${def.username}:${def.password}`).toString('base64')}`;
+  }
+
+  /** For plain-HTTP forwarding: requests go to the proxy itself, in absolute form. */
+  get httpProxy() {
+    return { connect: (ctx: DialContext) => this.#hop.connect(ctx), authorization: this.#authorization };
+  }
+
+  async dial(target: Target, ctx: DialContext): Promise<Dialed> {
+    const { socket } = await this.#hop.connect(ctx);
+    try {
+      const early = await raceCancel(this.#connect(socket, formatTarget(targetForUpstream(target, ctx))), ctx.cancel);
+      if (early.length) socket.unshift(early);
+      return { socket, chain: this.#chain };
+    } catch (err) {
+      socket.destroy();
+      throw ctx.cancel.aborted ? ctx.cancel.reason : err;
+    }
+  }
+
+  /** Sends CONNECT and reads the answer head; resolves with any bytes after it (the target's). */
+  #connect(socket: Socket, authority: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      const done = (err?: ProxyError, rest?: Buffer) => {
+        socket.removeListener('data', onData);
+        socket.removeListener('close', onClose);
+        socket.pause(); // what follows is the target's: it waits for the relay
+        if (err) reject(err);
+        else resolve(rest!);
+      };
+      const onData = (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (buf.length > MAX_HEAD) done(upstreamFailure(this.name, 'protocol', 'CONNECT answer head too long', 'EPROTO'));
+          return;
+        }
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buf.toString('latin1', 0, Math.min(end, 64)))?.[1] ?? NaN);
+        done(this.#failure(status, authority), buf.subarray(end + 4));
+      };
+      const onClose = () => done(upstreamFailure(this.name, 'reset', 'closed the connection before answering CONNECT', 'ECONNRESET'));
+      socket.on('data', onData);
+      socket.once('close', onClose);
+      const auth = this.#authorization ? `Proxy-Authorization: ${this.#authorization}\r\n` : '';
+      socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
+    });
+  }
+
+  /** An answer status → undefined (the tunnel is up), or whose fault it is that it is not. */
+  #failure(status: number, authority: string): ProxyError | undefined {
+    if (status >= 200 && status < 300) return undefined;
+    if (Number.isNaN(status)) return upstreamFailure(this.name, 'protocol', 'not an HTTP answer to CONNECT', 'EPROTO');
+    if (status === 407) return upstreamFailure(this.name, 'auth', this.#authorization ? 'wrong user name or password (407)' : 'it requires a user name and password (407)', 'EUPSTREAMAUTH');
+    if (status === 403) return upstreamFailure(this.name, 'rejected', `CONNECT to ${authority} not allowed by the upstream's rules (403)`, 'EUPSTREAMPOLICY');
+    if (status === 504) return targetFailure(this.name, 'timeout', `${authority}: gateway timeout (504)`, 'ETIMEDOUT');
+    if (status === 502 || status === 503) return targetFailure(this.name, 'unreachable', `${authority}: unreachable (${status})`, 'EHOSTUNREACH');
+    return upstreamFailure(this.name, 'unreachable', `CONNECT to ${authority} answered ${status}`, 'EUPSTREAMFAILURE');
+  }
+
+  /** A health check without a URL: the server answers a connection. */
+  async reach(ctx: { resolver: DialContext['resolver']; cancel: DialContext['cancel'] }): Promise<void> {
+    (await this.#hop.connect(ctx)).socket.destroy();
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const HTTP_PROXY_KIND: OutboundKind = {
+  section: 'proxies',
+  options: UPSTREAM_OPTIONS,
+  parse: (entry) => parseUpstream(entry, 'http'),
+  uses: upstreamUses,
+  build: (def, ctx) => new HttpProxy(def as UpstreamDef, ctx),
+};

@@ -1,0 +1,90 @@
+// An upstream SOCKS5 proxy (`proxies: - { type: socks5, server: HOST:PORT, username, password, via }`),
+// through the `socks` client over a connection proxyd makes itself (directly or via another
+// outbound), so the connect deadline, the loop guard and chains apply to it like to any dial.
+//
+//   proxyd ──server hop──► upstream ──greeting, RFC 1929, CONNECT name:port──► target
+import { SocksClient } from 'socks';
+import { formatTarget, type Target } from '../address/index.js';
+import { raceCancel } from '../deadline.js';
+import type { ErrorClass } from '../errors.js';
+import type { OutboundKind } from './kinds.js';
+import type { BuildContext, DialContext, Dialed, Dialer } from './types.js';
+import { parseUpstream, ServerHop, targetFailure, targetForUpstream, upstreamFailure, upstreamUses, UPSTREAM_OPTIONS, type UpstreamDef } from './upstream.js';
+
+/** The socks client's own timer is a backstop only: the session's deadline ends the handshake. */
+const LIBRARY_TIMEOUT_MS = 10 * 60_000;
+
+/** RFC 1928 replies that are about the target, not the upstream (as the socks client names them). */
+const TARGET_REPLIES: Record<string, [ErrorClass, string]> = {
+  NetworkUnreachable: ['unreachable', 'ENETUNREACH'],
+  HostUnreachable: ['unreachable', 'EHOSTUNREACH'],
+  ConnectionRefused: ['refused', 'ECONNREFUSED'],
+  TTLExpired: ['timeout', 'ETIMEDOUT'],
+};
+
+export class Socks5Proxy implements Dialer {
+  readonly kind = 'dialer';
+  readonly name: string;
+  readonly #def: UpstreamDef;
+  readonly #hop: ServerHop;
+  readonly #chain: string[];
+
+  constructor(def: UpstreamDef, ctx: BuildContext) {
+    this.name = def.name;
+    this.#def = def;
+    this.#hop = new ServerHop(def, ctx);
+    this.#chain = [def.name];
+  }
+
+  async dial(target: Target, ctx: DialContext): Promise<Dialed> {
+    const { socket } = await this.#hop.connect(ctx);
+    const destination = targetForUpstream(target, ctx);
+    try {
+      await raceCancel(SocksClient.createConnection({
+        proxy: { host: this.#hop.server.host, port: this.#hop.server.port, type: 5, userId: this.#def.username, password: this.#def.password },
+        command: 'connect',
+        destination,
+        existing_socket: socket,
+        timeout: LIBRARY_TIMEOUT_MS,
+      }), ctx.cancel);
+      return { socket, chain: this.#chain };
+    } catch (err) {
+      socket.destroy();
+      if (ctx.cancel.aborted) throw ctx.cancel.reason;
+      throw this.#failure(err as Error, formatTarget(destination));
+    }
+  }
+
+  /** The socks client's error text → a class, and whose fault it is. */
+  #failure(err: Error, destination: string) {
+    const m = err.message;
+    const rejected = /rejected connection - (\w+)/.exec(m)?.[1];
+    if (rejected && TARGET_REPLIES[rejected]) {
+      const [cls, code] = TARGET_REPLIES[rejected];
+      return targetFailure(this.name, cls, `${destination}: ${rejected}`, code);
+    }
+    if (rejected === 'NotAllowed') return upstreamFailure(this.name, 'rejected', `${destination} not allowed by the upstream's rules`, 'EUPSTREAMPOLICY', err);
+    // "general failure" says nothing about whose fault it is: another member may well carry it
+    if (rejected === 'Failure') return upstreamFailure(this.name, 'unreachable', `general failure connecting to ${destination}`, 'EUPSTREAMFAILURE', err);
+    if (/Authentication failed|no accepted authentication type/i.test(m)) {
+      return upstreamFailure(this.name, 'auth', this.#def.username ? 'wrong user name or password' : 'it requires a user name and password', 'EUPSTREAMAUTH', err);
+    }
+    if (/Socket closed/.test(m)) return upstreamFailure(this.name, 'reset', 'closed the connection during the SOCKS5 handshake', 'ECONNRESET', err);
+    return upstreamFailure(this.name, 'protocol', `not a SOCKS5 answer (${m})`, 'EPROTO', err);
+  }
+
+  /** A health check without a URL: the server answers a connection. */
+  async reach(ctx: { resolver: DialContext['resolver']; cancel: DialContext['cancel'] }): Promise<void> {
+    (await this.#hop.connect(ctx)).socket.destroy();
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const SOCKS5_PROXY_KIND: OutboundKind = {
+  section: 'proxies',
+  options: UPSTREAM_OPTIONS,
+  parse: (entry) => parseUpstream(entry, 'socks5'),
+  uses: upstreamUses,
+  build: (def, ctx) => new Socks5Proxy(def as UpstreamDef, ctx),
+};

@@ -1,0 +1,85 @@
+// What the upstream proxy kinds (socks5, http) share: their options, how their server is reached
+// (directly, or through another outbound with `via:`), which name or address of the target
+// they are told, and how their failures are told apart from the target's.
+//
+//   proxyd ──(direct, or via: another outbound)──► upstream server ──(its protocol)──► target
+import { formatTarget, parseHostPort, type Target } from '../address/index.js';
+import { ProxyError, type ErrorClass } from '../errors.js';
+import { DirectDialer } from './direct.js';
+import type { BuildContext, DefinitionReader, DialContext, Dialed, Dialer, OutboundDef, Reference } from './types.js';
+
+export interface UpstreamDef extends OutboundDef {
+  server: string;
+  username?: string;
+  password?: string;
+  via?: string;
+}
+
+export const UPSTREAM_OPTIONS = ['server', 'username', 'password', 'via'] as const;
+
+export function parseUpstream(entry: DefinitionReader, type: string): UpstreamDef | undefined {
+  const server = entry.string('server');
+  const username = entry.string('username');
+  const password = entry.string('password');
+  const via = entry.string('via');
+  if (server === undefined) return void entry.problem(undefined, `a ${type} proxy needs server: HOST:PORT`);
+  if (!parseHostPort(server)) return void entry.problem('server', `server: expected HOST:PORT such as 127.0.0.1:7891 (got "${server}")`);
+  if ((username === undefined) !== (password === undefined)) return void entry.problem(username === undefined ? 'password' : 'username', 'username and password go together');
+  const def: UpstreamDef = { name: entry.name, type, server };
+  if (username !== undefined) Object.assign(def, { username, password });
+  if (via !== undefined) def.via = via;
+  return def;
+}
+
+export function upstreamUses(def: OutboundDef): Reference[] {
+  const via = (def as UpstreamDef).via;
+  return via === undefined ? [] : [{ name: via, key: 'via' }];
+}
+
+/** The first hop of an upstream proxy: a connection to its server. */
+export class ServerHop {
+  readonly server: Target;
+  readonly #through: Dialer;
+  readonly #name: string;
+
+  constructor(def: UpstreamDef, ctx: BuildContext) {
+    this.#name = def.name;
+    this.server = parseHostPort(def.server)!;
+    const via = def.via === undefined ? undefined : ctx.get(def.via);
+    if (via && via.kind !== 'dialer') throw new Error(`proxy "${def.name}": via "${def.via}" does not carry connections`);
+    this.#through = via ?? new DirectDialer(`${def.name} server`, ctx);
+  }
+
+  /** A connection to the server (the target's resolved addresses are not the server's: left out). */
+  async connect(ctx: DialContext): Promise<Dialed> {
+    try {
+      return await this.#through.dial(this.server, { resolver: ctx.resolver, cancel: ctx.cancel });
+    } catch (err) {
+      const e = err as ProxyError;
+      if (e.cls === 'timeout' && ctx.cancel.aborted) throw e; // the session's deadline, not this hop's fault alone
+      throw new ProxyError(e.cls, `upstream ${this.#name} (${formatTarget(this.server)}): ${e.message}`, e.code, 'upstream', err);
+    }
+  }
+}
+
+/**
+ * What the upstream is told to connect to: the address the rules checked when an IP rule needed
+ * one, the `hosts` override when the name has one (resolved here, sent as an address), else the
+ * name itself, so the upstream resolves it (remote DNS: local DNS poisoning does not matter).
+ */
+export function targetForUpstream(target: Target, ctx: DialContext): Target {
+  const address = ctx.resolved?.[0] ?? ctx.resolver.override(target.host);
+  return address === undefined ? target : { host: address, port: target.port };
+}
+
+/** A failure the upstream reported about the target: the member worked, the target did not. */
+export function targetFailure(upstream: string, cls: ErrorClass, message: string, code: string): ProxyError {
+  const e = new ProxyError(cls, `upstream ${upstream}: ${message}`, code, 'origin');
+  e.reportedBy = upstream;
+  return e;
+}
+
+/** A failure of the upstream itself (unreachable, wrong password, garbled answer). */
+export function upstreamFailure(upstream: string, cls: ErrorClass, message: string, code?: string, cause?: unknown): ProxyError {
+  return new ProxyError(cls, `upstream ${upstream}: ${message}`, code, 'upstream', cause);
+}

@@ -98,3 +98,26 @@ describe('every error, with FILE:LINE:COL', () => {
     expect(problems('listen: { http: 0.0.0.0:8080 }\nauth: [{ username: a, password: b }]\n')).toEqual([]);
   });
 });
+
+describe('the shipped rules/github.txt', () => {
+  test('loads without a problem and sends every GitHub host a clone, a release or an Action touches to the group', () => {
+    const file = join(dir, 'gh.yaml');
+    const rulesDir = join(import.meta.dirname, '../../rules');
+    const c = parseConfig([
+      'proxies: [{ name: overseas, type: socks5, server: 127.0.0.1:7891 }]',
+      'groups: [{ name: github-out, type: fallback, members: [overseas, DIRECT] }]',
+      `rule-sets: { github: ${join(rulesDir, 'github.txt')} }`,
+      'rules:',
+      '  - RULE-SET,github,github-out',
+      '  - MATCH,DIRECT',
+    ].join('\n'), file);
+    const hosts = [
+      'github.com', 'api.github.com', 'codeload.github.com', 'objects.githubusercontent.com', 'raw.githubusercontent.com',
+      'avatars.githubusercontent.com', 'github.githubassets.com', 'ghcr.io', 'pkg-containers.githubusercontent.com',
+      'octocat.github.io', 'ssh.github.com', 'uploads.github.com',
+    ];
+    expect(hosts.map((h) => c.router.matchSync({ host: h, port: 443 }).target)).toEqual(hosts.map(() => 'github-out'));
+    expect(c.router.matchSync({ host: 'notgithub.com', port: 443 }).target).toBe('DIRECT');
+    expect(c.router.matchSync({ host: 'gitlab.com', port: 443 }).target).toBe('DIRECT');
+  });
+});

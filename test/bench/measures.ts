@@ -10,7 +10,7 @@ import { runCommand, sleep, treeMemoryKiB } from './proc.ts';
  * Aggregate MB/s (10^6 bytes) of `streams` parallel downloads of `bytes` each from the
  * source origin; after capMs the bytes received so far count.
  */
-export async function throughput(via: Via, sourcePort: number, streams: number, bytes: number, capMs: number): Promise<{ mbps: number; capped: boolean }> {
+export async function throughput(via: Via, sourcePort: number, streams: number, bytes: number, capMs: number): Promise<{ mbps: number; seconds: number; capped: boolean }> {
   const tunnels = await Promise.all(Array.from({ length: streams }, () => openTunnel(via, sourcePort)));
   let received = 0;
   const start = process.hrtime.bigint();
@@ -27,7 +27,8 @@ export async function throughput(via: Via, sourcePort: number, streams: number, 
   const cap = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), capMs); });
   try {
     const capped = await Promise.race([Promise.all(finished).then(() => false), cap]);
-    return { mbps: received / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6, capped };
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    return { mbps: received / seconds / 1e6, seconds, capped };
   } finally {
     clearTimeout(timer);
     tunnels.forEach((t) => t.destroy());

@@ -83,16 +83,15 @@ async function started(name: string, bin: string | undefined, args: (port: numbe
 export function makeRows(workDir: string, repoRoot: string): Row[] {
   const file = (dir: string, name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
-  const proxyd = new Server('proxyd', async (dir) => {
+  /** A proxyd whose routing is `routes()` (rules, and the proxies they name). */
+  const proxydServer = (name: string, routes: () => Promise<string>) => new Server(name, async (dir) => {
     const entry = join(repoRoot, 'dist', 'proxyd.js');
     if (!existsSync(entry)) throw new Error('not available (dist/proxyd.js missing: build failed?)');
     const [socks5, http] = [await freePort(), await freePort()];
     const conf = file(dir, 'proxyd.yaml', `listen: { socks: 127.0.0.1:${socks5}, http: 127.0.0.1:${http} }
 log: { level: warn }
 limits: { max-connections: 20000, max-connections-per-client: 20000, drain-timeout: 1s }  # one load generator makes every connection
-rules:
-  - MATCH,DIRECT
-`);
+${await routes()}`);
     // BENCH_PROXYD_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the daemon under load
     const nodeArgs = (process.env.BENCH_PROXYD_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const daemon = new Daemon('proxyd', process.execPath, [...nodeArgs, entry, '--config', conf], repoRoot);
@@ -105,6 +104,13 @@ rules:
     }
     return { daemon, ports: { socks5, http } };
   }, workDir);
+  const proxyd = proxydServer('proxyd', async () => 'rules:\n  - MATCH,DIRECT\n');
+  /** proxyd in front of a SOCKS5 peer: client → proxyd → peer → origin (the peer is started if its own row is not measured) */
+  const inFrontOf = (peer: Server) => proxydServer(`proxyd→${peer.name}`, async () => {
+    if (!peer.daemon?.alive) await peer.start();
+    if (!peer.ports.socks5) throw new Error(`not available (${peer.name}: ${peer.error ?? 'no port'})`);
+    return `proxies:\n  - { name: up, type: socks5, server: 127.0.0.1:${peer.ports.socks5} }\nrules:\n  - MATCH,up\n`;
+  });
 
   const tinyproxy = new Server('tinyproxy', (dir) => started('tinyproxy', findBinary('tinyproxy'), (port) => ['-d', '-c', file(dir, 'tinyproxy.conf', `Port ${port}
 Listen 127.0.0.1
@@ -161,5 +167,7 @@ socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
     { label: 'node-pipe', server: pipe, protocol: 'http', plainHttp: false },
     { label: 'dante', server: dante, protocol: 'socks5', plainHttp: false },
     { label: 'microsocks', server: microsocks, protocol: 'socks5', plainHttp: false },
+    { label: 'proxyd→dante', server: inFrontOf(dante), protocol: 'socks5', plainHttp: false },
+    { label: 'proxyd→microsocks', server: inFrontOf(microsocks), protocol: 'socks5', plainHttp: false },
   ];
 }

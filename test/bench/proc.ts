@@ -105,29 +105,54 @@ export async function waitForPort(port: number, daemon: Daemon, timeoutMs = 10_0
  * Pss (proportional set size), which splits each shared page among its sharers.
  */
 export function treeMemoryKiB(root: number): { rss: number; pss: number } {
+  const total = { rss: 0, pss: 0 };
+  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  for (const pid of processTree(root)) {
+    try {
+      total.rss += field(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS');
+      total.pss += field(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss');
+    } catch { /* exited meanwhile */ }
+  }
+  return total;
+}
+
+/** CPU seconds (user + system) used so far by a process and its live descendants. */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const rest = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      ticks += Number(rest[11]) + Number(rest[12]); // utime, stime
+    } catch { /* exited meanwhile */ }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** The fields of /proc/PID/stat after the command name (which may contain spaces and parentheses). */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** A process and all its descendants, found through the ppid field of /proc/PID/stat. */
+function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
     try { stat = readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; }
-    // Fields after the command name, which may itself contain spaces and parentheses.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const ppid = Number(statFields(stat)[1]);
     const list = children.get(ppid) ?? [];
     list.push(Number(name));
     children.set(ppid, list);
   }
-  const total = { rss: 0, pss: 0 };
-  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const out: number[] = [];
   const todo = [root];
   while (todo.length) {
     const pid = todo.pop()!;
-    try {
-      total.rss += field(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS');
-      total.pss += field(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss');
-    } catch { /* exited meanwhile */ }
+    out.push(pid);
     todo.push(...(children.get(pid) ?? []));
   }
-  return total;
+  return out;
 }
 
 /** Runs a command to completion with a hard time limit; resolves with its output. */

@@ -5,7 +5,7 @@
 //
 //   flags: --quick (or BENCH_QUICK=1)   smaller sizes, one round
 //          --rounds N                   rounds per figure (default 3, quick 1)
-//          --only throughput,tunnels,rtt,memory,http,rules
+//          --only throughput,tunnels,rtt,memory,http,rules,failover
 //          --peers direct,squid,...     row labels, comma-separated (direct is always kept)
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,9 +15,10 @@ import { parseArgs } from 'node:util';
 import { startOrigins, type Origins } from './origins.ts';
 import { makeRows, unavailable, via, type Row } from './peers.ts';
 import { httpForwarding, idleMemory, newTunnels, roundTrip, throughput } from './measures.ts';
-import { killAllNow, runCommand, stopAll } from './proc.ts';
+import { killAllNow, runCommand, stopAll, treeCpuSeconds } from './proc.ts';
 import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
 import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
+import { failover } from './failover.ts';
 
 const MiB = 1 << 20;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -57,12 +58,16 @@ function metrics(o: Origins): Metric[] {
     id: 'throughput',
     title: 'Tunnel throughput (MB/s = 10^6 bytes/s, origin -> client)',
     method: `1 stream of ${s.oneStream / MiB} MiB; 8 parallel streams of ${s.eachOfEight / MiB} MiB; each capped at ${s.capMs / 1000} s`,
-    figures: [{ key: 'one', label: '1 stream' }, { key: 'eight', label: '8 streams' }],
+    figures: [{ key: 'one', label: '1 stream' }, { key: 'eight', label: '8 streams' }, { key: 'cpu', label: 'proxy CPU s/GiB', noRatio: true }],
     applies: () => true,
     run: async (row) => {
+      // the proxy's own CPU per GiB moved (its process tree; for proxyd→peer rows, proxyd's alone)
+      const pid = row.server?.daemon?.pid;
+      const cpu0 = pid === undefined ? 0 : treeCpuSeconds(pid);
       const one = await throughput(via(row), o.source, 1, s.oneStream, s.capMs);
+      const cpu = pid === undefined ? NaN : (treeCpuSeconds(pid) - cpu0) / ((one.mbps * one.seconds * 1e6) / 2 ** 30);
       const eight = await throughput(via(row), o.source, 8, s.eachOfEight, s.capMs);
-      return { figures: { one: one.mbps, eight: eight.mbps }, note: one.capped || eight.capped ? 'hit the time cap' : undefined };
+      return { figures: { one: one.mbps, eight: eight.mbps, cpu }, note: one.capped || eight.capped ? 'hit the time cap' : undefined };
     },
   }, {
     id: 'tunnels',
@@ -188,6 +193,14 @@ async function main(): Promise<void> {
     console.log(`\n${renderRules(rules)}`);
   }
 
+  let failed: Awaited<ReturnType<typeof failover>> | undefined;
+  if (!only || only.includes('failover')) {
+    failed = await failover(tmp, repoRoot, origins.echo);
+    const title = 'Failover (a fallback group of two microsocks; the first is killed after 50 tunnels, 50 more follow)';
+    console.log(`\n${title}\n  ${'error' in failed ? `not available: ${failed.error}`
+      : `first byte ${fmt(failed.firstByteMs)} ms after the kill; ${failed.failed} of 50 tunnels failed; ${failed.after} carried by the second member`}`);
+  }
+
   const seconds = (Date.now() - started) / 1000;
   const file = join(os.tmpdir(), 'proxyd-bench-results.json');
   writeFileSync(file, JSON.stringify({
@@ -195,6 +208,7 @@ async function main(): Promise<void> {
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
     metrics: Object.fromEntries(results.map((m) => [m.id, { title: m.title, method: m.method, rows: m.rows.map((row) => ({ ...row, ...summarize(m, row) })) }])),
     ruleMatch: rules,
+    failover: failed,
   }, null, 2));
   console.log(`\nresults: ${file}  (${seconds.toFixed(0)} s)`);
   await stopAll();

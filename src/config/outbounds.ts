@@ -43,6 +43,8 @@ export function readSection(src: Source, node: Node, section: Section): ReadDefi
       src.error(typeNode ?? item, type === undefined
         ? `${section}.${name}: needs type: ${types.join(' | ')}`
         : `${section}.${name}: unknown type "${type}"${near ? ` (did you mean "${near}"?)` : ` (known: ${types.join(', ')})`}`);
+      // its name still counts: no cascade of "unknown member"/"unknown target" errors about it
+      out.push({ def: { name, type: type ?? '' }, reader: new EntryReader(src, item, `${section}.${name}`, name, []), ok: false });
       continue;
     }
     const reader = new EntryReader(src, item, `${section}.${name}`, name, kind.options ?? []);
@@ -79,7 +81,8 @@ export function checkReferences(read: ReadDefinition[]): OutboundDef[] {
     state.set(name, 'walking');
     for (const ref of refs(r)) {
       if (state.get(ref.name) === 'walking') {
-        const loop = [...path.slice(path.indexOf(ref.name)), name, ref.name];
+        const walked = [...path, name];
+        const loop = [...walked.slice(walked.indexOf(ref.name)), ref.name];
         r.reader.problem(ref.key, `loop: ${loop.join(' → ')}`, ref.index);
       } else walk(ref.name, [...path, name]);
     }

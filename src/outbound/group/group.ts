@@ -6,7 +6,7 @@
 //   checks: every interval the chosen member and the next one; all of them every fifth interval;
 //           at once for a member whose connection just failed
 import { Deadline } from '../../deadline.js';
-import { classify, LOOP, type ProxyError } from '../../errors.js';
+import { classify, LOOP, ProxyError } from '../../errors.js';
 import type { Target } from '../../address/index.js';
 import type { BuildContext, DialContext, Dialed, Dialer, OutboundDef, OutboundDeps } from '../types.js';
 import { checkThrough, type CheckSettings } from './check.js';
@@ -101,7 +101,7 @@ export class Group implements Dialer {
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
     const choice = this.choice();
-    this.#chose(choice);
+    if (this.#def.type !== 'round-robin') this.#chose(choice); // round-robin changes member on purpose: not news
     this.#turn++;
     let lastError: ProxyError | undefined;
     for (const name of choice.order) {
@@ -118,7 +118,7 @@ export class Group implements Dialer {
         const e = classify(err, 'upstream');
         if (ctx.cancel.aborted || !memberAtFault(e)) throw e;
         lastError = e;
-        if (e.cls !== 'rejected' || e.code === LOOP) {
+        if (e.cls !== 'rejected' || e.code === LOOP) { // an upstream's policy refusal is not ill health
           // passive detection: it counts at once, and the member is checked again now
           this.#observe(member, member.health.fail(Date.now(), e.cls, e.message, this.#health, false));
           void this.#runChecks([member]);
@@ -129,6 +129,13 @@ export class Group implements Dialer {
       }
     }
     throw lastError!;
+  }
+
+  /** As a member of another group, without a check URL: reachable while one of its own members may be. */
+  async reach(): Promise<void> {
+    if (this.#members.every((m) => m.health.status === 'down')) {
+      throw new ProxyError('unreachable', `every member of ${this.name} is down`, 'EHOSTUNREACH', 'upstream');
+    }
   }
 
   async close(): Promise<void> {
@@ -149,7 +156,10 @@ export class Group implements Dialer {
       this.#checking.add(m);
       try {
         const latency = await checkThrough(m.dialer, this.#check, this.#deps.resolver());
-        this.#observe(m, m.health.pass(Date.now(), latency === undefined ? undefined : Math.round(latency), this.#health));
+        const t = latency === undefined ? m.health.pass(Date.now(), undefined, this.#health)
+          : this.#check.url ? m.health.pass(Date.now(), Math.round(latency), this.#health)
+            : m.health.reached(Date.now(), Math.round(latency), this.#health);
+        this.#observe(m, t);
       } catch (err) {
         const e = classify(err, 'upstream');
         this.#observe(m, m.health.fail(Date.now(), e.cls, e.message, this.#health, true));
@@ -165,7 +175,7 @@ export class Group implements Dialer {
     if (!t || this.#closed) return;
     const h = m.health;
     const fields = { group: this.name, member: m.name, status: h.status, latencyMs: h.lastCheck?.latencyMs, maxLatencyMs: this.#health.maxLatencyMs, lastCheck: h.lastCheck?.error };
-    if (t === 'down') this.#deps.log.warn(fields, `${this.name}/${m.name} is down: ${h.failuresInRow} failures in a row (${h.lastCheck?.error ?? 'connections failed'})`);
+    if (t === 'down') this.#deps.log.warn(fields, `${this.name}/${m.name} is down: ${h.failuresInRow} failure(s) in a row (${h.lastCheck?.error ?? 'connections failed'})`);
     else if (t === 'slow') this.#deps.log.warn(fields, `${this.name}/${m.name} is slow: its check took ${h.lastCheck?.latencyMs} ms, over max-latency ${this.#health.maxLatencyMs} ms`);
     else if (t === 'up') this.#deps.log.info(fields, `${this.name}/${m.name} is up`);
     else this.#deps.log.info(fields, `${this.name}/${m.name} is under max-latency again`);
@@ -185,5 +195,6 @@ export class Group implements Dialer {
  * member) or the target's, as reported by the member's upstream, or a bug: answer the client.
  */
 function memberAtFault(e: ProxyError): boolean {
+  if (e.code === LOOP && e.hop === 'proxyd') return false; // the target is proxyd itself: no member may carry it
   return e.reportedBy === undefined && e.cls !== 'internal';
 }

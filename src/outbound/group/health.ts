@@ -24,6 +24,8 @@ export class MemberHealth {
   status: Status = 'unknown';
   slow = false;
   failuresInRow = 0;
+  /** how many of failuresInRow were real connections, not checks */
+  trafficFailuresInRow = 0;
   passesInRow = 0;
   lastCheck: { at: number; ok: boolean; latencyMs?: number; error?: string } | undefined;
   /** latencies of the recent passing checks, ms, oldest first */
@@ -33,6 +35,7 @@ export class MemberHealth {
   /** A passing check (or a connection it carried, with no latency). */
   pass(now: number, latencyMs: number | undefined, s: HealthSettings): Transition {
     this.failuresInRow = 0;
+    this.trafficFailuresInRow = 0;
     this.passesInRow++;
     if (latencyMs !== undefined) {
       this.lastCheck = { at: now, ok: true, latencyMs };
@@ -49,10 +52,22 @@ export class MemberHealth {
     return undefined;
   }
 
+  /**
+   * A shallow check (no URL: only the member's server answered). It brings an unknown or down
+   * member up as a pass would, but proves too little to clear the failures of real connections
+   * through an up member: those still count toward marking it down.
+   */
+  reached(now: number, latencyMs: number, s: HealthSettings): Transition {
+    if (this.status !== 'up' || this.trafficFailuresInRow === 0) return this.pass(now, latencyMs, s);
+    this.lastCheck = { at: now, ok: true, latencyMs };
+    return undefined;
+  }
+
   /** A failed check, or a failed connection of real traffic (`check` false: no lastCheck). */
   fail(now: number, cls: ErrorClass, message: string, s: HealthSettings, check: boolean): Transition {
     this.passesInRow = 0;
     this.failuresInRow++;
+    if (!check) this.trafficFailuresInRow++;
     this.errors[cls]++;
     if (check) this.lastCheck = { at: now, ok: false, error: `${message} (${cls})` };
     if (this.status !== 'down' && this.failuresInRow >= s.failures) {
@@ -74,6 +89,7 @@ export class MemberHealth {
     this.status = other.status;
     this.slow = other.slow;
     this.failuresInRow = other.failuresInRow;
+    this.trafficFailuresInRow = other.trafficFailuresInRow;
     this.passesInRow = other.passesInRow;
     this.lastCheck = other.lastCheck;
     this.latencies.push(...other.latencies);

@@ -39,9 +39,14 @@ function parseGroup(entry: DefinitionReader, type: GroupType): GroupDef | undefi
         ok = false;
       } else check.url = parsed.href;
     }
-    check.intervalMs = c.duration('interval') ?? check.intervalMs;
-    check.timeoutMs = c.duration('timeout') ?? check.timeoutMs;
-    check.maxLatencyMs = c.duration('max-latency') ?? check.maxLatencyMs;
+    for (const [key, field] of [['interval', 'intervalMs'], ['timeout', 'timeoutMs'], ['max-latency', 'maxLatencyMs']] as const) {
+      const ms = c.duration(key);
+      if (ms === undefined) continue;
+      if (ms <= 0) {
+        c.problem(key, `${key}: must be more than 0`);
+        ok = false;
+      } else check[field] = ms;
+    }
     const failures = c.count('failures');
     if (failures !== undefined && failures < 1) {
       c.problem('failures', 'failures: at least 1');

@@ -65,5 +65,5 @@ export function roundRobinOrder(members: readonly Candidate[], turn: number): Ch
   if (up.length === 0) return { order: rest.map((c) => c.name), why: 'no member is up: trying them in order' };
   const start = turn % up.length;
   const rotated = [...up.slice(start), ...up.slice(0, start)];
-  return { order: [...rotated, ...rest].map((c) => c.name), why: `turn ${turn} of ${up.length} up members` };
+  return { order: [...rotated, ...rest].map((c) => c.name), why: `member ${start + 1} of ${up.length} up, in turn` };
 }

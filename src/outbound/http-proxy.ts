@@ -8,38 +8,31 @@ import type { Socket } from 'node:net';
 import { formatTarget, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
 import type { ProxyError } from '../errors.js';
-import type { OutboundKind } from './kinds.js';
-import type { BuildContext, DialContext, Dialed, Dialer } from './types.js';
-import { parseUpstream, ServerHop, targetFailure, targetForUpstream, upstreamFailure, upstreamUses, UPSTREAM_OPTIONS, type UpstreamDef } from './upstream.js';
+import type { BuildContext, DialContext, Dialed } from './types.js';
+import { targetFailure, targetForUpstream, upstreamFailure, upstreamKind, UpstreamProxy, type UpstreamDef } from './upstream.js';
 
 /** the longest CONNECT answer head read from an upstream */
 const MAX_HEAD = 16 * 1024;
 
-export class HttpProxy implements Dialer {
-  readonly kind = 'dialer';
-  readonly name: string;
-  readonly #hop: ServerHop;
-  readonly #chain: string[];
+export class HttpProxy extends UpstreamProxy {
   readonly #authorization: string | undefined;
 
   constructor(def: UpstreamDef, ctx: BuildContext) {
-    this.name = def.name;
-    this.#hop = new ServerHop(def, ctx);
-    this.#chain = [def.name];
+    super(def, ctx);
     this.#authorization = def.username === undefined ? undefined : `Basic ${Buffer.from(`${def.username}:${def.password}`).toString('base64')}`;
   }
 
   /** For plain-HTTP forwarding: requests go to the proxy itself, in absolute form. */
   get httpProxy() {
-    return { connect: (ctx: DialContext) => this.#hop.connect(ctx), authorization: this.#authorization };
+    return { connect: (ctx: DialContext) => this.hop.connect(ctx), authorization: this.#authorization };
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
-    const { socket } = await this.#hop.connect(ctx);
+    const { socket } = await this.hop.connect(ctx);
     try {
       const early = await raceCancel(this.#connect(socket, formatTarget(targetForUpstream(target, ctx))), ctx.cancel);
       if (early.length) socket.unshift(early);
-      return { socket, chain: this.#chain };
+      return { socket, chain: this.chain };
     } catch (err) {
       socket.destroy();
       throw ctx.cancel.aborted ? ctx.cancel.reason : err;
@@ -85,19 +78,6 @@ export class HttpProxy implements Dialer {
     if (status === 502 || status === 503) return targetFailure(this.name, 'unreachable', `${authority}: unreachable (${status})`, 'EHOSTUNREACH');
     return upstreamFailure(this.name, 'unreachable', `CONNECT to ${authority} answered ${status}`, 'EUPSTREAMFAILURE');
   }
-
-  /** A health check without a URL: the server answers a connection. */
-  async reach(ctx: { resolver: DialContext['resolver']; cancel: DialContext['cancel'] }): Promise<void> {
-    (await this.#hop.connect(ctx)).socket.destroy();
-  }
-
-  async close(): Promise<void> {}
 }
 
-export const HTTP_PROXY_KIND: OutboundKind = {
-  section: 'proxies',
-  options: UPSTREAM_OPTIONS,
-  parse: (entry) => parseUpstream(entry, 'http'),
-  uses: upstreamUses,
-  build: (def, ctx) => new HttpProxy(def as UpstreamDef, ctx),
-};
+export const HTTP_PROXY_KIND = upstreamKind('http', (def, ctx) => new HttpProxy(def, ctx));

@@ -7,9 +7,8 @@ import { SocksClient } from 'socks';
 import { formatTarget, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
 import type { ErrorClass } from '../errors.js';
-import type { OutboundKind } from './kinds.js';
-import type { BuildContext, DialContext, Dialed, Dialer } from './types.js';
-import { parseUpstream, ServerHop, targetFailure, targetForUpstream, upstreamFailure, upstreamUses, UPSTREAM_OPTIONS, type UpstreamDef } from './upstream.js';
+import type { BuildContext, DialContext, Dialed } from './types.js';
+import { targetFailure, targetForUpstream, upstreamFailure, upstreamKind, UpstreamProxy, type UpstreamDef } from './upstream.js';
 
 /** The socks client's own timer is a backstop only: the session's deadline ends the handshake. */
 const LIBRARY_TIMEOUT_MS = 10 * 60_000;
@@ -22,32 +21,26 @@ const TARGET_REPLIES: Record<string, [ErrorClass, string]> = {
   TTLExpired: ['timeout', 'ETIMEDOUT'],
 };
 
-export class Socks5Proxy implements Dialer {
-  readonly kind = 'dialer';
-  readonly name: string;
+export class Socks5Proxy extends UpstreamProxy {
   readonly #def: UpstreamDef;
-  readonly #hop: ServerHop;
-  readonly #chain: string[];
 
   constructor(def: UpstreamDef, ctx: BuildContext) {
-    this.name = def.name;
+    super(def, ctx);
     this.#def = def;
-    this.#hop = new ServerHop(def, ctx);
-    this.#chain = [def.name];
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
-    const { socket } = await this.#hop.connect(ctx);
+    const { socket } = await this.hop.connect(ctx);
     const destination = targetForUpstream(target, ctx);
     try {
       await raceCancel(SocksClient.createConnection({
-        proxy: { host: this.#hop.server.host, port: this.#hop.server.port, type: 5, userId: this.#def.username, password: this.#def.password },
+        proxy: { host: this.hop.server.host, port: this.hop.server.port, type: 5, userId: this.#def.username, password: this.#def.password },
         command: 'connect',
         destination,
         existing_socket: socket,
         timeout: LIBRARY_TIMEOUT_MS,
       }), ctx.cancel);
-      return { socket, chain: this.#chain };
+      return { socket, chain: this.chain };
     } catch (err) {
       socket.destroy();
       if (ctx.cancel.aborted) throw ctx.cancel.reason;
@@ -72,19 +65,6 @@ export class Socks5Proxy implements Dialer {
     if (/Socket closed/.test(m)) return upstreamFailure(this.name, 'reset', 'closed the connection during the SOCKS5 handshake', 'ECONNRESET', err);
     return upstreamFailure(this.name, 'protocol', `not a SOCKS5 answer (${m})`, 'EPROTO', err);
   }
-
-  /** A health check without a URL: the server answers a connection. */
-  async reach(ctx: { resolver: DialContext['resolver']; cancel: DialContext['cancel'] }): Promise<void> {
-    (await this.#hop.connect(ctx)).socket.destroy();
-  }
-
-  async close(): Promise<void> {}
 }
 
-export const SOCKS5_PROXY_KIND: OutboundKind = {
-  section: 'proxies',
-  options: UPSTREAM_OPTIONS,
-  parse: (entry) => parseUpstream(entry, 'socks5'),
-  uses: upstreamUses,
-  build: (def, ctx) => new Socks5Proxy(def as UpstreamDef, ctx),
-};
+export const SOCKS5_PROXY_KIND = upstreamKind('socks5', (def, ctx) => new Socks5Proxy(def, ctx));

@@ -6,6 +6,7 @@
 import { formatTarget, parseHostPort, type Target } from '../address/index.js';
 import { ProxyError, type ErrorClass } from '../errors.js';
 import { DirectDialer } from './direct.js';
+import type { OutboundKind } from './kinds.js';
 import type { BuildContext, DefinitionReader, DialContext, Dialed, Dialer, OutboundDef, Reference } from './types.js';
 
 export interface UpstreamDef extends OutboundDef {
@@ -51,7 +52,7 @@ export class ServerHop {
   }
 
   /** A connection to the server (the target's resolved addresses are not the server's: left out). */
-  async connect(ctx: DialContext): Promise<Dialed> {
+  async connect(ctx: Pick<DialContext, 'resolver' | 'cancel'>): Promise<Dialed> {
     try {
       return await this.#through.dial(this.server, { resolver: ctx.resolver, cancel: ctx.cancel });
     } catch (err) {
@@ -70,6 +71,34 @@ export class ServerHop {
 export function targetForUpstream(target: Target, ctx: DialContext): Target {
   const address = ctx.resolved?.[0] ?? ctx.resolver.override(target.host);
   return address === undefined ? target : { host: address, port: target.port };
+}
+
+/** What both upstream kinds are: a named dialer whose first hop is its server. */
+export abstract class UpstreamProxy implements Dialer {
+  readonly kind = 'dialer';
+  readonly name: string;
+  protected readonly hop: ServerHop;
+  protected readonly chain: string[];
+
+  constructor(def: UpstreamDef, ctx: BuildContext) {
+    this.name = def.name;
+    this.hop = new ServerHop(def, ctx);
+    this.chain = [def.name];
+  }
+
+  abstract dial(target: Target, ctx: DialContext): Promise<Dialed>;
+
+  /** A health check without a URL: the server answers a connection. */
+  async reach(ctx: Pick<DialContext, 'resolver' | 'cancel'>): Promise<void> {
+    (await this.hop.connect(ctx)).socket.destroy();
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The registry entry of an upstream kind (`proxies:` with `type: TYPE`). */
+export function upstreamKind(type: string, make: (def: UpstreamDef, ctx: BuildContext) => Dialer): OutboundKind {
+  return { section: 'proxies', options: UPSTREAM_OPTIONS, parse: (entry) => parseUpstream(entry, type), uses: upstreamUses, build: (def, ctx) => make(def as UpstreamDef, ctx) };
 }
 
 /** A failure the upstream reported about the target: the member worked, the target did not. */

@@ -130,7 +130,7 @@ export function httpStatus(err: ProxyError): number {
     case 'rejected': return err.code === LOOP ? 508 : 403;
     case 'timeout': return 504;
     case 'auth': return err.hop === 'upstream' ? 502 : 407; // 407 would ask the client for credentials proxyd wants
-    case 'protocol': return 400;
+    case 'protocol': return err.hop === 'upstream' || err.hop === 'origin' ? 502 : 400; // a garbled answer is a bad gateway, not a bad request
     case 'internal': return 500;
     default: return 502;
   }

@@ -152,7 +152,7 @@ export class Engine {
       deadline.done();
       const { outbound } = routed;
       if (outbound.kind === 'responder') await outbound.respond(request, answer, session);
-      else await this.#poolsOf(client).exchange(outbound, routed.match.resolved, state.limits, request, answer);
+      else routed.chain = await this.#poolsOf(client).exchange(outbound, routed.match.resolved, state.limits, request, answer);
     } catch (e) {
       error = classify(e, 'proxyd');
       this.#failAnswer(answer, error);
@@ -224,11 +224,11 @@ export class Engine {
     pools = new ForwardPools(async (dialer, open, cancel) => {
       const stats = this.stats.route(dialer.name);
       const t0 = performance.now();
-      const { socket } = await open({ resolver: this.#state.resolver, cancel });
+      const dialed = await open({ resolver: this.#state.resolver, cancel });
       stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
       countUpstream(client);
-      socket.once('close', () => uncountUpstream(client));
-      return socket;
+      dialed.socket.once('close', () => uncountUpstream(client));
+      return dialed;
     });
     this.#pools.set(client, pools);
     client.once('close', () => pools!.close());

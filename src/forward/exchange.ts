@@ -9,8 +9,14 @@ import { classify, ProxyError } from '../errors.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import { flattenHeaders } from '../protocol/http-headers.js';
 
-/** Resolves when the whole response has been handed to the answer; rejects with a classified error. */
-export function exchange(dispatcher: Dispatcher, request: HttpRequest, answer: HttpAnswer, responseTimeoutMs: number): Promise<void> {
+/**
+ * Resolves when the whole response has been handed to the answer; rejects with a classified error.
+ * `refuses` turns a response status into a failure of the hop instead (an upstream proxy's 407).
+ */
+export function exchange(
+  dispatcher: Dispatcher, request: HttpRequest, answer: HttpAnswer, responseTimeoutMs: number,
+  refuses?: (status: number) => ProxyError | undefined,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let paused = false;
@@ -29,6 +35,8 @@ export function exchange(dispatcher: Dispatcher, request: HttpRequest, answer: H
       },
       onResponseStart(controller, statusCode, headers) {
         if (statusCode < 200) return; // 1xx informational: not passed on
+        const refused = refuses?.(statusCode);
+        if (refused) return controller.abort(refused);
         try {
           answer.head(statusCode, flattenHeaders(headers));
         } catch (err) {

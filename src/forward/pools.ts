@@ -34,10 +34,16 @@ export interface PoolSettings {
  * Opens a pooled connection through a route: `open` with the context the engine gives it (its
  * resolver, the deadline); the engine times it and counts it against the client's listener.
  */
-export type PoolDial = (dialer: Dialer, open: (ctx: DialContext) => Promise<Dialed>, cancel: Cancel) => Promise<Socket>;
+export type PoolDial = (dialer: Dialer, open: (ctx: DialContext) => Promise<Dialed>, cancel: Cancel) => Promise<Dialed>;
+
+/** A pool and what carried each of its open connections (a group's member), for the log line. */
+interface CarryingPool {
+  pool: Pool;
+  carried: Map<Socket, string[]>;
+}
 
 export class ForwardPools {
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, CarryingPool>();
   readonly #ids = new WeakMap<Dialer, number>();
   #nextId = 0;
   #closed = false;
@@ -50,28 +56,40 @@ export class ForwardPools {
   /**
    * Forwards one request through the route's dialer, reusing a kept-alive connection when there is
    * one. Through an HTTP proxy, a plain-HTTP request goes to the proxy itself in absolute form.
+   * Resolves with what carried it (['group', 'member']) when all the pool's connections agree.
    */
-  exchange(dialer: Dialer, resolved: string[] | undefined, settings: PoolSettings, request: HttpRequest, answer: HttpAnswer): Promise<void> {
-    if (this.#closed) return Promise.reject(new ProxyError('reset', 'client connection closed', undefined, 'client'));
+  async exchange(dialer: Dialer, resolved: string[] | undefined, settings: PoolSettings, request: HttpRequest, answer: HttpAnswer): Promise<string[] | undefined> {
+    if (this.#closed) throw new ProxyError('reset', 'client connection closed', undefined, 'client');
     const proxy = dialer.httpProxy;
     if (proxy && request.origin.startsWith('http:')) {
-      const pool = this.#pool(dialer, 'proxy', settings, PROXY_ORIGIN, (ctx) => proxy.connect(ctx));
+      const p = this.#pool(dialer, 'proxy', settings, PROXY_ORIGIN, (ctx) => proxy.connect(ctx));
       const headers = proxy.authorization ? [...request.headers, 'Proxy-Authorization', proxy.authorization] : request.headers;
-      return exchange(pool, { ...request, path: request.origin + request.path, headers }, answer, settings.idleTimeoutMs);
+      try {
+        await exchange(p.pool, { ...request, path: request.origin + request.path, headers }, answer, settings.idleTimeoutMs, proxy.refuses);
+      } catch (err) {
+        const e = err as ProxyError;
+        // the answer came from the upstream proxy: a garbled one is its fault, not the origin's
+        if (e.cls === 'protocol' && e.hop === 'origin') throw new ProxyError('protocol', `upstream ${dialer.name}: ${e.message}`, e.code, 'upstream', e);
+        throw e;
+      }
+      return [dialer.name];
     }
     const key = `${request.origin} ${resolved?.join(',') ?? '*'}`;
-    return exchange(this.#pool(dialer, key, settings, request.origin, (ctx, target) => dialer.dial(target, resolved ? { ...ctx, resolved } : ctx)), request, answer, settings.idleTimeoutMs);
+    const p = this.#pool(dialer, key, settings, request.origin, (ctx, target) => dialer.dial(target, resolved ? { ...ctx, resolved } : ctx));
+    await exchange(p.pool, request, answer, settings.idleTimeoutMs);
+    const chains = new Set([...p.carried.values()].map((c) => c.join('/')));
+    return chains.size === 1 ? [...p.carried.values()][0] : undefined;
   }
 
   /** The client connection closed: abort every exchange and close every upstream connection. */
   close(): void {
     this.#closed = true;
-    for (const pool of this.#pools.values()) void pool.destroy(new ProxyError('reset', 'client connection closed', undefined, 'client')).catch(() => undefined);
+    for (const { pool } of this.#pools.values()) void pool.destroy(new ProxyError('reset', 'client connection closed', undefined, 'client')).catch(() => undefined);
     this.#pools.clear();
   }
 
   /** The pool of `dialer` for `what`; its connections are made by `open` (given the origin's host and port). */
-  #pool(dialer: Dialer, what: string, settings: PoolSettings, origin: string, open: (ctx: DialContext, target: Target) => Promise<Dialed>): Pool {
+  #pool(dialer: Dialer, what: string, settings: PoolSettings, origin: string, open: (ctx: DialContext, target: Target) => Promise<Dialed>): CarryingPool {
     let id = this.#ids.get(dialer);
     if (id === undefined) this.#ids.set(dialer, (id = this.#nextId++));
     const key = `${id} ${what}`;
@@ -84,8 +102,9 @@ export class ForwardPools {
     if (this.#pools.size >= MAX_POOLS) {
       const [oldKey, oldest] = this.#pools.entries().next().value!;
       this.#pools.delete(oldKey);
-      void oldest.close().catch(() => undefined);
+      void oldest.pool.close().catch(() => undefined);
     }
+    const carried = new Map<Socket, string[]>();
     const pool = new Pool(origin, {
       connections: MAX_IN_FLIGHT,
       pipelining: 1,
@@ -101,7 +120,11 @@ export class ForwardPools {
         // one deadline for the dial and the TLS handshake on top of it
         const deadline = new Deadline(settings.connectTimeoutMs, `connect to ${formatTarget(target)}`);
         this.#dial(dialer, (ctx) => open(ctx, target), deadline)
-          .then((socket): Socket | Promise<Socket> => (https ? deadline.race(tlsOver(socket, opts.servername || host, deadline)) : socket))
+          .then(({ socket, chain }): Socket | Promise<Socket> => {
+            carried.set(socket, chain);
+            socket.once('close', () => carried.delete(socket));
+            return https ? deadline.race(tlsOver(socket, opts.servername || host, deadline)) : socket;
+          })
           .then((socket) => {
             deadline.done();
             callback(null, socket);
@@ -111,7 +134,8 @@ export class ForwardPools {
           });
       },
     });
-    this.#pools.set(key, pool);
-    return pool;
+    const entry = { pool, carried };
+    this.#pools.set(key, entry);
+    return entry;
   }
 }

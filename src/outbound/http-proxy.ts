@@ -13,6 +13,8 @@ import { targetFailure, targetForUpstream, upstreamFailure, upstreamKind, Upstre
 
 /** the longest CONNECT answer head read from an upstream */
 const MAX_HEAD = 16 * 1024;
+/** how every answer to CONNECT begins */
+const HTTP_VERSION = Buffer.from('HTTP/1.');
 
 export class HttpProxy extends UpstreamProxy {
   readonly #authorization: string | undefined;
@@ -24,15 +26,20 @@ export class HttpProxy extends UpstreamProxy {
 
   /** For plain-HTTP forwarding: requests go to the proxy itself, in absolute form. */
   get httpProxy() {
-    return { connect: (ctx: DialContext) => this.hop.connect(ctx), authorization: this.#authorization };
+    return {
+      connect: (ctx: DialContext) => this.hop.connect(ctx),
+      authorization: this.#authorization,
+      refuses: (status: number) => authRefusal(this.name, status, this.#authorization !== undefined),
+    };
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
-    const { socket } = await this.hop.connect(ctx);
+    const first = await this.hop.connect(ctx);
+    const { socket } = first;
     try {
       const early = await raceCancel(this.#connect(socket, formatTarget(targetForUpstream(target, ctx))), ctx.cancel);
       if (early.length) socket.unshift(early);
-      return { socket, chain: this.chain };
+      return { socket, chain: this.carriedBy(first) };
     } catch (err) {
       socket.destroy();
       throw ctx.cancel.aborted ? ctx.cancel.reason : err;
@@ -52,6 +59,9 @@ export class HttpProxy extends UpstreamProxy {
       };
       const onData = (chunk: Buffer) => {
         buf = Buffer.concat([buf, chunk]);
+        // the first bytes tell an answer that is not HTTP (an SSH banner): no head will ever end, fail now
+        const start = Math.min(buf.length, HTTP_VERSION.length);
+        if (!buf.subarray(0, start).equals(HTTP_VERSION.subarray(0, start))) return done(upstreamFailure(this.name, 'protocol', 'not an HTTP answer to CONNECT', 'EPROTO'));
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) {
           if (buf.length > MAX_HEAD) done(upstreamFailure(this.name, 'protocol', 'CONNECT answer head too long', 'EPROTO'));
@@ -72,12 +82,19 @@ export class HttpProxy extends UpstreamProxy {
   #failure(status: number, authority: string): ProxyError | undefined {
     if (status >= 200 && status < 300) return undefined;
     if (Number.isNaN(status)) return upstreamFailure(this.name, 'protocol', 'not an HTTP answer to CONNECT', 'EPROTO');
-    if (status === 407) return upstreamFailure(this.name, 'auth', this.#authorization ? 'wrong user name or password (407)' : 'it requires a user name and password (407)', 'EUPSTREAMAUTH');
+    const refused = authRefusal(this.name, status, this.#authorization !== undefined);
+    if (refused) return refused;
     if (status === 403) return upstreamFailure(this.name, 'rejected', `CONNECT to ${authority} not allowed by the upstream's rules (403)`, 'EUPSTREAMPOLICY');
     if (status === 504) return targetFailure(this.name, 'timeout', `${authority}: gateway timeout (504)`, 'ETIMEDOUT');
     if (status === 502 || status === 503) return targetFailure(this.name, 'unreachable', `${authority}: unreachable (${status})`, 'EHOSTUNREACH');
     return upstreamFailure(this.name, 'unreachable', `CONNECT to ${authority} answered ${status}`, 'EUPSTREAMFAILURE');
   }
+}
+
+/** 407 (and 401, which some proxies such as tinyproxy send instead): proxyd's credentials were refused. */
+function authRefusal(name: string, status: number, sentCredentials: boolean): ProxyError | undefined {
+  if (status !== 407 && status !== 401) return undefined;
+  return upstreamFailure(name, 'auth', `${sentCredentials ? 'wrong user name or password' : 'it requires a user name and password'} (${status})`, 'EUPSTREAMAUTH');
 }
 
 export const HTTP_PROXY_KIND = upstreamKind('http', (def, ctx) => new HttpProxy(def, ctx));

@@ -30,7 +30,8 @@ export class Socks5Proxy extends UpstreamProxy {
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
-    const { socket } = await this.hop.connect(ctx);
+    const first = await this.hop.connect(ctx);
+    const { socket } = first;
     const destination = targetForUpstream(target, ctx);
     try {
       await raceCancel(SocksClient.createConnection({
@@ -40,7 +41,7 @@ export class Socks5Proxy extends UpstreamProxy {
         existing_socket: socket,
         timeout: LIBRARY_TIMEOUT_MS,
       }), ctx.cancel);
-      return { socket, chain: this.chain };
+      return { socket, chain: this.carriedBy(first) };
     } catch (err) {
       socket.destroy();
       if (ctx.cancel.aborted) throw ctx.cancel.reason;

@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Target } from '../address/index.js';
 import type { Cancel } from '../deadline.js';
+import type { ProxyError } from '../errors.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Logger } from '../log/logger.js';
 import type { Resolver } from '../resolver.js';
@@ -42,7 +43,12 @@ export interface Dialer {
    * Set by HTTP proxies: plain-HTTP requests routed here are sent to the proxy itself, in
    * absolute form, over `connect`, instead of through a CONNECT tunnel to the origin.
    */
-  readonly httpProxy?: { connect(ctx: DialContext): Promise<Dialed>; authorization: string | undefined };
+  readonly httpProxy?: {
+    connect(ctx: DialContext): Promise<Dialed>;
+    authorization: string | undefined;
+    /** a response status that is the proxy refusing proxyd (407), not an answer for the client */
+    refuses(status: number): ProxyError | undefined;
+  };
   close(): Promise<void>;
 }
 

@@ -40,11 +40,14 @@ export function upstreamUses(def: OutboundDef): Reference[] {
 /** The first hop of an upstream proxy: a connection to its server. */
 export class ServerHop {
   readonly server: Target;
+  /** the outbound the server is reached through, when `via:` names one */
+  readonly via: string | undefined;
   readonly #through: Dialer;
   readonly #name: string;
 
   constructor(def: UpstreamDef, ctx: BuildContext) {
     this.#name = def.name;
+    this.via = def.via;
     this.server = parseHostPort(def.server)!;
     const via = def.via === undefined ? undefined : ctx.get(def.via);
     if (via && via.kind !== 'dialer') throw new Error(`proxy "${def.name}": via "${def.via}" does not carry connections`);
@@ -87,6 +90,11 @@ export abstract class UpstreamProxy implements Dialer {
   }
 
   abstract dial(target: Target, ctx: DialContext): Promise<Dialed>;
+
+  /** What carried a connection whose first hop was `first`: this proxy, and what it was reached via. */
+  protected carriedBy(first: Dialed): string[] {
+    return this.hop.via === undefined ? this.chain : [`${this.name} via ${first.chain.join('/')}`];
+  }
 
   /** A health check without a URL: the server answers a connection. */
   async reach(ctx: Pick<DialContext, 'resolver' | 'cancel'>): Promise<void> {

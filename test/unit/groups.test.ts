@@ -332,7 +332,7 @@ describe('Group.dial', () => {
     await dial(group);
     expect(group.state().members[0]).toMatchObject({ name: 'a', status: 'down' });
     expect(members.a!.checks).toBe(2); // the check started with the failure, not at the interval
-    expect(logger.messages()).toContain('out/a is down: 1 failure(s) in a row (connections failed)');
+    expect(logger.messages()).toContain('out/a is down: 1 failure(s) in a row (upstream a: connect ECONNREFUSED (refused))');
     await vi.advanceTimersByTimeAsync(0);
     expect(group.state().members[0]!.errors.refused).toBe(2); // the connection and the check
     // the next connection goes to b first

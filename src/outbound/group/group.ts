@@ -120,7 +120,7 @@ export class Group implements Dialer {
         lastError = e;
         if (e.cls !== 'rejected' || e.code === LOOP) { // an upstream's policy refusal is not ill health
           // passive detection: it counts at once, and the member is checked again now
-          this.#observe(member, member.health.fail(Date.now(), e.cls, e.message, this.#health, false));
+          this.#observe(member, member.health.fail(Date.now(), e.cls, e.message, this.#health, false), `${e.message} (${e.cls})`);
           void this.#runChecks([member]);
         }
       } finally {
@@ -170,12 +170,12 @@ export class Group implements Dialer {
     if (!this.#closed) this.#chose(this.choice());
   }
 
-  /** One log line per change of a member's health. */
-  #observe(m: Member, t: Transition): void {
+  /** One log line per change of a member's health; `reason`: the failed connection that caused it. */
+  #observe(m: Member, t: Transition, reason?: string): void {
     if (!t || this.#closed) return;
     const h = m.health;
     const fields = { group: this.name, member: m.name, status: h.status, latencyMs: h.lastCheck?.latencyMs, maxLatencyMs: this.#health.maxLatencyMs, lastCheck: h.lastCheck?.error };
-    if (t === 'down') this.#deps.log.warn(fields, `${this.name}/${m.name} is down: ${h.failuresInRow} failure(s) in a row (${h.lastCheck?.error ?? 'connections failed'})`);
+    if (t === 'down') this.#deps.log.warn(fields, `${this.name}/${m.name} is down: ${h.failuresInRow} failure(s) in a row (${reason ?? h.lastCheck?.error})`);
     else if (t === 'slow') this.#deps.log.warn(fields, `${this.name}/${m.name} is slow: its check took ${h.lastCheck?.latencyMs} ms, over max-latency ${this.#health.maxLatencyMs} ms`);
     else if (t === 'up') this.#deps.log.info(fields, `${this.name}/${m.name} is up`);
     else this.#deps.log.info(fields, `${this.name}/${m.name} is under max-latency again`);

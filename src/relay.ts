@@ -33,7 +33,8 @@ export function relay(client: Socket, upstream: Socket, idle: IdleWatch): Promis
     };
     for (const s of [client, upstream]) {
       s.on('error', (err) => abort(classify(err)));
-      s.once('close', onClose);
+      if (s.closed) onClose(); // it closed before the relay began: its 'close' will not come again
+      else s.once('close', onClose);
     }
     client.pipe(upstream);
     upstream.pipe(client);

@@ -19,7 +19,7 @@ export const REFUSE = -1;
 /** addresses remembered at most (the oldest are forgotten first), so a flood of sources cannot grow it */
 const MAX_TRACKED = 10_000;
 
-interface Record {
+interface ClientRecord {
   /** times of recent failures, oldest first */
   failures: number[];
   /** attempts are held until then */
@@ -29,7 +29,7 @@ interface Record {
 }
 
 export class AuthThrottle {
-  readonly #clients = new Map<string, Record>();
+  readonly #clients = new Map<string, ClientRecord>();
   readonly #log: Logger;
   readonly #now: () => number;
 

@@ -41,6 +41,8 @@ interface Routed {
   stats: RouteStats;
   /** what carried the connection (filled in by the dial) */
   chain?: string[];
+  /** the session no longer needs the outbound object (its dial or exchange is over) */
+  released?: boolean;
 }
 
 export interface OpenSession {
@@ -103,6 +105,7 @@ export class Engine {
       if ('responder' in opened) return await this.#tunnelToResponder(session, client, answer, opened.routed, opened.responder, started);
       const { socket, chain } = opened.dialed;
       opened.routed.chain = chain;
+      this.#release(opened.routed);
       countUpstream(client);
       answer.ok(socket);
       const result = await relay(client, socket, state.idle);
@@ -125,13 +128,20 @@ export class Engine {
     { routed: Routed; dialed: Dialed } | { routed: Routed; responder: Responder } | { routed: Routed | undefined; error: unknown }
   > {
     const deadline = new Deadline(state.limits.connectTimeoutMs, `connect to ${formatTarget(session.target)}`);
-    const clientLeft = () => deadline.abort(new ProxyError('reset', 'client left before the tunnel was up', undefined, 'client'));
-    client.once('close', clientLeft);
+    const left = () => new ProxyError('reset', 'client left before the tunnel was up', undefined, 'client');
+    const clientLeft = () => deadline.abort(left());
+    if (client.destroyed) clientLeft(); // it left while its request was held (the guessing brake)
+    else client.once('close', clientLeft);
     let routed: Routed | undefined;
     try {
       routed = await this.#route(state, session, deadline);
       if (routed.outbound.kind === 'responder') return { routed, responder: routed.outbound };
-      return { routed, dialed: await this.#dial(routed, session.target, routed.match.resolved, deadline, state) };
+      const dialed = await this.#dial(routed, session.target, routed.match.resolved, deadline, state);
+      if (client.destroyed) {
+        dialed.socket.destroy();
+        throw left();
+      }
+      return { routed, dialed };
     } catch (error) {
       return { routed, error };
     } finally {
@@ -194,6 +204,7 @@ export class Engine {
   /** Which rule matches the session's target, under the session's deadline for any DNS lookup. */
   async #route(state: EngineState, session: Session, deadline: Deadline): Promise<Routed> {
     const match = await state.router.match(session.target, (host) => deadline.race(state.resolver.resolve(host)));
+    if (deadline.aborted) throw deadline.reason; // a lookup cut short: not "did not resolve"
     const outbound = state.outbounds.get(match.target);
     if (!outbound) throw new ProxyError('internal', `route "${match.target}" does not exist`, undefined, 'proxyd');
     return this.#open(session, match, outbound);
@@ -203,7 +214,7 @@ export class Engine {
     const stats = this.stats.route(match.target);
     stats.connections++;
     stats.active++; // until #finish
-    this.#users.set(outbound, (this.#users.get(outbound) ?? 0) + 1);
+    this.#users.set(outbound, (this.#users.get(outbound) ?? 0) + 1); // until #release
     this.open.set(session.id, { session, route: match.target, since: Date.now() });
     return { match, outbound, stats };
   }
@@ -252,21 +263,30 @@ export class Engine {
     answer.fail(error, error.cls === 'protocol' && error.hop !== 'client' ? 502 : error.code === 'ENOENT' ? 404 : undefined);
   }
 
+  /**
+   * The session is done with its outbound object (a tunnel once dialled: the relay needs only the
+   * socket), so one retired by a reload can be closed now rather than when the tunnel ends.
+   */
+  #release(routed: Routed): void {
+    if (routed.released) return;
+    routed.released = true;
+    const { outbound } = routed;
+    const users = this.#users.get(outbound)! - 1;
+    if (users > 0) return void this.#users.set(outbound, users);
+    this.#users.delete(outbound);
+    if (this.#retired.delete(outbound)) void this.#closeOutbound(outbound);
+  }
+
   /** Stats and the one log line of a finished tunnel or request. */
   #finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult): void {
     this.open.delete(session.id);
     if (routed) {
-      const { stats, outbound } = routed;
+      const { stats } = routed;
       stats.active--;
       stats.bytesUp += result.up;
       stats.bytesDown += result.down;
       if (result.error) stats.errors[result.error.cls]++;
-      const users = this.#users.get(outbound)! - 1;
-      if (users > 0) this.#users.set(outbound, users);
-      else {
-        this.#users.delete(outbound);
-        if (this.#retired.delete(outbound)) void this.#closeOutbound(outbound);
-      }
+      this.#release(routed);
     }
     const error = result.error;
     const level = !error || error.cls === 'rejected' ? 'info' : error.cls === 'internal' ? 'error' : 'warn';

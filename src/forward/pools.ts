@@ -10,12 +10,10 @@ import { formatTarget, normalizeHost, type Target } from '../address/index.js';
 import { Deadline, type Cancel } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
 import type { DialContext, Dialed, Dialer } from '../outbound/index.js';
-import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
+import { MAX_IN_FLIGHT, type HttpAnswer, type HttpRequest } from '../protocol/http-exchange.js';
 import { tlsOver } from '../tls-client.js';
 import { exchange } from './exchange.js';
 
-/** requests one client connection may have in flight (and so upstream connections per pool) */
-export const MAX_IN_FLIGHT = 6;
 /** an idle upstream keep-alive connection is closed after this */
 const KEEP_ALIVE_MS = 4_000;
 /** distinct pools one client connection keeps; the least recently used is closed beyond */
@@ -47,6 +45,8 @@ export class ForwardPools {
   readonly #ids = new WeakMap<Dialer, number>();
   #nextId = 0;
   #closed = false;
+  /** deadlines of connections being made: the client leaving ends them */
+  readonly #connecting = new Set<Deadline>();
   readonly #dial: PoolDial;
 
   constructor(dial: PoolDial) {
@@ -84,6 +84,8 @@ export class ForwardPools {
   /** The client connection closed: abort every exchange and close every upstream connection. */
   close(): void {
     this.#closed = true;
+    const left = new ProxyError('reset', 'client connection closed', undefined, 'client');
+    for (const d of this.#connecting) d.abort(left);
     for (const { pool } of this.#pools.values()) void pool.destroy(new ProxyError('reset', 'client connection closed', undefined, 'client')).catch(() => undefined);
     this.#pools.clear();
   }
@@ -119,6 +121,7 @@ export class ForwardPools {
         const target = { host, port: Number(opts.port) || (https ? 443 : 80) };
         // one deadline for the dial and the TLS handshake on top of it
         const deadline = new Deadline(settings.connectTimeoutMs, `connect to ${formatTarget(target)}`);
+        this.#connecting.add(deadline);
         this.#dial(dialer, (ctx) => open(ctx, target), deadline)
           .then(({ socket, chain }): Socket | Promise<Socket> => {
             carried.set(socket, chain);
@@ -127,9 +130,11 @@ export class ForwardPools {
           })
           .then((socket) => {
             deadline.done();
+            this.#connecting.delete(deadline);
             callback(null, socket);
           }, (err: unknown) => {
             deadline.done();
+            this.#connecting.delete(deadline);
             callback(classify(err, 'origin'), null);
           });
       },

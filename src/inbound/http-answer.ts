@@ -43,10 +43,6 @@ export class ResponseAnswer implements HttpAnswer {
     this.#res.once('close', fn);
   }
 
-  get headSent(): boolean {
-    return this.#res.headersSent;
-  }
-
   get closed(): boolean {
     return this.#res.destroyed || this.#res.writableEnded;
   }

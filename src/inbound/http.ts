@@ -13,9 +13,8 @@ import { hold, REFUSE, type AuthThrottle } from '../access/auth-throttle.js';
 import type { Limits } from '../config/index.js';
 import type { Engine } from '../engine/engine.js';
 import { classify, LOOP, ProxyError } from '../errors.js';
-import { MAX_IN_FLIGHT } from '../forward/pools.js';
 import type { Responder } from '../outbound/index.js';
-import type { HttpRequest } from '../protocol/http-exchange.js';
+import { MAX_IN_FLIGHT, type HttpRequest } from '../protocol/http-exchange.js';
 import { endToEndHeaders, forwardedRequestHeaders, viaHasLoop } from '../protocol/http-headers.js';
 import { openSession, type Session } from '../session.js';
 import { ResponseAnswer } from './http-answer.js';
@@ -45,8 +44,8 @@ interface ResponderTunnel {
 export class HttpInbound {
   readonly #engine: Engine;
   readonly #throttle: AuthThrottle;
-  /** one HTTP server per set of limits: a reload that changes them applies to new connections */
-  readonly #servers = new Map<Limits, Server>();
+  /** one HTTP server per set of the limits it is built with: a reload that changes them applies to new connections */
+  readonly #servers = new Map<string, Server>();
   readonly #queues = new WeakMap<Socket, RequestQueue>();
   readonly #tunnels = new WeakMap<Socket, ResponderTunnel>();
   /** our Via pseudonym; unique per daemon so a request that comes round again is recognised */
@@ -87,7 +86,8 @@ export class HttpInbound {
   }
 
   #serverFor(limits: Limits): Server {
-    let server = this.#servers.get(limits);
+    const key = `${limits.headerMaxBytes} ${limits.handshakeTimeoutMs} ${limits.idleTimeoutMs}`;
+    let server = this.#servers.get(key);
     if (server) return server;
     server = createServer({
       maxHeaderSize: limits.headerMaxBytes,
@@ -99,13 +99,13 @@ export class HttpInbound {
     server.keepAliveTimeout = Math.min(KEEP_ALIVE_MS, limits.idleTimeoutMs);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#request(req, res, limits));
     server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#connect(req, socket, head));
-    server.on('upgrade', (_req: IncomingMessage, socket: Socket) =>
-      sendRawError(socket, new ProxyError('protocol', 'protocol upgrades are not forwarded; use CONNECT', undefined, 'client'), 501));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket) =>
+      sendRawError(socket, this.#refused(req, new ProxyError('protocol', 'protocol upgrades are not forwarded; use CONNECT', undefined, 'client')), 501));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
     // This server never listens itself (the Listener hands it sockets), but Node starts its
     // connection tracking (head timeouts, closeIdleConnections) on 'listening'.
     server.emit('listening');
-    this.#servers.set(limits, server);
+    this.#servers.set(key, server);
     return server;
   }
 
@@ -134,7 +134,7 @@ export class HttpInbound {
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse, limits: Limits): Promise<void> {
-    if (hostLines(req.rawHeaders) > 1) return sendError(res, TWO_HOSTS);
+    if (hostLines(req.rawHeaders) > 1) return sendError(res, this.#refused(req, twoHosts()));
     const answer = new ResponseAnswer(res, this.#via);
     const tunnel = this.#tunnels.get(req.socket);
     if (tunnel) {
@@ -155,11 +155,11 @@ export class HttpInbound {
     try {
       url = new URL(req.url!);
     } catch {
-      return sendError(res, new ProxyError('protocol', `"${req.url}" is not a valid absolute URI`, undefined, 'client'));
+      return sendError(res, this.#refused(req, new ProxyError('protocol', `"${req.url}" is not a valid absolute URI`, undefined, 'client')));
     }
     const host = normalizeHost(url.hostname);
     if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !host) {
-      return sendError(res, new ProxyError('protocol', `cannot forward "${req.url}": only http:// and https:// URIs`, undefined, 'client'));
+      return sendError(res, this.#refused(req, new ProxyError('protocol', `cannot forward "${req.url}": only http:// and https:// URIs`, undefined, 'client')));
     }
     const target = { host, port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80) };
     const session = openSession('http', 'forward', req.socket, target, user);
@@ -205,7 +205,7 @@ export class HttpInbound {
   /** The loop and auth checks of CONNECT and forwarding: the user name, or an error to answer. */
   #admit(req: IncomingMessage): Admission | Promise<Admission> {
     if (viaHasLoop(req.headers.via, this.#pseudonym)) {
-      return { error: new ProxyError('rejected', 'proxy loop detected (our Via is already on the request)', LOOP, 'client') };
+      return { error: this.#refused(req, new ProxyError('rejected', 'proxy loop detected (our Via is already on the request)', LOOP, 'client')) };
     }
     return this.#authenticate(req, req.headers['proxy-authorization']);
   }
@@ -239,12 +239,13 @@ export class HttpInbound {
 
   #connect(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.pause(); // bytes sent before our answer wait in the socket for the relay
-    if (hostLines(req.rawHeaders) > 1) return sendRawError(socket, TWO_HOSTS);
+    if (hostLines(req.rawHeaders) > 1) return sendRawError(socket, this.#refused(req, twoHosts()));
     const target = parseHostPort(req.url ?? '');
     const admitted = this.#admit(req);
     const open = ({ user, error }: Admission): void => {
+      if (socket.destroyed) return void this.#refused(req, new ProxyError('reset', 'client left while its request was held', undefined, 'client'));
       if (error) return sendRawError(socket, error);
-      if (!target) return sendRawError(socket, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`, undefined, 'client'));
+      if (!target) return sendRawError(socket, this.#refused(req, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`, undefined, 'client')));
       if (head.length) socket.unshift(head);
       const session = openSession('http', 'tunnel', socket, target, user);
       void this.#engine.tunnel(session, socket, { // never rejects: failures are answered and logged there
@@ -255,6 +256,15 @@ export class HttpInbound {
     // without credentials to check (or a brake to wait for) the tunnel starts in this turn
     if (admitted instanceof Promise) admitted.then(open).catch((err: unknown) => this.#bug(err, socket));
     else open(admitted);
+  }
+
+  /** A request refused before it became a session gets its own log line too; returns the error to answer with. */
+  #refused(req: IncomingMessage, err: ProxyError): ProxyError {
+    this.#engine.log.info(
+      { inbound: 'http', client: `${req.socket.remoteAddress}:${req.socket.remotePort}`, request: `${req.method} ${(req.url ?? '').slice(0, 200)}`, error: err.cls, reason: err.message },
+      'request refused',
+    );
+    return err;
   }
 
   /** An exception no stage handled: logged with its stack, answered 500 when the client can still hear it. */
@@ -276,7 +286,9 @@ export class HttpInbound {
 }
 
 /** RFC 9112 §3.2: a request with more than one Host line is answered 400 (two parsers could disagree on it). */
-const TWO_HOSTS = new ProxyError('protocol', 'more than one Host header', undefined, 'client');
+function twoHosts(): ProxyError {
+  return new ProxyError('protocol', 'more than one Host header', undefined, 'client');
+}
 
 function hostLines(raw: readonly string[]): number {
   let n = 0;

@@ -49,6 +49,7 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
     user = username;
     socket.write(encodeAuthStatus(true));
     stage = 'request';
+    socket.resume();
     step();
   };
 
@@ -71,7 +72,8 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
         if (a.kind === 'incomplete') return;
         if (a.kind === 'error') return refuse(new ProxyError('protocol', a.reason, undefined, 'client'));
         buf = buf.subarray(a.length);
-        stage = 'checking'; // bytes that arrive meanwhile wait in buf
+        stage = 'checking';
+        socket.pause(); // nothing more is read until the credentials are checked (the brake may hold them)
         const wait = throttle.turn(socket.remoteAddress ?? '');
         if (wait === REFUSE) return fail(a.username, 'too many attempts from this client: refused unchecked');
         if (wait > 0) setTimeout(check, wait, a.username, a.password).unref();

@@ -50,7 +50,8 @@ export class DirectDialer implements Dialer {
       };
       const stopWatching = ctx.cancel.onAbort((reason) => {
         socket.destroy();
-        reject(reason);
+        // a deadline that passed while connecting to the target: the target did not answer in time
+        reject(reason.cls === 'timeout' ? new ProxyError('timeout', reason.message, reason.code, 'origin') : reason);
       });
       socket.once('error', onError);
       socket.once('connect', () => {

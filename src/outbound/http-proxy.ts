@@ -53,6 +53,7 @@ export class HttpProxy extends UpstreamProxy {
       const done = (err?: ProxyError, rest?: Buffer) => {
         socket.removeListener('data', onData);
         socket.removeListener('close', onClose);
+        socket.removeListener('error', onError);
         socket.pause(); // what follows is the target's: it waits for the relay
         if (err) reject(err);
         else resolve(rest!);
@@ -71,8 +72,10 @@ export class HttpProxy extends UpstreamProxy {
         done(this.#failure(status, authority), buf.subarray(end + 4));
       };
       const onClose = () => done(upstreamFailure(this.name, 'reset', 'closed the connection before answering CONNECT', 'ECONNRESET'));
+      const onError = (err: NodeJS.ErrnoException) => done(upstreamFailure(this.name, 'reset', `connection failed before answering CONNECT (${err.code ?? err.message})`, err.code ?? 'ECONNRESET', err));
       socket.on('data', onData);
       socket.once('close', onClose);
+      socket.once('error', onError);
       const auth = this.#authorization ? `Proxy-Authorization: ${this.#authorization}\r\n` : '';
       socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
     });

@@ -15,14 +15,12 @@ import type { Resolver } from '../resolver.js';
 import type { Session } from '../session.js';
 
 export interface DialContext {
-  /** the session being served (a pooled forwarding connection serves later ones of the same client too) */
-  session?: Session;
   /**
    * addresses the router checked for this route: dial only these. Undefined when no rule needed
    * an address (the dialer resolves the name itself); empty when the name did not resolve.
    */
   resolved?: string[];
-  /** names resolve through this (hosts overrides, then system DNS): the state the session started with */
+  /** names resolve through this (hosts overrides, then system DNS): the session's state's, or the current one's for a pooled connection */
   resolver: Resolver;
   /** aborted at connect-timeout, or when the client leaves: the dialer must release everything */
   cancel: Cancel;

@@ -16,9 +16,9 @@ export interface UpstreamDef extends OutboundDef {
   via?: string;
 }
 
-export const UPSTREAM_OPTIONS = ['server', 'username', 'password', 'via'] as const;
+const UPSTREAM_OPTIONS = ['server', 'username', 'password', 'via'] as const;
 
-export function parseUpstream(entry: DefinitionReader, type: string): UpstreamDef | undefined {
+function parseUpstream(entry: DefinitionReader, type: string): UpstreamDef | undefined {
   const server = entry.string('server');
   const username = entry.string('username');
   const password = entry.string('password');
@@ -32,13 +32,13 @@ export function parseUpstream(entry: DefinitionReader, type: string): UpstreamDe
   return def;
 }
 
-export function upstreamUses(def: OutboundDef): Reference[] {
+function upstreamUses(def: OutboundDef): Reference[] {
   const via = (def as UpstreamDef).via;
   return via === undefined ? [] : [{ name: via, key: 'via' }];
 }
 
 /** The first hop of an upstream proxy: a connection to its server. */
-export class ServerHop {
+class ServerHop {
   readonly server: Target;
   /** the outbound the server is reached through, when `via:` names one */
   readonly via: string | undefined;
@@ -60,7 +60,8 @@ export class ServerHop {
       return await this.#through.dial(this.server, { resolver: ctx.resolver, cancel: ctx.cancel });
     } catch (err) {
       const e = err as ProxyError;
-      if (e.cls === 'timeout' && ctx.cancel.aborted) throw e; // the session's deadline, not this hop's fault alone
+      // the client left: say so, not that the upstream failed
+      if (ctx.cancel.aborted && ctx.cancel.reason?.hop === 'client') throw ctx.cancel.reason;
       throw new ProxyError(e.cls, `upstream ${this.#name} (${formatTarget(this.server)}): ${e.message}`, e.code, 'upstream', err);
     }
   }

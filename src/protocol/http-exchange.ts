@@ -4,6 +4,9 @@
 import type { Readable } from 'node:stream';
 import type { ProxyError } from '../errors.js';
 
+/** requests one client connection may have in flight (and so upstream connections per forwarding pool) */
+export const MAX_IN_FLIGHT = 6;
+
 export interface HttpRequest {
   method: string;
   /** `http://host:port` or `https://host:port`: where the request goes (forwarding) or which host it named (origin-form) */
@@ -27,7 +30,6 @@ export interface HttpAnswer {
   onDrain(fn: () => void): void;
   /** the client connection closed or the answer ended, whichever comes first */
   onClose(fn: () => void): void;
-  readonly headSent: boolean;
   readonly closed: boolean;
   /** bytes each way on the client connection for this exchange, request head included */
   bytes(): { up: number; down: number };

@@ -521,4 +521,25 @@ describe('regressions', () => {
     expect(f.status).toBe(502);
     expect(f.headers).toMatch(/^x-proxyd-error: auth\r?$/m);
   });
+
+  test('an HTTP upstream that resets the connection while proxyd waits for its CONNECT answer: the client gets an error, the daemon lives on', async () => {
+    const crashes: Error[] = [];
+    const onCrash = (e: Error) => crashes.push(e);
+    process.on('uncaughtException', onCrash);
+    const resetter = createServer((sock) => sock.once('data', () => sock.resetAndDestroy()));
+    await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => resetter.close(() => r())));
+    try {
+      const d = await daemon(`proxies:\n  - { name: rst, type: http, server: 127.0.0.1:${(resetter.address() as AddressInfo).port} }\nrules:\n  - DOMAIN,through.test,rst\n  - MATCH,DIRECT\n`);
+      const s = await fetchVia(ways(d).socks, url('/n/rst', 'through.test'));
+      expect(s.exit).toBe(97);
+      await expect.poll(() => sessions(d, `through.test:${origin.port}`).length, POLL).toBe(1);
+      expect(sessions(d, `through.test:${origin.port}`)[0]).toMatchObject({ route: 'rst', error: 'reset', hop: 'upstream' });
+      expect(crashes.map((e) => e.message)).toEqual([]);
+      const after = await fetchVia(ways(d).socks, url('/n/rst-after'));
+      expect(after).toMatchObject({ exit: 0, status: 200 }); // and everyone else is served
+    } finally {
+      process.removeListener('uncaughtException', onCrash);
+    }
+  });
 });

@@ -9,6 +9,7 @@ import { exchange, parseHttpAnswer } from '../fixtures/fuzz-client.js';
 import { domain, greeting, request } from '../fixtures/fuzz-wire.js';
 import { startHttpOrigin, startSilentServer, type Origin } from '../fixtures/origin.js';
 import { curl } from '../fixtures/run.js';
+import { openSession } from '../../src/session.js';
 
 let origin: Origin;
 beforeAll(async () => {
@@ -232,4 +233,28 @@ describe('header floods', () => {
     expect(parseHttpAnswer(refused.data)?.status).toBe(431);
   });
 
+});
+
+describe('a client that is gone by the time its tunnel starts (it left while the guessing brake held it)', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  });
+  afterAll(() => d.stop());
+
+  test('the engine leaves nothing behind: no open session, no dial, one log line', async () => {
+    const gone = await open(origin.port);
+    gone.destroy();
+    await once(gone, 'close');
+    const before = origin.connections.accepted;
+    const failed: string[] = [];
+    await d.engine.tunnel(openSession('http', 'tunnel', gone, { host: '127.0.0.1', port: origin.port }), gone, {
+      ok: () => failed.push('ok'),
+      fail: (e) => failed.push(e.cls),
+    });
+    expect(d.engine.open.size).toBe(0);
+    expect(origin.connections.accepted).toBe(before); // nothing was dialled for it
+    expect(failed).toEqual([]); // nobody to answer
+    await expect.poll(() => d.logs.findLast((l) => l.mode === 'tunnel')).toMatchObject({ error: 'reset', hop: 'client', reason: 'client left before the tunnel was up' });
+  });
 });

@@ -71,6 +71,7 @@ describe('every error, with FILE:LINE:COL', () => {
     ['bad duration', 'limits: { idle-timeout: 5 }\n', ['c.yaml:1:25 limits.idle-timeout: expected a duration such as 500ms, 30s, 5m or 1h (got 5)']],
     ['a size where a count belongs', 'limits: { max-connections: 4KiB }\n', ['c.yaml:1:28 limits.max-connections: expected a whole number such as 4096 (got "4KiB")']],
     ['a fraction of a connection', 'limits: { max-connections-per-client: 2.5 }\n', ['c.yaml:1:39 limits.max-connections-per-client: expected a whole number such as 4096 (got 2.5)']],
+    ['a duration beyond what a timer can hold', 'limits: { idle-timeout: 600h }\n', ['c.yaml:1:25 limits.idle-timeout: at most 596h (got "600h")']],
     ['bad log level', 'log: { level: loud }\n', ['c.yaml:1:15 log.level: "loud" is not one of trace, debug, info, warn, error, fatal, silent']],
     ['a section for a later version', 'mirrors: []\n', ['c.yaml:1:1 "mirrors" is not supported by this version of proxyd yet']],
     ['YAML syntax', 'rules: [a, b\n', [expect.stringMatching(/^c\.yaml:2:1 /)]],

@@ -18,7 +18,7 @@ export interface CheckSettings {
 }
 
 /** A member that can be reached without a check URL (an upstream proxy: its server). */
-export interface Reachable {
+interface Reachable {
   reach(ctx: { resolver: Resolver; cancel: Deadline }): Promise<void>;
 }
 

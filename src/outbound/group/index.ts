@@ -8,8 +8,8 @@ import type { GroupType } from './order.js';
 export type { GroupState } from './group.js';
 export { Group } from './group.js';
 
-/** The seed guide's defaults: check every 30 s, 3 failures in a row mark a member down, over 500 ms is slow. */
-export const CHECK_DEFAULTS = { intervalMs: 30_000, timeoutMs: 5_000, failures: 3, maxLatencyMs: 500 };
+/** Defaults for module and git fetches: check every 30 s, 3 failures in a row mark a member down, over 500 ms is slow. */
+const CHECK_DEFAULTS = { intervalMs: 30_000, timeoutMs: 5_000, failures: 3, maxLatencyMs: 500 };
 const TOLERANCE_MS = 50;
 const CHECK_OPTIONS = ['url', 'interval', 'timeout', 'failures', 'max-latency', 'expect'] as const;
 

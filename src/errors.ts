@@ -25,6 +25,8 @@ export type Hop = 'client' | 'proxyd' | 'upstream' | 'origin';
 
 /** `code` of a refused loop: HTTP answers it 508, SOCKS5 0x02. */
 export const LOOP = 'ELOOP';
+/** `code` of an origin-form request at a path no mirror answers: HTTP 404. */
+export const NO_ENDPOINT = 'ENOENT';
 
 export class ProxyError extends Error {
   readonly cls: ErrorClass;
@@ -130,7 +132,8 @@ export function httpStatus(err: ProxyError): number {
     case 'rejected': return err.code === LOOP ? 508 : 403;
     case 'timeout': return 504;
     case 'auth': return err.hop === 'upstream' ? 502 : 407; // 407 would ask the client for credentials proxyd wants
-    case 'protocol': return err.hop === 'upstream' || err.hop === 'origin' ? 502 : 400; // a garbled answer is a bad gateway, not a bad request
+    // a garbled answer from further on is a bad gateway, not a bad request
+    case 'protocol': return err.code === NO_ENDPOINT ? 404 : err.hop === 'upstream' || err.hop === 'origin' ? 502 : 400;
     case 'internal': return 500;
     default: return 502;
   }

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { formatTarget, type Target } from '../address/index.js';
 import { countUpstream, uncountUpstream } from '../access/connection-count.js';
 import { Deadline, type Cancel } from '../deadline.js';
-import { classify, ProxyError } from '../errors.js';
+import { classify, NO_ENDPOINT, ProxyError } from '../errors.js';
 import { ForwardPools } from '../forward/pools.js';
 import type { Logger } from '../log/logger.js';
 import type { Dialed, Dialer, Outbound, Responder } from '../outbound/index.js';
@@ -182,7 +182,7 @@ export class Engine {
     try {
       if (!chosen) {
         const where = request.path.split('?')[0];
-        throw new ProxyError('protocol', `no mirror endpoint at ${where} (origin-form requests are for mirrors${state.endpoints.length ? '' : ', none configured'})`, 'ENOENT', 'client');
+        throw new ProxyError('protocol', `no mirror endpoint at ${where} (origin-form requests are for mirrors${state.endpoints.length ? '' : ', none configured'})`, NO_ENDPOINT, 'client');
       }
       routed = this.#open(session, { target: chosen.name, rule: responder ? '(tunnel)' : `endpoint ${request.path.split(/[/?]/, 2).join('/')}`, index: -1 }, chosen);
       await chosen.respond(request, answer, session);
@@ -221,10 +221,15 @@ export class Engine {
 
   /** Dials through a route under the session's deadline, timing the connect. */
   async #dial(routed: Routed, target: Target, resolved: string[] | undefined, cancel: Cancel, state: EngineState): Promise<Dialed> {
-    const t0 = performance.now();
     const ctx = resolved ? { resolved, resolver: state.resolver, cancel } : { resolver: state.resolver, cancel };
-    const dialed = await (routed.outbound as Dialer).dial(target, ctx);
-    routed.stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    return this.#timed(routed.stats, () => (routed.outbound as Dialer).dial(target, ctx));
+  }
+
+  /** A dial, its connect time recorded in the route's histogram. */
+  async #timed(stats: RouteStats, dial: () => Promise<Dialed>): Promise<Dialed> {
+    const t0 = performance.now();
+    const dialed = await dial();
+    stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
     return dialed;
   }
 
@@ -233,10 +238,7 @@ export class Engine {
     let pools = this.#pools.get(client);
     if (pools) return pools;
     pools = new ForwardPools(async (dialer, open, cancel) => {
-      const stats = this.stats.route(dialer.name);
-      const t0 = performance.now();
-      const dialed = await open({ resolver: this.#state.resolver, cancel });
-      stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+      const dialed = await this.#timed(this.stats.route(dialer.name), () => open({ resolver: this.#state.resolver, cancel }));
       countUpstream(client);
       dialed.socket.once('close', () => uncountUpstream(client));
       return dialed;
@@ -258,9 +260,7 @@ export class Engine {
   }
 
   #failAnswer(answer: HttpAnswer, error: ProxyError): void {
-    if (answer.closed) return;
-    // a protocol error that is not the client's (a malformed response) is a bad gateway
-    answer.fail(error, error.cls === 'protocol' && error.hop !== 'client' ? 502 : error.code === 'ENOENT' ? 404 : undefined);
+    if (!answer.closed) answer.fail(error); // its status follows from the class and hop (errors.ts)
   }
 
   /**

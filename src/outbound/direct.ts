@@ -1,8 +1,8 @@
 // DIRECT: connect to the target ourselves. The addresses dialled are the ones the router checked
 // (or, when no rule needed one, the resolver's answer, `hosts` overrides first), never one of
 // proxyd's own listeners; dual-stack with Happy Eyeballs (RFC 8305, Node's autoSelectFamily).
-import { connect } from 'node:net';
-import { formatTarget, type Target } from '../address/index.js';
+import { connect, isIP } from 'node:net';
+import { formatTarget, reachedAddress, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
 import { classify, LOOP, ProxyError } from '../errors.js';
 import { fixedLookup } from '../resolver.js';
@@ -24,10 +24,11 @@ export class DirectDialer implements Dialer {
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
-    const addresses = ctx.resolved ?? await raceCancel(ctx.resolver.resolve(target.host), ctx.cancel).catch((err: unknown) => {
+    // an IP target needs no lookup (nor a promise to race): the address it reaches (0.0.0.0 is this host)
+    const addresses = ctx.resolved ?? (isIP(target.host) ? [reachedAddress(target.host)] : await raceCancel(ctx.resolver.resolve(target.host), ctx.cancel).catch((err: unknown) => {
       const e = classify(err, 'origin');
       throw e.cls === 'timeout' ? e : new ProxyError(e.cls, `resolve ${target.host}: ${e.code ?? e.message}`, e.code, 'origin');
-    });
+    }));
     if (addresses.length === 0) throw new ProxyError('dns', `${target.host} did not resolve`, 'ENOTFOUND', 'origin');
     if (addresses.some((a) => this.#deps.isSelf(a, target.port))) {
       throw new ProxyError('rejected', `${formatTarget(target)} is proxyd's own listener: refused (proxy loop)`, LOOP, 'proxyd');

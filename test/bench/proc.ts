@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -179,4 +180,16 @@ export function findBinary(name: string): string | undefined {
     } catch { /* not here */ }
   }
   return undefined;
+}
+
+/** Builds dist/ (tsc) when it is missing or older than a file in src/; throws when the build fails. */
+export async function buildIfStale(repoRoot: string): Promise<void> {
+  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
+    .reduce((t, e) => Math.max(t, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  let built = 0;
+  try { built = statSync(join(repoRoot, 'dist', 'proxyd.js')).mtimeMs; } catch { /* not built */ }
+  if (built > newest(join(repoRoot, 'src'))) return;
+  console.error('building proxyd (tsc) ...');
+  const { code, out } = await runCommand(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], 300_000, repoRoot);
+  if (code !== 0) throw new Error(`build failed (${code}): ${out.trim().split('\n').slice(0, 3).join(' | ')}`);
 }

@@ -19,12 +19,12 @@
 //
 // Prints one markdown table (for BENCHMARKS.md) and writes every raw figure to
 // $TMPDIR/proxyd-reliability.json.   flags: --only ID,ID (attack ids, see attacks.ts)
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { killAllNow, runCommand } from './proc.ts';
+import { buildIfStale, killAllNow } from './proc.ts';
 import { Attacker } from './reliability/attacker.ts';
 import { attacks, type Attack, type Outcome } from './reliability/attacks.ts';
 import { startHttpOrigin, startSilentOrigin, type HttpOrigin, type SilentOrigin } from './reliability/origins.ts';
@@ -48,18 +48,6 @@ interface Result extends Partial<Outcome> {
   /** the daemon exited during the attack, or the attack failed */
   error?: string;
   attackMs?: number;
-}
-
-/** Builds dist/ when it is missing or older than a file in src/. */
-async function buildIfStale(): Promise<void> {
-  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
-    .reduce((t, e) => Math.max(t, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
-  let built = 0;
-  try { built = statSync(join(repoRoot, 'dist', 'proxyd.js')).mtimeMs; } catch { /* not built */ }
-  if (built > newest(join(repoRoot, 'src'))) return;
-  console.error('building proxyd (tsc) ...');
-  const { code, out } = await runCommand(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], 300_000, repoRoot);
-  if (code !== 0) throw new Error(`build failed (${code}): ${out.trim().split('\n').slice(0, 3).join(' | ')}`);
 }
 
 async function measure(attack: Attack, origin: HttpOrigin, silent: SilentOrigin): Promise<Result> {
@@ -140,7 +128,7 @@ async function main(): Promise<void> {
   const chosen = attacks.filter((a) => !only || only.includes(a.id));
   if (!chosen.length) throw new Error(`--only: no attack among ${attacks.map((a) => a.id).join(', ')}`);
   const started = Date.now();
-  await buildIfStale();
+  await buildIfStale(repoRoot);
   const origin = await startHttpOrigin();
   const silent = await startSilentOrigin();
   const results: Result[] = [];

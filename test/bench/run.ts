@@ -7,7 +7,7 @@
 //          --rounds N                   rounds per figure (default 3, quick 1)
 //          --only throughput,tunnels,rtt,memory,http,rules,failover
 //          --peers direct,squid,...     row labels, comma-separated (direct is always kept)
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { startOrigins, type Origins } from './origins.ts';
 import { makeRows, unavailable, via, type Row } from './peers.ts';
 import { httpForwarding, idleMemory, newTunnels, roundTrip, throughput } from './measures.ts';
-import { killAllNow, runCommand, stopAll, treeCpuSeconds } from './proc.ts';
+import { buildIfStale, killAllNow, stopAll, treeCpuSeconds } from './proc.ts';
 import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
 import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
 import { failover } from './failover.ts';
@@ -154,21 +154,9 @@ function renderRules(r: RuleMatchResult): string {
     + table(['', 'ns/match', '× 10 rules', 'compile ms', ''], body) + check;
 }
 
-/** Builds dist/ when it is missing or older than a file in src/. */
-async function buildIfStale(): Promise<void> {
-  const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true })
-    .reduce((t, e) => Math.max(t, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
-  let built = 0;
-  try { built = statSync(join(repoRoot, 'dist', 'proxyd.js')).mtimeMs; } catch { /* not built */ }
-  if (built > newest(join(repoRoot, 'src'))) return;
-  console.log('building proxyd (tsc) ...');
-  const { code, out } = await runCommand(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], 300_000, repoRoot);
-  if (code !== 0) console.log(`  build failed (${code}): ${out.trim().split('\n').slice(0, 3).join(' | ')}`);
-}
-
 async function main(): Promise<void> {
   const started = Date.now();
-  await buildIfStale();
+  await buildIfStale(repoRoot).catch((e: Error) => console.log(`  ${e.message}`));
   const wanted = flags.peers?.split(',');
   const rows = makeRows(tmp, repoRoot).filter((r) => !wanted || r.label === 'direct' || wanted.some((w) => r.label.startsWith(w)));
   const origins = await startOrigins(tmp, repoRoot);

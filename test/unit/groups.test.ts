@@ -545,16 +545,6 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
 });
 
 describe('what the review of the group found', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-    vi.spyOn(performance, 'now').mockImplementation(() => Date.now());
-  });
-  afterEach(async () => {
-    for (const g of open.splice(0)) await g.close();
-    vi.restoreAllMocks();
-    vi.useRealTimers();
-  });
-
   test('a member whose server answers but whose connections all fail goes down: a shallow check does not clear real failures', async () => {
     const { group, members } = makeGroup('fallback', ['a', 'b'], { failures: 3 });
     await firstChecks();

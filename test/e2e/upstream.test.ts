@@ -19,7 +19,7 @@ import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
 import { git, gitAvailable, gitEnv, seedRepo, startGitServer, type GitServer, type SeededRepo } from '../fixtures/git-server.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
 import { curl } from '../fixtures/run.js';
-import { freePort, missingBinaries, PACKAGES, startDante, startMicrosocks, startTinyproxy, stopAllUpstreams } from '../fixtures/upstreams.js';
+import { missingBinaries, PACKAGES, startDante, startMicrosocks, startTinyproxy, stopAllUpstreams } from '../fixtures/upstreams.js';
 
 const CI = process.env.CI === 'true';
 const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
@@ -360,7 +360,7 @@ rules:
     const server: GitServer = await startGitServer(repo.root);
     cleanups.push(() => server.close());
     const ms = await startMicrosocks({ bind: '127.0.0.2' });
-    const deadPort = await freePort(); // nothing listens there
+    const deadPort = 1; // nothing listens there, and no listener of a test can be given it (not an ephemeral port)
     const d = await daemon(`proxies:
   - { name: dead, type: socks5, server: 127.0.0.1:${deadPort} }
   - { name: ms, type: socks5, server: ${ms.server} }

@@ -16,6 +16,8 @@ export interface Session {
   target: Target;
   /** authenticated user name, when the listener requires credentials */
   user?: string;
+  /** the client's connection (`proxyctl connections --close` ends it) */
+  socket: Socket;
 }
 
 let nextId = 1;
@@ -32,6 +34,7 @@ export function openSession(inbound: InboundKind, mode: SessionMode, socket: Soc
     mode,
     client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
     target: host === target.host ? target : { host, port: target.port },
+    socket,
   };
   if (user !== undefined) session.user = user;
   return session;

@@ -46,7 +46,7 @@ export interface Config {
   /** the file it came from, or `(embedded default)` */
   file: string;
   listen: Record<ListenerName, Target | null>;
-  /** control socket: `auto` or a path (used by the control issue) */
+  /** control socket: `auto` (the place per OS), `off`, an absolute socket path or a Windows pipe name */
   control: string;
   /** local name → address overrides, consulted before system DNS for every route */
   hosts: Map<string, string>;

@@ -32,9 +32,12 @@ const SECTIONS: Record<string, Section> = {
       } else if (addr) d.listen[key as ListenerName] = addr;
     }
   },
-  control(src, node, d) {
-    const text = string(src, node, 'control');
-    if (text !== undefined) d.control = text;
+  control(src, node, d, baseDir) {
+    const text = isScalar(node) && node.value === false ? 'off' : string(src, node, 'control');
+    if (text === undefined) return;
+    if (text === 'auto' || text === 'off' || text.startsWith('\\\\.\\pipe\\')) d.control = text;
+    else if (!text) src.error(node, 'control: expected auto, off, or the control socket path');
+    else d.control = resolve(baseDir, text);
   },
   hosts(src, node, d) {
     for (const [name, value, keyNode] of entries(src, node, 'hosts')) {
@@ -140,14 +143,17 @@ export function validate(src: Source, baseDir: string): Config | undefined {
     return undefined;
   }
   const seen = new Map<string, Node>();
+  const keyNodes = new Map<string, Node>();
   for (const [key, value, keyNode] of root ? entries(src, root, 'config') : []) {
     seen.set(key, value);
+    keyNodes.set(key, keyNode);
     if (LATER.has(key)) src.error(keyNode, `"${key}" is not supported by this version of proxyd yet`);
     else if (!SECTIONS[key]) src.error(keyNode, `unknown key "${key}"${hint(key, Object.keys(SECTIONS))}`);
   }
   // rule sets before rules, so RULE-SET lines can be checked against them
   for (const key of Object.keys(SECTIONS)) if (seen.has(key)) SECTIONS[key]!(src, seen.get(key)!, d, baseDir);
   checkOpenProxy(src, seen.get('listen'), d);
+  checkSomethingServed(src, keyNodes.get('listen'), d);
   d.outbounds = checkReferences(d.definitions);
   const router = compile(src, d);
   if (src.problems.length || !router) return undefined;
@@ -176,4 +182,10 @@ function checkOpenProxy(src: Source, node: Node | undefined, d: Draft): void {
       src.error(at, `listen.${key}: ${addr.host} is not a loopback address; set "auth" (users) or "allow" (client CIDRs) so proxyd is not an open proxy`);
     }
   }
+}
+
+/** Both listeners `off` would start a daemon that serves nothing and exits at once: refused. */
+function checkSomethingServed(src: Source, keyNode: Node | undefined, d: Draft): void {
+  if (!keyNode || LISTENER_NAMES.some((key) => d.listen[key] !== null)) return;
+  src.error(keyNode, 'listen: both listeners are off, so nothing would be served; give socks or http an ADDRESS:PORT such as 127.0.0.1:1080');
 }

@@ -21,7 +21,8 @@ import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import { relay, type RelayResult } from '../relay.js';
 import type { RouteMatch } from '../router/index.js';
 import type { Session } from '../session.js';
-import type { RouteStats, Stats } from '../stats/route-stats.js';
+import type { Figures } from '../stats/figures.js';
+import type { Stats } from '../stats/stats.js';
 import { endpointFor, type EngineState } from './state.js';
 
 /** How an inbound answers its client once the engine knows whether the tunnel is up. */
@@ -38,7 +39,9 @@ export type ServeHttp = (client: Socket, session: Session, responder: Responder)
 interface Routed {
   match: RouteMatch;
   outbound: Outbound;
-  stats: RouteStats;
+  stats: Figures;
+  /** the upstream that carried it (a proxy, or a group's member), once dialled */
+  upstream?: Figures;
   /** what carried the connection (filled in by the dial) */
   chain?: string[];
   /** the session no longer needs the outbound object (its dial or exchange is over) */
@@ -48,6 +51,7 @@ interface Routed {
 export interface OpenSession {
   session: Session;
   route: string;
+  rule: string;
   since: number;
 }
 
@@ -104,9 +108,17 @@ export class Engine {
       if ('error' in opened) throw opened.error;
       if ('responder' in opened) return await this.#tunnelToResponder(session, client, answer, opened.routed, opened.responder, started);
       const { socket, chain } = opened.dialed;
-      opened.routed.chain = chain;
+      this.#carried(opened.routed, chain);
       this.#release(opened.routed);
       countUpstream(client);
+      if (this.stats.enabled) {
+        const { stats, upstream } = opened.routed;
+        socket.once('data', () => {
+          const us = (performance.now() - started) * 1000;
+          stats.ttfb.record(us);
+          upstream?.ttfb.record(us);
+        });
+      }
       answer.ok(socket);
       const result = await relay(client, socket, state.idle);
       uncountUpstream(client);
@@ -162,13 +174,13 @@ export class Engine {
       deadline.done();
       const { outbound } = routed;
       if (outbound.kind === 'responder') await outbound.respond(request, answer, session);
-      else routed.chain = await this.#poolsOf(client).exchange(outbound, routed.match.resolved, state.limits, request, answer);
+      else this.#carried(routed, await this.#poolsOf(client).exchange(outbound, routed.match.resolved, state.limits, request, answer));
     } catch (e) {
       error = classify(e, 'proxyd');
       this.#failAnswer(answer, error);
     } finally {
       deadline.done();
-      this.#finish(session, routed, started, { ...answer.bytes(), error });
+      this.#finish(session, routed, started, { ...answer.bytes(), error, headAt: answer.headAt });
     }
   }
 
@@ -190,7 +202,7 @@ export class Engine {
       error = classify(e, 'proxyd');
       this.#failAnswer(answer, error);
     } finally {
-      this.#finish(session, routed, started, { ...answer.bytes(), error });
+      this.#finish(session, routed, started, { ...answer.bytes(), error, headAt: answer.headAt });
     }
   }
 
@@ -214,9 +226,24 @@ export class Engine {
     const stats = this.stats.route(match.target);
     stats.connections++;
     stats.active++; // until #finish
+    if (match.index >= 0) this.stats.hit(match.rule);
     this.#users.set(outbound, (this.#users.get(outbound) ?? 0) + 1); // until #release
-    this.open.set(session.id, { session, route: match.target, since: Date.now() });
+    this.open.set(session.id, { session, route: match.target, rule: match.rule, since: Date.now() });
     return { match, outbound, stats };
+  }
+
+  /**
+   * What carried it: the chain names the upstream (a proxy, or the member of a group) whose
+   * figures it joins. A DIRECT route has none.
+   */
+  #carried(routed: Routed, chain: string[] | undefined): void {
+    if (!chain) return;
+    routed.chain = chain;
+    const last = chain[chain.length - 1]!;
+    if (chain.length === 1 && (last === 'DIRECT' || last === 'REJECT')) return;
+    const upstream = (routed.upstream = this.stats.upstream(last));
+    upstream.connections++;
+    upstream.active++; // until #finish
   }
 
   /** Dials through a route under the session's deadline, timing the connect. */
@@ -225,11 +252,16 @@ export class Engine {
     return this.#timed(routed.stats, () => (routed.outbound as Dialer).dial(target, ctx));
   }
 
-  /** A dial, its connect time recorded in the route's histogram. */
-  async #timed(stats: RouteStats, dial: () => Promise<Dialed>): Promise<Dialed> {
+  /** A dial, its connect time recorded in the route's histogram and its upstream's. */
+  async #timed(stats: Figures, dial: () => Promise<Dialed>): Promise<Dialed> {
     const t0 = performance.now();
     const dialed = await dial();
-    stats.connectLatency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    if (this.stats.enabled) {
+      const us = (performance.now() - t0) * 1000;
+      stats.connect.record(us);
+      const last = dialed.chain[dialed.chain.length - 1]!;
+      if (dialed.chain.length > 1 || (last !== 'DIRECT' && last !== 'REJECT')) this.stats.upstream(last).connect.record(us);
+    }
     return dialed;
   }
 
@@ -278,14 +310,17 @@ export class Engine {
   }
 
   /** Stats and the one log line of a finished tunnel or request. */
-  #finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult): void {
+  /** `headAt`: when an HTTP answer's head went out (its time to first byte) */
+  #finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult & { headAt?: number | undefined }): void {
     this.open.delete(session.id);
     if (routed) {
-      const { stats } = routed;
-      stats.active--;
-      stats.bytesUp += result.up;
-      stats.bytesDown += result.down;
-      if (result.error) stats.errors[result.error.cls]++;
+      for (const f of routed.upstream ? [routed.stats, routed.upstream] : [routed.stats]) {
+        f.active--;
+        f.bytesUp += result.up;
+        f.bytesDown += result.down;
+        if (result.error) f.errors[result.error.cls]++;
+        if (result.headAt !== undefined && this.stats.enabled) f.ttfb.record((result.headAt - started) * 1000);
+      }
       this.#release(routed);
     }
     const error = result.error;

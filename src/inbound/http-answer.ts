@@ -1,6 +1,7 @@
 // The HTTP inbound's side of an exchange: a response to the client, as the engine's HttpAnswer.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ProxyError } from '../errors.js';
 import type { HttpAnswer } from '../protocol/http-exchange.js';
 import { endToEndHeaders } from '../protocol/http-headers.js';
@@ -11,6 +12,7 @@ export class ResponseAnswer implements HttpAnswer {
   readonly #via: string;
   /** kept: the response lets go of its socket when it finishes */
   readonly #socket: Socket | null;
+  headAt: number | undefined;
 
   constructor(res: ServerResponse, via: string) {
     this.#res = res;
@@ -19,6 +21,7 @@ export class ResponseAnswer implements HttpAnswer {
   }
 
   head(status: number, headers: string[]): void {
+    this.headAt = performance.now();
     this.#res.writeHead(status, endToEndHeaders(headers, this.#via));
   }
 

@@ -45,6 +45,10 @@ export class Listener {
   readonly #count: ConnectionCount;
   /** open client sockets, for draining on shutdown */
   readonly sockets = new Set<Socket>();
+  /** the bound address, once listening */
+  address: AddressInfo | undefined;
+  /** called when the last open socket closes */
+  #emptied: (() => void) | undefined;
 
   constructor(options: ListenerOptions) {
     this.#options = options;
@@ -63,7 +67,8 @@ export class Listener {
       this.#server.once('error', reject);
       this.#server.listen(address.port, address.host, () => {
         this.#server.removeListener('error', reject);
-        resolve(this.#server.address() as AddressInfo);
+        this.address = this.#server.address() as AddressInfo;
+        resolve(this.address);
       });
     });
   }
@@ -72,6 +77,18 @@ export class Listener {
   stopAccepting(): void {
     this.#count.close();
     this.#server.close(); // its callback would wait for every open connection: not awaited
+  }
+
+  /** resolves once no client connection of this listener is open */
+  whenEmpty(): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const before = this.#emptied;
+      this.#emptied = () => {
+        before?.();
+        resolve();
+      };
+    });
   }
 
   #accept(socket: Socket): void {
@@ -87,6 +104,11 @@ export class Listener {
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
+      if (this.sockets.size === 0 && this.#emptied) {
+        const emptied = this.#emptied;
+        this.#emptied = undefined;
+        emptied();
+      }
       this.#count.release(client);
       endHandshake(socket);
     });

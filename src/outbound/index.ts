@@ -4,8 +4,9 @@ import { outboundKind } from './kinds.js';
 import type { BuildContext, Outbound, OutboundDef, OutboundDeps } from './types.js';
 
 export { outboundKind, registerOutboundKind, typesOf, type OutboundKind } from './kinds.js';
+export { isHealthChecked } from './types.js';
 export type {
-  BuildContext, DefinitionReader, DialContext, Dialed, Dialer, Outbound, OutboundDef, OutboundDeps, Reference, Responder,
+  BuildContext, DefinitionReader, DialContext, Dialed, Dialer, HealthChecked, HealthState, Outbound, OutboundDef, OutboundDeps, Reference, Responder,
 } from './types.js';
 
 export const BUILT_IN_OUTBOUNDS: readonly OutboundDef[] = [
@@ -63,7 +64,7 @@ export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps,
 const definitions = new WeakMap<Outbound, string>();
 
 /** The definition as canonical JSON (keys sorted at every level), so key order in the YAML does not matter. */
-function canonical(def: OutboundDef): string {
+export function canonical(def: OutboundDef): string {
   const sorted = (v: unknown): unknown =>
     Array.isArray(v) ? v.map(sorted)
       : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])]))

@@ -61,6 +61,35 @@ export interface Responder {
 
 export type Outbound = Dialer | Responder;
 
+/** What `proxyctl` shows of a health-checked choice (a group now, a mirror's upstreams later). */
+export interface HealthState {
+  /** fallback, fastest, round-robin; a mirror's kind */
+  type: string;
+  /** the member in use now */
+  current: string | undefined;
+  /** why that one */
+  why: string;
+  members: Array<{
+    name: string;
+    status: 'unknown' | 'up' | 'down';
+    slow: boolean;
+    lastCheck: { at: number; ok: boolean; latencyMs?: number; error?: string } | undefined;
+    recentLatencyMs: number | undefined;
+    errors: Record<string, number>;
+  }>;
+}
+
+/** An outbound that checks the health of its members: groups, mirrors. */
+export interface HealthChecked {
+  health(): HealthState;
+  /** checks every member now; resolves when the checks are done */
+  checkNow(): Promise<void>;
+}
+
+export function isHealthChecked(o: Outbound): o is Outbound & HealthChecked {
+  return typeof (o as Partial<HealthChecked>).health === 'function' && typeof (o as Partial<HealthChecked>).checkNow === 'function';
+}
+
 /** How a config defines an outbound: a name, a registered type, and that type's options. */
 export interface OutboundDef {
   name: string;

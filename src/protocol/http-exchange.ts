@@ -33,4 +33,6 @@ export interface HttpAnswer {
   readonly closed: boolean;
   /** bytes each way on the client connection for this exchange, request head included */
   bytes(): { up: number; down: number };
+  /** when the head was sent (performance.now()), for time-to-first-byte */
+  readonly headAt: number | undefined;
 }

@@ -10,11 +10,13 @@ import { isIPv4 } from 'node:net';
 import { closest } from '../did-you-mean.js';
 import type { Target } from '../address/index.js';
 import { NONE } from './domain-trie.js';
+import { explainMatch, type RouteExplanation } from './explain.js';
 import { isError, RULE_KINDS } from './kinds.js';
 import type { RuleSet } from './rule-set.js';
 import { Tables } from './tables.js';
 
 export { loadRuleSet, type RuleSet, type SourceError } from './rule-set.js';
+export type { RouteExplanation, RuleTrial } from './explain.js';
 
 export interface RouteMatch {
   /** route name: DIRECT, REJECT, or a proxy, group or mirror name */
@@ -58,10 +60,13 @@ export type Resolve = (host: string) => Promise<string[]>;
 export class Router {
   readonly #tables: Tables;
   readonly #rules: CompiledRule[];
+  /** rule index → the set of a RULE-SET line, for explain */
+  readonly #sets: ReadonlyMap<number, RuleSet>;
 
-  constructor(tables: Tables, rules: CompiledRule[]) {
+  constructor(tables: Tables, rules: CompiledRule[], sets: ReadonlyMap<number, RuleSet>) {
     this.#tables = tables;
     this.#rules = rules;
+    this.#sets = sets;
   }
 
   get size(): number {
@@ -95,6 +100,16 @@ export class Router {
     return this.matchSync(target, addresses);
   }
 
+  /** Why `target` goes where it goes: the matching rule, each rule before it and why it did not match, and the addresses used. */
+  async explain(target: Target, resolve: Resolve, options: { limit?: number } = {}): Promise<RouteExplanation> {
+    let resolved: string[] | undefined;
+    const m = await this.match(target, (host) => {
+      resolved = []; // what match() makes of a failed lookup
+      return resolve(host).then((addresses) => (resolved = addresses));
+    });
+    return explainMatch(m, { target, address: isAddress(target.host), resolved }, this.#rules, this.#sets, options.limit);
+  }
+
   #bestWithoutResolving(target: Target): number {
     const t = this.#tables;
     let best = Math.min(t.matchAll, t.ports ? t.ports[target.port]! : NONE);
@@ -124,6 +139,7 @@ function isAddress(host: string): boolean {
 export function compileRules(lines: readonly string[], options: CompileOptions = {}): Router {
   const tables = new Tables();
   const rules: CompiledRule[] = [];
+  const sets = new Map<number, RuleSet>();
   const errors: RuleError[] = [];
   lines.forEach((text, index) => {
     const err = (field: number, message: string) => errors.push({ rule: index, column: fieldOffset(text, field), message });
@@ -151,6 +167,7 @@ export function compileRules(lines: readonly string[], options: CompileOptions =
       if (!set) return err(1, `unknown rule set "${value}"${options.ruleSets?.size ? ` (known: ${[...options.ruleSets.keys()].join(', ')})` : ''}`);
       if (!checkTarget(target, options, (m) => err(2, m))) return;
       rules.push({ text, target });
+      sets.set(index, set);
       for (const e of set.entries) e.insert(tables, tables.newEntry(index, e.detail), noResolve);
       return;
     }
@@ -161,7 +178,7 @@ export function compileRules(lines: readonly string[], options: CompileOptions =
     kind!.insert(tables, payload, tables.newEntry(index), noResolve);
   });
   if (errors.length) throw new RuleCompileError(errors);
-  return new Router(tables, rules);
+  return new Router(tables, rules, sets);
 }
 
 function checkTarget(target: string, options: CompileOptions, err: (m: string) => void): boolean {

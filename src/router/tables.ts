@@ -22,6 +22,8 @@ export class Tables {
   readonly resolvingCidrs = new CidrTable();
   /** smallest id among resolving IP entries: a host name is resolved only if one of them could win */
   firstResolving = NONE;
+  /** any IP entry, no-resolve or not (explain tells a set whose IP entries were skipped from one without) */
+  hasCidrs = false;
   ports: Int32Array | undefined;
   matchAll = NONE;
 
@@ -32,6 +34,7 @@ export class Tables {
 
   addCidr(cidr: Cidr, id: number, noResolve: boolean): void {
     this.cidrs.add(cidr, id);
+    this.hasCidrs = true;
     if (!noResolve) {
       this.resolvingCidrs.add(cidr, id);
       this.firstResolving = Math.min(this.firstResolving, id);

@@ -317,7 +317,7 @@ rules:
   - MATCH,out
 `);
     const group = d.engine.state.outbounds.get('out') as Group;
-    await expect.poll(() => group.state().members.map((m) => m.status), POLL).toEqual(['up', 'up']);
+    await expect.poll(() => group.health().members.map((m) => m.status), POLL).toEqual(['up', 'up']);
     expect(group.choice().order[0]).toBe('ms1');
 
     // odd requests by SOCKS5 (tunnels), even ones in absolute form (forwarded)
@@ -336,7 +336,7 @@ rules:
     expect(sessions(d, target).map((l) => [l.mode, l.error])).toEqual(results.map((_, i) => [i % 2 ? 'forward' : 'tunnel', undefined]));
     // the tunnels' lines name the member that carried them (forwarded requests: see the known bug below)
     expect(sessions(d, target).filter((l) => l.mode === 'tunnel').map((l) => l.route)).toEqual([...Array(5).fill('out/ms1'), ...Array(10).fill('out/ms2')]);
-    expect(group.state().members.map((m) => [m.name, m.status])).toEqual([['ms1', 'down'], ['ms2', 'up']]);
+    expect(group.health().members.map((m) => [m.name, m.status])).toEqual([['ms1', 'down'], ['ms2', 'up']]);
 
     // back on the same port: within a few check intervals the group uses it again
     const mark = d.logs.length;
@@ -402,7 +402,7 @@ rules:
     const tunnels = lines.filter((l) => l.mode === 'tunnel');
     expect(tunnels.length).toBeGreaterThan(0);
     expect(tunnels.map((l) => l.route)).toEqual(tunnels.map(() => 'out/ms'));
-    expect((d.engine.state.outbounds.get('out') as Group).state().members.map((m) => [m.name, m.status])).toEqual([['dead', 'down'], ['ms', 'up']]);
+    expect((d.engine.state.outbounds.get('out') as Group).health().members.map((m) => [m.name, m.status])).toEqual([['dead', 'down'], ['ms', 'up']]);
   });
 });
 

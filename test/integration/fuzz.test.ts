@@ -475,9 +475,9 @@ describe('fuzz', { timeout: 60_000 }, () => {
   test('after the fuzz: no connection or socket left behind, memory sane', async () => {
     // Every fuzz client has closed its end; what the daemon still holds must end within the idle timeout
     // (a tunnel whose upstream has not closed yet) or the forwarding pool's keep-alive (4 s).
-    const activeRoutes = () => Object.entries(d.engine.stats.snapshot()).filter(([, s]) => s.active !== 0).map(([name, s]) => `${name}: ${s.active} active`);
+    const activeRoutes = () => d.engine.stats.routes().filter((s) => s.active !== 0).map((s) => `${s.name}: ${s.active} active`);
     const settled = await eventually(() => tcpHandles() <= baselineHandles && activeRoutes().length === 0, 8000);
-    const stillOpen = [...d.engine.open.values()].map((o) => JSON.stringify(o.session)).join('\n');
+    const stillOpen = [...d.engine.open.values()].map((o) => JSON.stringify({ ...o.session, socket: undefined })).join('\n');
     expect({ tcpHandles: tcpHandles(), activeRoutes: activeRoutes() }, `not settled after 8 s; open sessions:\n${stillOpen}`).toEqual({ tcpHandles: Math.min(tcpHandles(), baselineHandles), activeRoutes: [] });
     expect(settled).toBe(true);
     const heapMiB = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;

@@ -65,6 +65,8 @@ describe('every error, with FILE:LINE:COL', () => {
     ['bad CIDR', 'rules:\n  - IP-CIDR,10.0.0.0/33,DIRECT\n', ['c.yaml:2:13 "10.0.0.0/33" is not an IP address or CIDR']],
     ['bad hosts address', 'hosts:\n  a.example: 10.1.2\n', ['c.yaml:2:14 hosts.a.example: "10.1.2" is not an IP address']],
     ['bad listen address', 'listen: { socks: "127.0.0.1" }\n', ['c.yaml:1:19 listen.socks: expected ADDRESS:PORT such as 127.0.0.1:1080 or [::1]:1080 (got "127.0.0.1")']],
+    ['both listeners off: at the listen key', 'rules: []\nlisten:\n  socks: off\n  http: off\n', ['c.yaml:2:1 listen: both listeners are off, so nothing would be served; give socks or http an ADDRESS:PORT such as 127.0.0.1:1080']],
+    ['both listeners off, one as null', 'listen: { http: ~, socks: false }\n', ['c.yaml:1:1 listen: both listeners are off, so nothing would be served; give socks or http an ADDRESS:PORT such as 127.0.0.1:1080']],
     ['duplicate rule-set name', 'rule-sets:\n  a: a.txt\n  a: b.txt\n', ['c.yaml:3:3 Map keys must be unique']],
     ['duplicate user', 'allow: [127.0.0.1]\nauth:\n  - { username: u, password: a }\n  - { username: u, password: b }\n', ['c.yaml:4:17 auth: duplicate username "u"']],
     ['missing rule-set file', 'rule-sets: { git: nothere.txt }\n', [expect.stringMatching(/^c\.yaml:1:19 rule-sets\.git: cannot read rule set "git": ENOENT/)]],
@@ -89,6 +91,19 @@ describe('every error, with FILE:LINE:COL', () => {
   test('all errors are reported at once', () => {
     const text = 'lisen: {}\nrules:\n  - BAD,x,DIRECT\n  - MATCH,NOWHERE\nlimits: { max-connections: lots }\n';
     expect(problems(text).map((p) => p.split(' ')[0])).toEqual(['c.yaml:1:1', 'c.yaml:5:28', 'c.yaml:3:5', 'c.yaml:4:11']);
+  });
+
+  test('one listener off is accepted: the other serves (given, or its default)', () => {
+    expect(problems('listen: { socks: off, http: 127.0.0.1:0 }\n')).toEqual([]);
+    expect(problems('listen: { socks: off }\n')).toEqual([]);
+    expect(parseConfig('listen: { http: off }\n', join(dir, 'one.yaml')).listen).toEqual({ socks: { host: '127.0.0.1', port: 1080 }, http: null });
+  });
+
+  test('both listeners off is reported once, with the other problems of the file', () => {
+    expect(problems('listen: { socks: off, http: off }\nrules:\n  - NOPE,x,DIRECT\n')).toEqual([
+      'c.yaml:1:1 listen: both listeners are off, so nothing would be served; give socks or http an ADDRESS:PORT such as 127.0.0.1:1080',
+      'c.yaml:3:5 unknown rule kind "NOPE"',
+    ]);
   });
 
   test('a non-loopback bind without auth or allow is refused; with either it is accepted', () => {

@@ -317,7 +317,7 @@ describe('Group.dial', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(aboutTarget.hop).toBe('origin');
     expect(members.b!.dials).toBe(0);
-    const a = group.state().members[0]!;
+    const a = group.health().members[0]!;
     expect(a.status).toBe('up');
     expect(a.errors).toEqual(Object.fromEntries(ERROR_CLASSES.map((c) => [c, 0])));
     expect(members.a!.checks).toBe(1); // not checked again
@@ -330,11 +330,11 @@ describe('Group.dial', () => {
     members.a!.connect = () => refused('a');
     members.a!.check = () => 'fail';
     await dial(group);
-    expect(group.state().members[0]).toMatchObject({ name: 'a', status: 'down' });
+    expect(group.health().members[0]).toMatchObject({ name: 'a', status: 'down' });
     expect(members.a!.checks).toBe(2); // the check started with the failure, not at the interval
     expect(logger.messages()).toContain('out/a is down: 1 failure(s) in a row (upstream a: connect ECONNREFUSED (refused))');
     await vi.advanceTimersByTimeAsync(0);
-    expect(group.state().members[0]!.errors.refused).toBe(2); // the connection and the check
+    expect(group.health().members[0]!.errors.refused).toBe(2); // the connection and the check
     // the next connection goes to b first
     expect((await dial(group)).chain).toEqual(['out', 'b']);
     expect(members.a!.dials).toBe(1);
@@ -346,7 +346,7 @@ describe('Group.dial', () => {
     members.a!.connect = () => refused('a');
     await dial(group);
     await vi.advanceTimersByTimeAsync(0);
-    expect(group.state().members[0]!.errors.refused).toBe(1);
+    expect(group.health().members[0]!.errors.refused).toBe(1);
     expect(members.a!.checks).toBe(2);
   });
 
@@ -366,7 +366,7 @@ describe('Group.dial', () => {
     members.b!.check = () => 100;
     members.c!.check = () => 200;
     await vi.advanceTimersByTimeAsync(1_000);
-    expect(group.state().members.map((m) => m.recentLatencyMs)).toEqual([300, 100, 200]);
+    expect(group.health().members.map((m) => m.recentLatencyMs)).toEqual([300, 100, 200]);
     expect((await dial(group)).chain).toEqual(['out', 'b']);
   });
 });
@@ -410,7 +410,7 @@ describe('Group health checks', () => {
     const { group, members } = makeGroup('fallback', ['a'], { timeoutMs: 1_000 });
     members.a!.check = () => 2_000;
     await vi.advanceTimersByTimeAsync(3_000);
-    const a = group.state().members[0]!;
+    const a = group.health().members[0]!;
     expect(a.errors.timeout).toBe(1);
     expect(a.lastCheck).toMatchObject({ ok: false, error: 'health check of a timed out after 1000 ms (timeout)' });
   });
@@ -421,7 +421,7 @@ describe('Group health checks', () => {
     await firstChecks();
     await intervals(10);
     expect(members.a!.checks).toBe(11);
-    expect(group.state().members[0]!.errors.refused).toBe(6);
+    expect(group.health().members[0]!.errors.refused).toBe(6);
     expect(nowUses().length).toBeLessThanOrEqual(1);
   });
 
@@ -431,10 +431,10 @@ describe('Group health checks', () => {
     await firstChecks();
     expect((await dial(group)).chain).toEqual(['out', 'a']);
     await intervals(3);
-    expect(group.state().current).toBe('b');
+    expect(group.health().current).toBe('b');
     expect((await dial(group)).chain).toEqual(['out', 'b']);
     await intervals(2);
-    expect(group.state().current).toBe('a');
+    expect(group.health().current).toBe('a');
     expect((await dial(group)).chain).toEqual(['out', 'a']);
     expect(logger.messages()).toEqual([
       'out/a is up',
@@ -452,15 +452,15 @@ describe('Group health checks', () => {
     let b = 130;
     members.b!.check = () => b;
     await vi.advanceTimersByTimeAsync(1_000);
-    expect(group.state().current).toBe('a');
+    expect(group.health().current).toBe('a');
     b = 60; // 40 ms faster than a: within the 50 ms tolerance
     await intervals(10);
-    expect(group.state().members[1]!.recentLatencyMs).toBe(60);
-    expect(group.state().current).toBe('a');
+    expect(group.health().members[1]!.recentLatencyMs).toBe(60);
+    expect(group.health().current).toBe('a');
     expect(nowUses()).toEqual([]);
     b = 30; // 70 ms faster
     await intervals(10);
-    expect(group.state().current).toBe('b');
+    expect(group.health().current).toBe('b');
     expect(nowUses()).toEqual(['out now uses b (fastest up member (30 ms))']);
   });
 
@@ -469,10 +469,10 @@ describe('Group health checks', () => {
     let a = 10;
     members.a!.check = () => a;
     await vi.advanceTimersByTimeAsync(1_000);
-    expect(group.state().current).toBe('a');
+    expect(group.health().current).toBe('a');
     a = 800;
     await intervals(3);
-    expect(group.state().current).toBe('b');
+    expect(group.health().current).toBe('b');
     expect(logger.messages()).toEqual([
       'out/a is up',
       'out/b is up',
@@ -516,7 +516,7 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
     expect(again.outbounds.get('out')).toBe(g);
     expect(again.outbounds.get('a')).toBe(first.outbounds.get('a'));
     expect(again.retired).toEqual([]);
-    expect(g.state().members.map((m) => m.status)).toEqual(['up', 'up']);
+    expect(g.health().members.map((m) => m.status)).toEqual(['up', 'up']);
   });
 
   test('a changed group is a new object that takes over the health of its unchanged members', async () => {
@@ -524,7 +524,7 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
     const before = groupOf(first.outbounds);
     (first.outbounds.get('a') as FakeMember).check = () => 40;
     await vi.advanceTimersByTimeAsync(1_000);
-    const old = before.state().members;
+    const old = before.health().members;
     expect(old.map((m) => m.status)).toEqual(['up', 'up']);
 
     // the group's interval changed, and b's definition: a is the same member, b a new one
@@ -536,7 +536,7 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
     expect(next.retired).toEqual(expect.arrayContaining([before, first.outbounds.get('b')]));
     expect(next.retired).toHaveLength(2);
 
-    const taken = after.state(); // before any check of the new group
+    const taken = after.health(); // before any check of the new group
     expect(taken.current).toBe('a');
     expect(taken.members[0]).toEqual(old[0]);
     expect(taken.members[0]).toMatchObject({ name: 'a', status: 'up', recentLatencyMs: 40 });
@@ -553,7 +553,7 @@ describe('what the review of the group found', () => {
       expect((await dial(group)).chain).toEqual(['out', 'b']);
       await vi.advanceTimersByTimeAsync(100); // the immediate re-check of a passes: its server answers
     }
-    expect(group.state().members.find((m) => m.name === 'a')!.status).toBe('down');
+    expect(group.health().members.find((m) => m.name === 'a')!.status).toBe('down');
     expect(group.choice().order[0]).toBe('b');
   });
 
@@ -563,7 +563,7 @@ describe('what the review of the group found', () => {
     members.a!.connect = () => new ProxyError('rejected', '127.0.0.1:1080 is proxyd\'s own listener: refused (proxy loop)', 'ELOOP', 'proxyd');
     await expect(dial(group)).rejects.toMatchObject({ code: 'ELOOP' });
     expect([members.a!.dials, members.b!.dials]).toEqual([1, 0]);
-    expect(group.state().members.map((m) => m.errors.rejected)).toEqual([0, 0]);
+    expect(group.health().members.map((m) => m.errors.rejected)).toEqual([0, 0]);
   });
 
   test('round-robin does not log a change of member for every connection', async () => {

@@ -8,7 +8,7 @@
 import { Deadline } from '../../deadline.js';
 import { classify, LOOP, ProxyError } from '../../errors.js';
 import type { Target } from '../../address/index.js';
-import type { BuildContext, DialContext, Dialed, Dialer, OutboundDef, OutboundDeps } from '../types.js';
+import type { BuildContext, DialContext, Dialed, Dialer, HealthChecked, HealthState, OutboundDef, OutboundDeps } from '../types.js';
 import { checkThrough, type CheckSettings } from './check.js';
 import { MemberHealth, type HealthSettings, type Transition } from './health.js';
 import { fallbackOrder, fastestOrder, roundRobinOrder, type Candidate, type Choice, type GroupType } from './order.js';
@@ -27,22 +27,7 @@ interface Member extends Candidate {
   dialer: Dialer;
 }
 
-/** What `proxyctl` shows of a group: its choice and why, and each member's health. */
-export interface GroupState {
-  type: GroupType;
-  current: string | undefined;
-  why: string;
-  members: Array<{
-    name: string;
-    status: string;
-    slow: boolean;
-    lastCheck: MemberHealth['lastCheck'];
-    recentLatencyMs: number | undefined;
-    errors: MemberHealth['errors'];
-  }>;
-}
-
-export class Group implements Dialer {
+export class Group implements Dialer, HealthChecked {
   readonly kind = 'dialer';
   readonly name: string;
   readonly #def: GroupDef;
@@ -86,7 +71,7 @@ export class Group implements Dialer {
     return fallbackOrder(this.#members);
   }
 
-  state(): GroupState {
+  health(): HealthState {
     const { why } = this.choice();
     return {
       type: this.#def.type,
@@ -97,6 +82,10 @@ export class Group implements Dialer {
         recentLatencyMs: m.health.recentLatencyMs, errors: { ...m.health.errors },
       })),
     };
+  }
+
+  async checkNow(): Promise<void> {
+    await this.#runChecks(this.#members);
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {

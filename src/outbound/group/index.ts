@@ -5,7 +5,6 @@ import type { DefinitionReader, OutboundDef } from '../types.js';
 import { Group, type GroupDef } from './group.js';
 import type { GroupType } from './order.js';
 
-export type { GroupState } from './group.js';
 export { Group } from './group.js';
 
 /** Defaults for module and git fetches: check every 30 s, 3 failures in a row mark a member down, over 500 ms is slow. */

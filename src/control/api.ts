@@ -1,0 +1,124 @@
+// What the control socket answers, as zod schemas: the daemon's reports are typed by them, and
+// proxyctl checks every answer against them (a daemon of another version says so plainly).
+import { z } from 'zod';
+
+/** milliseconds; null while there is no sample */
+const ms = z.number().nonnegative().nullable();
+
+export const Percentiles = z.object({ count: z.number().int().nonnegative(), p50: ms, p90: ms, p99: ms, max: ms });
+export type Percentiles = z.infer<typeof Percentiles>;
+
+/** over the daemon's lifetime and over the last 5 minutes */
+export const Latency = z.object({ lifetime: Percentiles, recent: Percentiles });
+export type Latency = z.infer<typeof Latency>;
+
+export const Figures = z.object({
+  name: z.string(),
+  connections: z.number().int().nonnegative(),
+  active: z.number().int().nonnegative(),
+  errors: z.record(z.string(), z.number().int().nonnegative()),
+  bytesUp: z.number().nonnegative(),
+  bytesDown: z.number().nonnegative(),
+  connectMs: Latency,
+  ttfbMs: Latency,
+});
+export type Figures = z.infer<typeof Figures>;
+
+/** recent (5 minutes) histogram: [upper bound ms, count] of its non-empty buckets */
+export const Buckets = z.array(z.tuple([z.number().positive(), z.number().int().positive()]));
+
+export const RouteFigures = Figures.extend({ connectBuckets: Buckets, ttfbBuckets: Buckets });
+
+export const HealthMember = z.object({
+  name: z.string(),
+  status: z.enum(['unknown', 'up', 'down']),
+  slow: z.boolean(),
+  lastCheck: z.object({ at: z.number(), ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }).nullable(),
+  recentLatencyMs: z.number().nullable(),
+  errors: z.record(z.string(), z.number().int().nonnegative()),
+});
+
+/** a health-checked choice: a proxy group now, mirrors later (the same shape) */
+export const HealthGroup = z.object({
+  name: z.string(),
+  type: z.string(),
+  current: z.string().nullable(),
+  why: z.string(),
+  members: z.array(HealthMember),
+});
+export type HealthGroup = z.infer<typeof HealthGroup>;
+
+export const Listener = z.object({ name: z.string(), address: z.string(), connections: z.number().int().nonnegative() });
+
+export const Status = z.object({
+  version: z.string(),
+  pid: z.number().int().positive(),
+  startedAt: z.string(),
+  uptimeS: z.number().nonnegative(),
+  configFile: z.string(),
+  rules: z.number().int().nonnegative(),
+  control: z.string(),
+  listeners: z.array(Listener),
+  routes: z.array(Figures),
+  upstreams: z.array(HealthGroup),
+  mirrors: z.array(HealthGroup),
+});
+export type Status = z.infer<typeof Status>;
+
+export const Stats = z.object({
+  at: z.string(),
+  routes: z.array(RouteFigures),
+  upstreams: z.array(RouteFigures),
+  rules: z.array(z.object({ index: z.number().int(), rule: z.string(), target: z.string(), hits: z.number().int().nonnegative() })),
+});
+export type Stats = z.infer<typeof Stats>;
+
+export const Health = z.object({ groups: z.array(HealthGroup) });
+export type Health = z.infer<typeof Health>;
+
+export const RouteExplanation = z.object({
+  target: z.string(),
+  route: z.string(),
+  rule: z.string(),
+  index: z.number().int(),
+  detail: z.string().optional(),
+  tried: z.array(z.object({ index: z.number().int(), rule: z.string(), reason: z.string() })),
+  omitted: z.number().int().nonnegative(),
+  resolved: z.array(z.string()).optional(),
+  addresses: z.array(z.string()).optional(),
+  /** what the route is: direct, reject, socks5, http, a group type, a mirror kind */
+  kind: z.string(),
+});
+export type RouteExplanation = z.infer<typeof RouteExplanation>;
+
+export const Connection = z.object({
+  id: z.number().int().positive(),
+  inbound: z.enum(['socks5', 'http']),
+  mode: z.enum(['tunnel', 'forward', 'respond']),
+  client: z.string(),
+  user: z.string().optional(),
+  target: z.string(),
+  route: z.string(),
+  rule: z.string(),
+  ageMs: z.number().nonnegative(),
+  up: z.number().nonnegative(),
+  down: z.number().nonnegative(),
+});
+export const Connections = z.object({ connections: z.array(Connection) });
+export type Connections = z.infer<typeof Connections>;
+
+export const Closed = z.object({ closed: z.number().int().positive() });
+
+export const ConfigProblem = z.object({ file: z.string(), line: z.number().int(), col: z.number().int(), message: z.string(), text: z.string() });
+
+export const Reload = z.object({
+  ok: z.boolean(),
+  dryRun: z.boolean(),
+  file: z.string(),
+  errors: z.array(ConfigProblem),
+  /** what the new config changes, one line each ("rules: 12 → 14", "proxy overseas: changed", "listen.http: 127.0.0.1:8080 → 127.0.0.1:8081") */
+  changes: z.array(z.string()),
+});
+export type Reload = z.infer<typeof Reload>;
+
+export const ErrorReply = z.object({ error: z.string() });

@@ -1,0 +1,51 @@
+// The figures of one route or one upstream: counts, errors by class, bytes each way, and the
+// latencies of connect and of time to first byte. Taken by the engine; no outbound knows of it.
+import { ERROR_CLASSES, type ErrorClass } from '../errors.js';
+import type { Figures as FiguresReport, Latency, Percentiles } from '../control/api.js';
+import { bucketUpperUs, type Histogram, WindowedHistogram } from './histogram.js';
+
+export class Figures {
+  connections = 0;
+  active = 0;
+  bytesUp = 0;
+  bytesDown = 0;
+  readonly errors = Object.fromEntries(ERROR_CLASSES.map((c) => [c, 0])) as Record<ErrorClass, number>;
+  /** from the start of the dial to the connection being up */
+  readonly connect = new WindowedHistogram();
+  /** from the client's request to the first byte of the answer */
+  readonly ttfb = new WindowedHistogram();
+
+  constructor(readonly name: string) {}
+
+  report(now = Date.now()): FiguresReport {
+    return {
+      name: this.name,
+      connections: this.connections,
+      active: this.active,
+      errors: { ...this.errors },
+      bytesUp: this.bytesUp,
+      bytesDown: this.bytesDown,
+      connectMs: latency(this.connect, now),
+      ttfbMs: latency(this.ttfb, now),
+    };
+  }
+}
+
+function latency(h: WindowedHistogram, now: number): Latency {
+  return { lifetime: percentiles(h.lifetime), recent: percentiles(h.recent(now)) };
+}
+
+const toMs = (us: number | undefined) => (us === undefined ? null : Math.round(us) / 1000);
+
+export function percentiles(h: Histogram): Percentiles {
+  return { count: h.count, p50: toMs(h.percentile(50)), p90: toMs(h.percentile(90)), p99: toMs(h.percentile(99)), max: toMs(h.count ? h.maxUs : undefined) };
+}
+
+/** the non-empty buckets: [upper bound ms, count] */
+export function buckets(h: Histogram): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  h.counts.forEach((n, i) => {
+    if (n) out.push([Math.round(bucketUpperUs(i)) / 1000 || 0.001, n]);
+  });
+  return out;
+}

@@ -1,21 +1,115 @@
 #!/usr/bin/env node
-// proxyctl: controls a running proxyd over its control socket. The control socket is not built
-// yet: every command says so in one line and exits 3, as for a daemon that cannot be reached.
-import { Command } from 'commander';
+// proxyctl: controls a running proxyd over its control socket. Thin: the requests are in
+// control/client.ts, the human output in cli/.
+//
+// Exit codes: 0 done; 1 the command failed (a refused reload, a bad argument, an unknown name);
+// 3 no daemon answers; 4 a control socket is there but refuses this user.
+import { Command, Option } from 'commander';
+import { Closed, Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './control/api.js';
+import { ControlClient, Failed, Refused, Unreachable } from './control/client.js';
+import { styleFor } from './cli/format.js';
+import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
+import { REDRAW, Watch } from './cli/watch.js';
 import { VERSION } from './version.js';
 
-const UNREACHABLE = 3;
+const EXIT = { failed: 1, unreachable: 3, refused: 4 } as const;
 
 const program = new Command('proxyctl')
-  .description('Control a running proxyd: status, stats, route, reload, doctor, setup, service.')
+  .description('Control a running proxyd over its control socket.')
   .version(VERSION)
-  .argument('[command...]', 'status, stats, route, reload, connections, mirrors, check, doctor, env, setup, service, ca')
-  .allowUnknownOption()
-  .addHelpText('after', '\nThe control socket is not built in this version: commands cannot reach the daemon yet (exit 3).')
-  .action((command: string[]) => {
-    if (command.length === 0) program.help();
-    process.stderr.write(`proxyctl ${command[0]}: cannot reach proxyd: this version has no control socket yet\n`);
-    process.exit(UNREACHABLE);
+  .addOption(new Option('--control <path>', 'the control socket (default: $PROXYD_CONTROL, else your own daemon\'s, then the system service\'s)'))
+  .showHelpAfterError()
+  .addHelpText('after', '\nExit codes: 0 done, 1 the command failed, 3 no daemon answers, 4 the control socket refuses you.');
+
+const out = process.stdout;
+// a reader that stops early (`proxyctl stats --watch | head`) is not an error
+out.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : EXIT.failed));
+const style = () => styleFor(out);
+
+interface Common {
+  json?: boolean;
+  control?: string;
+}
+
+function client(cmd: Command): ControlClient {
+  return new ControlClient(cmd.optsWithGlobals<Common>().control);
+}
+
+/** A report: JSON as the daemon sent it (checked) with --json, else the human text. */
+function print<T>(cmd: Command, report: T, human: (r: T) => string): void {
+  out.write(cmd.optsWithGlobals<Common>().json ? `${JSON.stringify(report, null, 2)}\n` : `${human(report)}\n`);
+}
+
+function command(name: string, description: string): Command {
+  return program.command(name).description(description).option('--json', 'print the report as JSON');
+}
+
+command('status', 'is it up: version, uptime, config, listeners, a row per route, upstream and mirror health')
+  .action(async (_o, cmd: Command) => print(cmd, await client(cmd).report('GET', '/status', Status), (s) => statusText(s, style())));
+
+command('stats', 'the figures per route, upstream and rule, with percentiles of the last 5 minutes')
+  .option('-w, --watch', 'redraw every second')
+  .option('--interval <seconds>', 'seconds between frames with --watch', '1')
+  .option('--count <n>', 'stop after n frames with --watch')
+  .action(async (o: { watch?: boolean; interval: string; count?: string }, cmd: Command) => {
+    const c = client(cmd);
+    const get = () => c.report('GET', '/stats', Stats);
+    if (!o.watch) return print(cmd, await get(), (s) => statsText(s, style()));
+    const intervalS = Number(o.interval);
+    const count = o.count === undefined ? Infinity : Number(o.count);
+    if (!(intervalS > 0) || !(count > 0)) throw new Failed('--interval and --count take positive numbers');
+    const json = cmd.optsWithGlobals<Common>().json;
+    const watch = new Watch();
+    for (let frame = 0; frame < count; frame++) {
+      if (frame > 0) await new Promise((r) => setTimeout(r, intervalS * 1000));
+      const s = await get();
+      if (json) out.write(`${JSON.stringify(s)}\n`); // one JSON document per line
+      else out.write(`${out.isTTY ? REDRAW : frame > 0 ? '\n' : ''}${watch.frame(s, style(), intervalS)}\n`);
+    }
   });
 
-program.parse();
+command('route', 'which rule matches HOST[:PORT] (port 443 when not given) and where a connection would go, without connecting')
+  .argument('<host[:port]>')
+  .action(async (target: string, _o, cmd: Command) =>
+    print(cmd, await client(cmd).report('GET', `/route?target=${encodeURIComponent(target)}`, RouteExplanation), (r) => routeText(r, style())));
+
+command('reload', 're-read the config file; a bad config is refused with its errors and the running one stays')
+  .option('-n, --dry-run', 'check the file and show what would change, without applying it')
+  .action(async (o: { dryRun?: boolean }, cmd: Command) => {
+    const report = await client(cmd).report('POST', `/reload${o.dryRun ? '?dry-run=1' : ''}`, Reload, [200, 422]);
+    print(cmd, report, (r) => reloadText(r, style()));
+    if (!report.ok) process.exitCode = EXIT.failed;
+  });
+
+command('connections', 'the open tunnels and requests')
+  .option('--close <id>', 'close the connection with this id')
+  .action(async (o: { close?: string }, cmd: Command) => {
+    const c = client(cmd);
+    if (o.close === undefined) return print(cmd, await c.report('GET', '/connections', Connections), (r) => connectionsText(r, style()));
+    if (!/^\d+$/.test(o.close)) throw new Failed(`--close takes a connection id (a number), not "${o.close}"`);
+    print(cmd, await c.report('DELETE', `/connections/${o.close}`, Closed), (r) => `closed connection #${r.closed}`);
+  });
+
+command('check', 'run the health checks of a group (or mirror) now and show the result')
+  .argument('<name>')
+  .action(async (name: string, _o, cmd: Command) =>
+    print(cmd, await client(cmd).report('POST', `/check/${encodeURIComponent(name)}`, HealthGroup), (g) => healthText('CHECKED', [g], style())));
+
+command('upstreams', 'health of the upstream groups and their members')
+  .action(async (_o, cmd: Command) => print(cmd, await client(cmd).report('GET', '/upstreams', Health), (h) => healthText('UPSTREAM GROUPS', h.groups, style())));
+
+command('mirrors', 'health of the mirrors and their upstreams')
+  .action(async (_o, cmd: Command) => print(cmd, await client(cmd).report('GET', '/mirrors', Health), (h) => healthText('MIRRORS', h.groups, style())));
+
+program.command('metrics').description('the Prometheus text the control socket serves at /metrics')
+  .action(async (_o, cmd: Command) => {
+    const answer = await client(cmd).send('GET', '/metrics');
+    out.write(answer.body);
+  });
+
+program.parseAsync().catch((err: Error) => {
+  const code = err instanceof Unreachable ? EXIT.unreachable : err instanceof Refused ? EXIT.refused : EXIT.failed;
+  if (!(err instanceof Unreachable || err instanceof Refused || err instanceof Failed)) process.stderr.write(`proxyctl: ${err.stack ?? err.message}\n`);
+  else process.stderr.write(`proxyctl: ${err.message}\n`);
+  process.exit(code);
+});

@@ -1,6 +1,7 @@
 // The control socket's reports, built from the daemon's parts (engine, stats, state, listeners).
 import { parseHostPort } from '../address/index.js';
 import type { Config } from '../config/index.js';
+import { ProxyError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { isHealthChecked, type HealthState, type Outbound } from '../outbound/index.js';
 import { renderMetrics } from '../stats/prometheus.js';
@@ -76,8 +77,8 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
     closeConnection: (id) => {
       const open = engine.open.get(id);
       if (!open) return false;
-      engine.log.info({ id, target: open.session.target.host }, 'closed by proxyctl');
-      open.session.socket.destroy();
+      // as an error, so the relay tears down the upstream side too and the session's line says why
+      open.session.socket.destroy(new ProxyError('reset', 'closed by proxyctl connections --close', undefined, 'proxyd'));
       return true;
     },
     upstreams: () => health('dialer'),

@@ -117,7 +117,7 @@ test('SIGTERM: stops accepting, lets open tunnels finish, closes idle keep-alive
   idle.once('close', () => (idleClosedAt = Date.now()));
   const exited = once(p.child, 'exit');
   p.child.kill('SIGTERM');
-  await expect.poll(() => p.out().includes('stopping: no new connections, draining open ones'), { timeout: 2000 }).toBe(true);
+  await expect.poll(() => p.out().includes('stopping: no new connections; open ones may finish'), { timeout: 2000 }).toBe(true);
   await expect.poll(() => accepts(p.http), { timeout: 2000 }).toBe(false); // the listener is closed
   await expect.poll(() => idleClosedAt, { timeout: 1000 }).toBeGreaterThan(0);
   expect(idleClosedAt - t0).toBeLessThan(1000);
@@ -147,37 +147,6 @@ test('SIGHUP: the config file is read again; a broken one is refused with its er
     expect(p.child.exitCode).toBeNull(); // still running
     expect(await status()).toBe('403'); // on the config it had
   } finally {
-    p.child.kill('SIGTERM');
-    await once(p.child, 'exit');
-  }
-});
-
-test('proxyctl: a command that cannot reach the daemon says so in one line and exits 3', async () => {
-  const r = await run('node', [join(import.meta.dirname, '../../dist/proxyctl.js'), 'status']);
-  expect(r.code).toBe(3);
-  expect(r.stderr).toBe('proxyctl status: cannot reach proxyd: this version has no control socket yet\n');
-});
-
-test('under a 256-file limit, all listeners together hold at most 192 connections (and it says so): a flood is refused, never EMFILE, and the daemon serves once it ends', async () => {
-  const p = await startProcess('listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\nrules:\n  - MATCH,DIRECT\n', 256);
-  const flood: Array<import('node:net').Socket> = [];
-  try {
-    expect(p.out()).toContain('max-connections 4096 per listener is more than the open-file limit 256 allows: at most 192 connections in all');
-    for (let i = 0; i < 300; i++) {
-      const s = connect(p.socks, '127.0.0.1');
-      s.on('error', () => undefined);
-      flood.push(s);
-    }
-    await Promise.all(flood.map((s) => new Promise((r) => { s.once('connect', r); s.once('close', r); })));
-    // what is over the budget is closed at once; the rest stay until their handshake timeout
-    await expect.poll(() => flood.filter((s) => !s.destroyed && s.readyState === 'open').length, { timeout: 5000 }).toBeLessThanOrEqual(192);
-    for (const s of flood) s.destroy();
-    for (const proxy of [`http://127.0.0.1:${p.http}`, `socks5h://127.0.0.1:${p.socks}`]) {
-      await expect.poll(async () => (await curl(['-x', proxy, `http://127.0.0.1:${origin.port}/hello`])).stdout, { timeout: 5000 }).toBe('hello from origin');
-    }
-    expect(p.out()).not.toContain('EMFILE');
-  } finally {
-    for (const s of flood) s.destroy();
     p.child.kill('SIGTERM');
     await once(p.child, 'exit');
   }

@@ -310,6 +310,7 @@ async function startProxyd(name: string, rules: string[]): Promise<Proxyd> {
   const nsswitch = file('nsswitch.conf', 'hosts: files dns\n');
   const config = file('config.yaml', [
     'listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }',
+    `control: ${join(dir, `${name}-control`, 'control.sock')}`,
     'log: { level: info }',
     'limits: { drain-timeout: 1s }',
     'rules:',

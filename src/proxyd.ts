@@ -12,6 +12,8 @@ const program = new Command('proxyd')
   .option('--check', 'validate the config and exit: 0 when valid, 1 with every error as FILE:LINE:COL message')
   .showHelpAfterError();
 
+const DUPLICATE_MS = 500;
+
 async function main(): Promise<void> {
   program.parse();
   const opts = program.opts<{ config?: string; check?: boolean }>();
@@ -32,14 +34,17 @@ async function main(): Promise<void> {
   // PROXYD_STATS=off is for the benchmark's statistics-off runs only
   const daemon = await startDaemon(config, { stats: process.env.PROXYD_STATS !== 'off' });
   const log = daemon.engine.log;
-  let stopping = false;
+  let first: { signal: string; at: number } | undefined;
   const stop = (signal: string) => {
-    if (stopping) {
+    if (first) {
+      // one Ctrl-C under `npm start` arrives twice (the terminal signals the whole group and npm
+      // passes it on): the same signal within DUPLICATE_MS is that one press, not a second
+      if (signal === first.signal && Date.now() - first.at < DUPLICATE_MS) return;
       log.info({ signal }, 'second signal: closing every connection now');
       void daemon.stop({ now: true });
       return;
     }
-    stopping = true;
+    first = { signal, at: Date.now() };
     log.info({ signal, drainTimeoutMs: daemon.config.limits.drainTimeoutMs }, 'stopping: no new connections; open ones may finish (a second signal stops at once)');
     void daemon.stop().then(() => process.exit(0));
   };

@@ -1,15 +1,26 @@
-// pino, one JSON line per event; human-readable when stdout is a terminal. Secrets never reach a line.
+// pino, one JSON line per event; on a terminal one readable line per event instead (pretty.ts).
+// Secrets never reach a line: pino redacts them before either form is written.
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import type { LogLevel } from '../config/index.js';
+import { prettyDestination, type FormatOptions } from './pretty.js';
 
 export type { Logger } from 'pino';
 
 const REDACT = ['password', '*.password', 'users', 'headers.proxy-authorization', 'headers.authorization', '*.headers.proxy-authorization'];
 
-export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
+/** colour only on a terminal, and not when NO_COLOR is set to anything but "" (https://no-color.org) */
+export function useColor(env: NodeJS.ProcessEnv = process.env, isTTY = process.stdout.isTTY === true): boolean {
+  return isTTY && !env.NO_COLOR;
+}
+
+/**
+ * JSON lines to `destination` (default stdout); the terminal form when `pretty` is given, which
+ * is what stdout gets by default when it is a terminal.
+ */
+export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream, pretty?: FormatOptions): Logger {
   const options = { level, base: undefined, redact: { paths: REDACT, censor: '[redacted]' } };
-  if (destination) return pino(options, destination);
-  if (process.stdout.isTTY) return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
-  return pino(options);
+  const out = destination ?? process.stdout;
+  const form = pretty ?? (!destination && process.stdout.isTTY ? { color: useColor() } : undefined);
+  if (form) return pino(options, prettyDestination(out, form));
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -21,6 +21,8 @@ import { Listener, type ProtocolHandlers } from './inbound/listen.js';
 import { handleSocks5 } from './inbound/socks5.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { LoopGuard } from './loop-guard.js';
+import { ArtifactCache } from './mirror/cache.js';
+import { autoCacheDir } from './mirror/cache-dir.js';
 import type { OutboundDeps } from './outbound/index.js';
 import { Stats } from './stats/stats.js';
 import { VERSION } from './version.js';
@@ -70,7 +72,15 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   let config = initial;
   const guard = new LoopGuard();
   // health checks resolve names with the current state's resolver (`engine` exists by the time they run)
-  const deps: OutboundDeps = { isSelf: guard.isSelf, resolver: () => engine.state.resolver, log };
+  let opened: { key: string; cache: Promise<ArtifactCache> } | undefined;
+  /** the mirrors' cache, opened at first use (a config without mirrors touches no directory); reopened when `cache:` changes */
+  const artifactCache = (): Promise<ArtifactCache> => {
+    const dir = config.cache.dir === 'auto' ? autoCacheDir() : config.cache.dir;
+    const key = `${dir} ${config.cache.maxBytes}`;
+    if (opened?.key !== key) opened = { key, cache: ArtifactCache.open({ dir, maxBytes: config.cache.maxBytes, log }) };
+    return opened.cache;
+  };
+  const deps: OutboundDeps = { isSelf: guard.isSelf, resolver: () => engine.state.resolver, log, artifactCache };
   const engine: Engine = new Engine(buildState(config, deps).state, new Stats(options.stats ?? true), log);
   const throttle = new AuthThrottle(log);
   const http = new HttpInbound(engine, throttle);

@@ -9,7 +9,7 @@ import { validate } from './validate.js';
 import type { Config } from './schema.js';
 
 export { ConfigError, formatProblem, type Problem } from './source.js';
-export { DEFAULT_LIMITS, LISTENER_NAMES, type Config, type Limits, type ListenerName, type LogLevel, type User } from './schema.js';
+export { DEFAULT_CACHE, DEFAULT_LIMITS, LISTENER_NAMES, type CacheSettings, type Config, type Limits, type ListenerName, type LogLevel, type User } from './schema.js';
 
 /** rules/default.yaml of the installed package */
 export const EMBEDDED_CONFIG = fileURLToPath(new URL('../../rules/default.yaml', import.meta.url));

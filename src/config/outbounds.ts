@@ -1,6 +1,7 @@
-// The `proxies:` and `groups:` sections: each entry is read by the kind its `type` names (the
-// kind knows its own options), then the names are checked together: unique, every reference
-// (a `via`, a group member) defined, and no loop. Every problem at its FILE:LINE:COL.
+// The `proxies:`, `groups:` and `mirrors:` sections: each entry is read by the kind its `type`
+// (a mirror's `kind`) names (the kind knows its own options), then the names are checked
+// together: unique, every reference (a `via`, a group member, a mirror's fallback) defined, and
+// no loop. Every problem at its FILE:LINE:COL.
 import { isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
 import { closest } from '../did-you-mean.js';
 import { BUILT_IN_OUTBOUNDS, outboundKind, typesOf, type DefinitionReader, type OutboundDef, type Reference } from '../outbound/index.js';
@@ -8,7 +9,7 @@ import { hint, list } from './nodes.js';
 import type { Source } from './source.js';
 import { parseCount, parseDuration } from './units.js';
 
-type Section = 'proxies' | 'groups';
+type Section = 'proxies' | 'groups' | 'mirrors';
 
 /** A read definition and the reader that knows where its options were written. */
 export interface ReadDefinition {
@@ -29,8 +30,10 @@ export function readSection(src: Source, node: Node, section: Section): ReadDefi
       continue;
     }
     const types = typesOf(section);
+    /** the key that names the kind: a mirror's `kind`, everything else's `type` */
+    const kindKey = section === 'mirrors' ? 'kind' : 'type';
     const nameNode = item.get('name', true) as Node | undefined;
-    const typeNode = item.get('type', true) as Node | undefined;
+    const typeNode = item.get(kindKey, true) as Node | undefined;
     const name = isScalar(nameNode) ? String(nameNode.value) : undefined;
     const type = isScalar(typeNode) ? String(typeNode.value) : undefined;
     if (!name || !NAME.test(name)) {
@@ -41,13 +44,13 @@ export function readSection(src: Source, node: Node, section: Section): ReadDefi
     if (!kind || kind.section !== section) {
       const near = type === undefined ? undefined : closest(type, types);
       src.error(typeNode ?? item, type === undefined
-        ? `${section}.${name}: needs type: ${types.join(' | ')}`
-        : `${section}.${name}: unknown type "${type}"${near ? ` (did you mean "${near}"?)` : ` (known: ${types.join(', ')})`}`);
+        ? `${section}.${name}: needs ${kindKey}: ${types.join(' | ')}`
+        : `${section}.${name}: unknown ${kindKey} "${type}"${near ? ` (did you mean "${near}"?)` : ` (known: ${types.join(', ')})`}`);
       // its name still counts: no cascade of "unknown member"/"unknown target" errors about it
-      out.push({ def: { name, type: type ?? '' }, reader: new EntryReader(src, item, `${section}.${name}`, name, []), ok: false });
+      out.push({ def: { name, type: type ?? '' }, reader: new EntryReader(src, item, `${section}.${name}`, name, [], kindKey), ok: false });
       continue;
     }
-    const reader = new EntryReader(src, item, `${section}.${name}`, name, kind.options ?? []);
+    const reader = new EntryReader(src, item, `${section}.${name}`, name, kind.options ?? [], kindKey);
     const def = kind.parse?.(reader);
     reader.finish();
     out.push({ def: def ?? { name, type: type! }, reader, ok: def !== undefined });
@@ -70,7 +73,8 @@ export function checkReferences(read: ReadDefinition[]): OutboundDef[] {
     for (const ref of refs(r)) {
       if (builtIn.has(ref.name) || byName.has(ref.name)) continue;
       const near = closest(ref.name, known);
-      r.reader.problem(ref.key, `unknown ${ref.key === 'via' ? 'proxy' : 'member'} "${ref.name}"${near ? ` (did you mean "${near}"?)` : ` (known: ${known.join(', ')})`}`, ref.index);
+      const what = ref.key === 'via' ? 'proxy' : ref.key === 'fallback' ? 'route' : 'member';
+      r.reader.problem(ref.key, `unknown ${what} "${ref.name}"${near ? ` (did you mean "${near}"?)` : ` (known: ${known.join(', ')})`}`, ref.index);
     }
   }
   // loops: a depth-first walk; the reference that closes a loop is reported, with the loop
@@ -99,12 +103,12 @@ class EntryReader implements DefinitionReader {
   readonly #node: YAMLMap;
   readonly #what: string;
   readonly #known: readonly string[];
-  /** a `proxies:`/`groups:` entry (it has name and type), not a mapping nested in one */
-  readonly #top: boolean;
+  /** the key naming the kind of a top-level entry (`type`, a mirror's `kind`); undefined for a mapping nested in one */
+  readonly #kindKey: string | undefined;
   readonly #fields = new Map<string, { key: Node; value: Node }>();
 
-  constructor(src: Source, node: YAMLMap, what: string, name: string, known: readonly string[], top = true) {
-    this.#top = top;
+  constructor(src: Source, node: YAMLMap, what: string, name: string, known: readonly string[], kindKey: string | undefined) {
+    this.#kindKey = kindKey;
     this.#src = src;
     this.#node = node;
     this.#what = what;
@@ -139,6 +143,13 @@ class EntryReader implements DefinitionReader {
     return this.#number(key, parseDuration);
   }
 
+  boolean(key: string): boolean | undefined {
+    const f = this.#fields.get(key);
+    if (!f) return undefined;
+    if (isScalar(f.value) && typeof f.value.value === 'boolean') return f.value.value;
+    return void this.problem(key, `${key}: expected true or false`);
+  }
+
   count(key: string): number | undefined {
     return this.#number(key, parseCount);
   }
@@ -147,7 +158,7 @@ class EntryReader implements DefinitionReader {
     const f = this.#fields.get(key);
     if (!f) return undefined;
     if (!isMap(f.value)) return void this.problem(key, `${key}: expected a mapping`);
-    const nested = new EntryReader(this.#src, f.value, `${this.#what}.${key}`, this.name, options, false);
+    const nested = new EntryReader(this.#src, f.value, `${this.#what}.${key}`, this.name, options, undefined);
     nested.finish();
     return nested;
   }
@@ -162,7 +173,7 @@ class EntryReader implements DefinitionReader {
   /** Reports the options this entry's kind does not know. */
   finish(): void {
     for (const [key, f] of this.#fields) {
-      if (this.#top && (key === 'name' || key === 'type')) continue;
+      if (this.#kindKey && (key === 'name' || key === this.#kindKey)) continue;
       if (!this.#known.includes(key)) this.#src.error(f.key, `${this.#what}: unknown option "${key}"${hint(key, [...this.#known])}`);
     }
   }

@@ -42,6 +42,15 @@ export const DEFAULT_LIMITS: Limits = {
   drainTimeoutMs: 10_000,
 };
 
+/** the mirrors' artifact cache */
+export interface CacheSettings {
+  /** `auto` (the user's cache directory, see mirror/cache-dir.ts) or an absolute path */
+  dir: string;
+  maxBytes: number;
+}
+
+export const DEFAULT_CACHE: CacheSettings = { dir: 'auto', maxBytes: 10 * 1024 ** 3 };
+
 export interface Config {
   /** the file it came from, or `(embedded default)` */
   file: string;
@@ -60,4 +69,5 @@ export interface Config {
   router: Router;
   log: { level: LogLevel };
   limits: Limits;
+  cache: CacheSettings;
 }

@@ -6,7 +6,7 @@ import { isMap, isScalar, type Node } from 'yaml';
 import { isLoopback, normalizeHost, parseCidr, parseHostPort } from '../address/index.js';
 import { BUILT_IN_OUTBOUNDS } from '../outbound/index.js';
 import { compileRules, loadRuleSet, RuleCompileError, type RuleSet } from '../router/index.js';
-import { DEFAULT_LIMITS, LISTENER_NAMES, type Config, type Limits, type ListenerName, type LogLevel } from './schema.js';
+import { DEFAULT_CACHE, DEFAULT_LIMITS, LISTENER_NAMES, type Config, type Limits, type ListenerName, type LogLevel } from './schema.js';
 import type { Source } from './source.js';
 import { entries, hint, list, string } from './nodes.js';
 import { checkReferences, readSection, type ReadDefinition } from './outbounds.js';
@@ -15,7 +15,6 @@ import { parseCount, parseDuration, parseSize } from './units.js';
 type Draft = Omit<Config, 'router' | 'file'> & { ruleSets: Map<string, RuleSet>; ruleNodes: Node[]; definitions: ReadDefinition[] };
 type Section = (src: Source, node: Node, draft: Draft, baseDir: string) => void;
 
-const LATER = new Set(['mirrors', 'cache']);
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 const SECTIONS: Record<string, Section> = {
@@ -71,6 +70,31 @@ const SECTIONS: Record<string, Section> = {
   },
   groups(src, node, d) {
     d.definitions.push(...readSection(src, node, 'groups'));
+  },
+  mirrors(src, node, d) {
+    const read = readSection(src, node, 'mirrors');
+    const at = new Map<string, string>();
+    for (const r of read) {
+      const path = r.ok ? (r.def as { path?: string }).path : undefined;
+      if (!path) continue;
+      const other = at.get(path);
+      if (other) r.reader.problem('path', `path: ${path} is already the endpoint of mirror ${other}`);
+      else at.set(path, r.def.name);
+    }
+    d.definitions.push(...read);
+  },
+  cache(src, node, d, baseDir) {
+    for (const [key, value] of entries(src, node, 'cache', ['dir', 'max-size'])) {
+      if (key === 'dir') {
+        const dir = string(src, value, 'cache.dir');
+        if (dir) d.cache.dir = dir === 'auto' ? 'auto' : resolve(baseDir, dir);
+        continue;
+      }
+      const size = parseSize(isScalar(value) ? value.value : undefined);
+      if (typeof size === 'string') src.error(value, `cache.max-size: ${size}`);
+      else if (size < 1024 * 1024) src.error(value, 'cache.max-size: at least 1MiB');
+      else d.cache.maxBytes = size;
+    }
   },
   'rule-sets'(src, node, d, baseDir) {
     for (const [name, value] of entries(src, node, 'rule-sets')) {
@@ -135,6 +159,7 @@ export function validate(src: Source, baseDir: string): Config | undefined {
     ruleSets: new Map(),
     log: { level: 'info' },
     limits: { ...DEFAULT_LIMITS },
+    cache: { ...DEFAULT_CACHE },
   };
   if (src.problems.length) return undefined; // YAML syntax errors: nothing more to say reliably
   const root = src.doc.contents;
@@ -147,8 +172,7 @@ export function validate(src: Source, baseDir: string): Config | undefined {
   for (const [key, value, keyNode] of root ? entries(src, root, 'config') : []) {
     seen.set(key, value);
     keyNodes.set(key, keyNode);
-    if (LATER.has(key)) src.error(keyNode, `"${key}" is not supported by this version of proxyd yet`);
-    else if (!SECTIONS[key]) src.error(keyNode, `unknown key "${key}"${hint(key, Object.keys(SECTIONS))}`);
+    if (!SECTIONS[key]) src.error(keyNode, `unknown key "${key}"${hint(key, Object.keys(SECTIONS))}`);
   }
   // rule sets before rules, so RULE-SET lines can be checked against them
   for (const key of Object.keys(SECTIONS)) if (seen.has(key)) SECTIONS[key]!(src, seen.get(key)!, d, baseDir);

@@ -36,6 +36,8 @@ export const HealthMember = z.object({
   lastCheck: z.object({ at: z.number(), ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }).nullable(),
   recentLatencyMs: z.number().nullable(),
   errors: z.record(z.string(), z.number().int().nonnegative()),
+  /** a mirror upstream's hits, misses, bytes, times behind the origin, bad artifacts */
+  counters: z.record(z.string(), z.number().nonnegative()).optional(),
 });
 
 /** a health-checked choice: a proxy group now, mirrors later (the same shape) */

@@ -147,8 +147,12 @@ export class Engine {
     let routed: Routed | undefined;
     try {
       routed = await this.#route(state, session, deadline);
-      if (routed.outbound.kind === 'responder') return { routed, responder: routed.outbound };
-      const dialed = await this.#dial(routed, session.target, routed.match.resolved, deadline, state);
+      const { outbound } = routed;
+      if (outbound.kind === 'responder' && !outbound.tunnelVia) return { routed, responder: outbound };
+      // a responder that does not serve tunnels (a mirror until interception) has them carried by its route
+      const dialer = outbound.kind === 'responder' ? outbound.tunnelVia! : outbound;
+      const dialed = await this.#dial(routed, dialer, session.target, routed.match.resolved, deadline, state);
+      if (dialer !== outbound) dialed.chain = [outbound.name, ...dialed.chain];
       if (client.destroyed) {
         dialed.socket.destroy();
         throw left();
@@ -194,7 +198,8 @@ export class Engine {
     try {
       if (!chosen) {
         const where = request.path.split('?')[0];
-        throw new ProxyError('protocol', `no mirror endpoint at ${where} (origin-form requests are for mirrors${state.endpoints.length ? '' : ', none configured'})`, NO_ENDPOINT, 'client');
+        const paths = state.endpoints.map(([p]) => p).sort();
+        throw new ProxyError('protocol', `no mirror endpoint at ${where} (${paths.length ? `mirrors are at ${paths.join(', ')}` : 'origin-form requests are for mirrors; none is configured'})`, NO_ENDPOINT, 'client');
       }
       routed = this.#open(session, { target: chosen.name, rule: responder ? '(tunnel)' : `endpoint ${request.path.split(/[/?]/, 2).join('/')}`, index: -1 }, chosen);
       await chosen.respond(request, answer, session);
@@ -247,9 +252,9 @@ export class Engine {
   }
 
   /** Dials through a route under the session's deadline, timing the connect. */
-  async #dial(routed: Routed, target: Target, resolved: string[] | undefined, cancel: Cancel, state: EngineState): Promise<Dialed> {
+  async #dial(routed: Routed, dialer: Dialer, target: Target, resolved: string[] | undefined, cancel: Cancel, state: EngineState): Promise<Dialed> {
     const ctx = resolved ? { resolved, resolver: state.resolver, cancel } : { resolver: state.resolver, cancel };
-    return this.#timed(routed.stats, () => (routed.outbound as Dialer).dial(target, ctx));
+    return this.#timed(routed.stats, () => dialer.dial(target, ctx));
   }
 
   /** A dial, its connect time recorded in the route's histogram and its upstream's. */

@@ -2,6 +2,7 @@
 // own options from the config, names the outbounds it uses, and builds itself; this registry is
 // the only list of them, so buildOutbounds and the config never switch over kinds.
 import { DirectDialer } from './direct.js';
+import { MIRROR_KINDS } from '../mirror/index.js';
 import { GROUP_KINDS } from './group/index.js';
 import { HTTP_PROXY_KIND } from './http-proxy.js';
 import { RejectDialer } from './reject.js';
@@ -10,7 +11,7 @@ import type { BuildContext, DefinitionReader, Outbound, OutboundDef, Reference }
 
 export interface OutboundKind {
   /** the config section whose entries name this kind as their `type` (built-ins have none) */
-  section?: 'proxies' | 'groups';
+  section?: 'proxies' | 'groups' | 'mirrors';
   /** option names it knows (besides name and type), for unknown-option errors with a suggestion */
   options?: readonly string[];
   /** reads one entry; undefined when it has problems (reported through the reader) */
@@ -26,6 +27,7 @@ const KINDS = new Map<string, OutboundKind>([
   ['socks5', SOCKS5_PROXY_KIND],
   ['http', HTTP_PROXY_KIND],
   ...Object.entries(GROUP_KINDS),
+  ...Object.entries(MIRROR_KINDS),
 ]);
 
 export function outboundKind(type: string): OutboundKind | undefined {
@@ -33,7 +35,7 @@ export function outboundKind(type: string): OutboundKind | undefined {
 }
 
 /** The types a config section may name, for did-you-mean. */
-export function typesOf(section: 'proxies' | 'groups'): string[] {
+export function typesOf(section: 'proxies' | 'groups' | 'mirrors'): string[] {
   return [...KINDS].filter(([, k]) => k.section === section).map(([t]) => t);
 }
 

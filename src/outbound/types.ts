@@ -11,6 +11,7 @@ import type { Cancel } from '../deadline.js';
 import type { ProxyError } from '../errors.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Logger } from '../log/logger.js';
+import type { ArtifactCache } from '../mirror/cache.js';
 import type { Resolver } from '../resolver.js';
 import type { Session } from '../session.js';
 
@@ -56,6 +57,11 @@ export interface Responder {
   /** origin-form path prefixes it answers on the HTTP listener (`/go`) */
   readonly paths: readonly string[];
   respond(request: HttpRequest, answer: HttpAnswer, session: Session): Promise<void>;
+  /**
+   * Set when a CONNECT or SOCKS5 tunnel whose rule names this responder is to be carried through
+   * a route instead of being served (a mirror, until interception: its `fallback`).
+   */
+  readonly tunnelVia?: Dialer;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,8 @@ export interface HealthState {
     lastCheck: { at: number; ok: boolean; latencyMs?: number; error?: string } | undefined;
     recentLatencyMs: number | undefined;
     errors: Record<string, number>;
+    /** what else a member counts (a mirror upstream's hits, misses, bytes, times behind) */
+    counters?: Record<string, number>;
   }>;
 }
 
@@ -104,6 +112,8 @@ export interface OutboundDeps {
   /** the resolver of the current state, for work no session asks for (health checks) */
   resolver(): Resolver;
   log: Logger;
+  /** the mirrors' artifact cache, opened at first use with the current `cache:` settings */
+  artifactCache(): Promise<ArtifactCache>;
 }
 
 /** What building one outbound may use besides the deps: the outbounds it names, built before it. */
@@ -127,6 +137,7 @@ export interface DefinitionReader {
   /** milliseconds, from `500ms`, `30s`, `5m` */
   duration(key: string): number | undefined;
   count(key: string): number | undefined;
+  boolean(key: string): boolean | undefined;
   /** a nested mapping, read the same way, with its own known options */
   section(key: string, options: readonly string[]): DefinitionReader | undefined;
   /** a problem at an option's value (at item `index` of a list), or at the entry when key is undefined */

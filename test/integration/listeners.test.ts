@@ -156,7 +156,7 @@ describe('absolute-URI forwarding', () => {
 
   test('origin-form requests get a 404 naming the mirror endpoints', async () => {
     const r = await curl(['-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/@v/list`]);
-    expect(r.stdout).toBe('proxyd: no mirror endpoint at /go/example.com/@v/list (origin-form requests are for mirrors, none configured) (protocol)\n\n404');
+    expect(r.stdout).toBe('proxyd: no mirror endpoint at /go/example.com/@v/list (origin-form requests are for mirrors; none is configured) (protocol)\n\n404');
   });
 });
 

@@ -26,7 +26,7 @@ test('an origin-form request at its path (GOPROXY=http://127.0.0.1:8080/m style)
 
 test('an origin-form request at no endpoint gets 404 naming the path', async () => {
   const r = await curl(['-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/mx/other`]);
-  expect(r.stdout).toBe('proxyd: no mirror endpoint at /mx/other (origin-form requests are for mirrors) (protocol)\n\n404');
+  expect(r.stdout).toBe('proxyd: no mirror endpoint at /mx/other (mirrors are at /m) (protocol)\n\n404');
 });
 
 test.each([

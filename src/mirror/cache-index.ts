@@ -1,0 +1,241 @@
+// The artifact cache's files on disk (the layout is described in cache.ts): naming, the sidecar
+// format, durable writes, checked reads, moving a bad entry aside, and the scan that rebuilds the
+// index at open.
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+
+export const OBJECTS = 'objects';
+export const TMP = 'tmp';
+export const QUARANTINE = 'quarantine';
+export const SIDECAR = '.json';
+
+const HEX64 = /^[0-9a-f]{64}$/;
+/** bytes per read of an artifact */
+const READ_CHUNK = 64 * 1024;
+/** sidecars read at once while scanning */
+const SCAN_PARALLEL = 16;
+
+/** What the sidecar `objects/<name>.json` holds. */
+export interface Sidecar {
+  key: string;
+  size: number;
+  sha256: string;
+  meta: Record<string, string>;
+  /** ms since the epoch */
+  storedAt: number;
+}
+
+/** A sidecar plus its place in the recency order: ms of last use, the artifact's mtime on disk. */
+export interface Found extends Sidecar {
+  name: string;
+  used: number;
+}
+
+export interface ScanResult {
+  /** committed entries, least recently used first */
+  entries: Found[];
+  /** names (under objects/) whose files do not make a valid entry: to be quarantined */
+  bad: string[];
+  /** files under objects/ that are not part of any entry (a crash between the two renames): to be removed */
+  strays: string[];
+}
+
+/** The file name of a key: keys are arbitrary strings and never become paths. */
+export function nameOf(key: string): string {
+  return sha256Hex(key);
+}
+
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function errCode(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : 'EUNKNOWN';
+}
+
+export function parseSidecar(text: string): Sidecar | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const s = v as Partial<Sidecar>;
+  const meta = s.meta as unknown;
+  const metaOk = typeof meta === 'object' && meta !== null && !Array.isArray(meta) && Object.values(meta).every((x) => typeof x === 'string');
+  const ok = typeof s.key === 'string' && Number.isSafeInteger(s.size) && (s.size as number) >= 0 && typeof s.sha256 === 'string'
+    && HEX64.test(s.sha256) && metaOk && typeof s.storedAt === 'number';
+  return ok ? { key: s.key as string, size: s.size as number, sha256: s.sha256 as string, meta: { ...(meta as Record<string, string>) }, storedAt: s.storedAt as number } : undefined;
+}
+
+/** A fresh name under tmp/ for a file about to be written. */
+export function tempName(name: string): string {
+  return `${name}.${randomBytes(6).toString('hex')}`;
+}
+
+/** Creates `path` (must not exist), writes `data`, sets its mtime to `mtimeMs` if given, fsyncs, closes. */
+export async function writeDurably(path: string, data: Buffer, mtimeMs?: number): Promise<void> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    if (mtimeMs !== undefined) await fh.utimes(mtimeMs / 1000, mtimeMs / 1000);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync a directory so the renames in it survive a power cut; best effort (not every platform allows it). */
+export async function syncDir(path: string): Promise<void> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // durability of the rename only; the entry itself is complete either way
+  }
+}
+
+/**
+ * Moves objects/<name> and its sidecar into quarantine/ (sidecar first: without it the entry no
+ * longer exists), deleting what cannot be moved. Says where the artifact went.
+ */
+export async function quarantine(dir: string, name: string): Promise<string> {
+  const stamp = Date.now();
+  const outcomes: string[] = [];
+  for (const suffix of [SIDECAR, '']) {
+    const from = join(dir, OBJECTS, name + suffix);
+    const to = join(QUARANTINE, `${name}-${stamp}${suffix}`);
+    try {
+      await rename(from, join(dir, to));
+      outcomes.push(to);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') continue;
+      outcomes.push(await rm(from, { force: true }).then(() => 'deleted', (e: unknown) => `left in place (${errCode(e)})`));
+    }
+  }
+  return outcomes.at(-1) ?? 'already gone';
+}
+
+/** Empties tmp/: anything there is a write that a crash interrupted. */
+export async function clearTemp(dir: string): Promise<void> {
+  const tmp = join(dir, TMP);
+  for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
+}
+
+/** Reads objects/ into entries, least recently used first; never modifies anything. */
+export async function scan(dir: string): Promise<ScanResult> {
+  const objects = join(dir, OBJECTS);
+  const names = await readdir(objects);
+  const artifacts = new Set(names.filter((n) => HEX64.test(n)));
+  const sidecars = names.filter((n) => n.endsWith(SIDECAR) && HEX64.test(n.slice(0, -SIDECAR.length))).map((n) => n.slice(0, -SIDECAR.length));
+  const committed = new Set(sidecars);
+  const strays = names.filter((n) => !committed.has(n) && !(n.endsWith(SIDECAR) && committed.has(n.slice(0, -SIDECAR.length))));
+  const entries: Found[] = [];
+  const bad: string[] = [];
+
+  const check = async (name: string): Promise<void> => {
+    if (!artifacts.has(name)) return void bad.push(name); // sidecar of a vanished artifact
+    try {
+      const side = parseSidecar(await readFile(join(objects, name + SIDECAR), 'utf8'));
+      const st = await stat(join(objects, name));
+      if (side && nameOf(side.key) === name && st.isFile() && st.size === side.size) entries.push({ ...side, name, used: Math.round(st.mtimeMs) });
+      else bad.push(name);
+    } catch {
+      bad.push(name);
+    }
+  };
+  for (let i = 0; i < sidecars.length; i += SCAN_PARALLEL) await Promise.all(sidecars.slice(i, i + SCAN_PARALLEL).map(check));
+
+  entries.sort((a, b) => a.used - b.used || (a.name < b.name ? -1 : 1));
+  return { entries, bad, strays };
+}
+
+/** how a CheckedReader gets its file and reports a mismatch */
+export interface ReaderIo {
+  open: () => Promise<FileHandle>;
+  corrupt: (fields: Record<string, unknown>) => void;
+}
+
+/**
+ * A file's bytes, hashed on the way; the last chunk is held back until the digest is known and
+ * replaced by an ECORRUPT error when the bytes are not the ones recorded.
+ */
+export class CheckedReader extends Readable {
+  readonly #size: number;
+  readonly #sha256: string;
+  readonly #io: ReaderIo;
+  readonly #hash = createHash('sha256');
+  #fh: FileHandle | undefined;
+  #held: Buffer | undefined;
+  #pos = 0;
+
+  constructor(size: number, sha256: string, io: ReaderIo) {
+    super();
+    this.#size = size;
+    this.#sha256 = sha256;
+    this.#io = io;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    this.#io.open().then((fh) => {
+      this.#fh = fh;
+      callback();
+    }, (err: Error) => callback(err));
+  }
+
+  override _read(): void {
+    this.#next().catch((err: Error) => this.destroy(err));
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const fh = this.#fh;
+    this.#fh = undefined;
+    if (!fh) return callback(error);
+    fh.close().then(() => callback(error), () => callback(error));
+  }
+
+  /** pushes one chunk (the one before the latest read), or ends */
+  async #next(): Promise<void> {
+    for (;;) {
+      const fh = this.#fh;
+      if (!fh || this.destroyed) return;
+      const buf = Buffer.allocUnsafe(READ_CHUNK);
+      const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, this.#pos);
+      if (this.destroyed) return;
+      if (bytesRead === 0) return this.#finish();
+      const chunk = buf.subarray(0, bytesRead);
+      this.#pos += bytesRead;
+      this.#hash.update(chunk);
+      if (this.#pos > this.#size) return this.#fail({ problem: 'longer than stored', size: this.#size });
+      const previous = this.#held;
+      this.#held = chunk;
+      if (previous) {
+        this.push(previous);
+        return;
+      }
+    }
+  }
+
+  #finish(): void {
+    const actual = this.#hash.digest('hex');
+    if (this.#pos !== this.#size) return this.#fail({ problem: 'shorter than stored', size: this.#size, read: this.#pos });
+    if (actual !== this.#sha256) return this.#fail({ problem: 'sha256 mismatch', sha256: this.#sha256, actual });
+    if (this.#held) this.push(this.#held);
+    this.#held = undefined;
+    this.push(null);
+  }
+
+  #fail(fields: Record<string, unknown>): void {
+    this.#held = undefined;
+    this.#io.corrupt(fields);
+    this.destroy(Object.assign(new Error(`cached artifact is corrupt (${String(fields.problem)})`), { code: 'ECORRUPT' }));
+  }
+}

@@ -1,0 +1,73 @@
+// A `mirrors:` entry as its kind reads it:
+//   { name, kind: goproxy | sumdb | npm | pypi | generic, path, origins, upstreams, fallback, intercept, check }
+import type { DefinitionReader, OutboundDef } from '../outbound/index.js';
+
+export type MirrorKind = 'goproxy' | 'sumdb' | 'npm' | 'pypi' | 'generic';
+
+export interface MirrorDef extends OutboundDef {
+  type: MirrorKind;
+  /** its endpoint on the HTTP listener (`/go`) */
+  path: string;
+  /** the origins' base URLs: the last resort, reached through `fallback` */
+  origins: string[];
+  /** the mirrors' base URLs, tried in order of health (reached DIRECT) */
+  upstreams: string[];
+  /** the route to the origins, and for tunnels whose rule names this mirror */
+  fallback: string;
+  check: { intervalMs: number; timeoutMs: number; failures: number; maxLatencyMs: number; path: string };
+}
+
+const CHECK_DEFAULTS = { intervalMs: 30_000, timeoutMs: 5_000, failures: 3, maxLatencyMs: 500, path: '/' };
+export const MIRROR_OPTIONS = ['path', 'origins', 'upstreams', 'fallback', 'intercept', 'check'] as const;
+
+export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDef | undefined {
+  let ok = true;
+  const problem = (key: string | undefined, message: string, index?: number) => {
+    entry.problem(key, message, index);
+    ok = false;
+  };
+  const path = entry.string('path') ?? `/${entry.name}`;
+  if (!/^\/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$/.test(path) || path.split('/').some((p) => p === '..' || p === '.')) {
+    problem('path', `path: expected an endpoint such as /go (got "${path}")`);
+  }
+  let listed = false;
+  const urls = (key: 'origins' | 'upstreams') => (entry.strings(key) ?? []).filter((u, i) => {
+    listed = true;
+    let url: URL | undefined;
+    try {
+      url = new URL(u);
+    } catch { /* reported below */ }
+    if (url && (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash) return true;
+    problem(key, `${key}: expected an http:// or https:// base URL (got "${u}")`, i);
+    return false;
+  });
+  const origins = urls('origins');
+  const upstreams = urls('upstreams');
+  if (!listed) problem(undefined, 'a mirror needs upstreams: [URL, …] or origins: [URL, …]');
+  if (entry.boolean('intercept') === true) {
+    problem('intercept', 'intercept: true (serving CONNECTs to the origins from the mirror) is not built yet; with false, such tunnels go through fallback');
+  }
+  const check = { ...CHECK_DEFAULTS };
+  const c = entry.section('check', ['interval', 'timeout', 'failures', 'max-latency', 'path']);
+  if (c) {
+    for (const [key, field] of [['interval', 'intervalMs'], ['timeout', 'timeoutMs'], ['max-latency', 'maxLatencyMs']] as const) {
+      const ms = c.duration(key);
+      if (ms !== undefined && ms <= 0) {
+        c.problem(key, `${key}: must be more than 0`);
+        ok = false;
+      } else if (ms !== undefined) check[field] = ms;
+    }
+    const failures = c.count('failures');
+    if (failures !== undefined && failures < 1) {
+      c.problem('failures', 'failures: at least 1');
+      ok = false;
+    } else if (failures !== undefined) check.failures = failures;
+    const p = c.string('path');
+    if (p !== undefined && !p.startsWith('/')) {
+      c.problem('path', `path: expected a path such as / (got "${p}")`);
+      ok = false;
+    } else if (p !== undefined) check.path = p;
+  }
+  if (!ok) return undefined;
+  return { name: entry.name, type, path, origins, upstreams, fallback: entry.string('fallback') ?? 'DIRECT', check };
+}

@@ -1,0 +1,316 @@
+// A mirror: a route target that answers a package protocol itself, from its upstreams in order
+// of health, failing over inside one request, with the origin (through `fallback`) last.
+//
+//   request ─► classify ─► invalid: 400
+//                       ├► immutable: disk cache ─hit─► stream (hash checked as it flows)
+//                       │                         └miss─► one fetch for all who ask ─► verify ─► store ─► serve
+//                       ├► mutable: minute cache, or mirror + origin (2 s) merged ─► rewrite links ─► serve
+//                       └► pass: first upstream that has it
+import type { Readable } from 'node:stream';
+import { classify, ProxyError } from '../errors.js';
+import type { Dialer, HealthChecked, HealthState, OutboundDeps, Responder } from '../outbound/index.js';
+import { MemberHealth, type HealthSettings } from '../outbound/group/health.js';
+import { fallbackOrder, type Candidate } from '../outbound/group/order.js';
+import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
+import type { Session } from '../session.js';
+import type { MirrorDef } from './definition.js';
+import { Fetcher, type Fetched } from './fetcher.js';
+import { joinUrl, type Classified, type Protocol } from './protocol.js';
+
+/** mutable answers are kept this long */
+const MUTABLE_MS = 60_000;
+const MUTABLE_MAX = 2_000;
+/** how long the origin is waited for, once a mirror has answered, to merge its answer in */
+const FRESHNESS_MS = 2_000;
+/** a module zip is at most 500 MiB; nothing larger is read */
+const MAX_BODY = 512 * 1024 * 1024;
+const MAX_REDIRECTS = 3;
+
+interface Endpoint extends Candidate {
+  base: URL;
+  route: Dialer;
+  origin: boolean;
+  counters: { hits: number; misses: number; bytes: number; behind: number; bad: number };
+}
+
+interface Got {
+  fetched: Fetched;
+  url: URL;
+  from: Endpoint;
+}
+
+/** every endpoint answered "not here" (the last of those answers), or all failed */
+type Outcome = Got | { absent: Fetched } | { failed: string[] };
+
+export class Mirror implements Responder, HealthChecked {
+  readonly kind = 'responder';
+  readonly name: string;
+  readonly paths: readonly string[];
+  readonly tunnelVia: Dialer;
+  readonly #def: MirrorDef;
+  readonly #protocol: Protocol;
+  readonly #upstreams: Endpoint[];
+  readonly #origins: Endpoint[];
+  readonly #fetcher: Fetcher;
+  readonly #deps: OutboundDeps;
+  readonly #health: HealthSettings;
+  readonly #mutable = new Map<string, { expires: number; got: Got }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(def: MirrorDef, protocol: Protocol, direct: Dialer, fallback: Dialer, deps: OutboundDeps, previous?: Mirror) {
+    this.name = def.name;
+    this.paths = [def.path];
+    this.tunnelVia = fallback;
+    this.#def = def;
+    this.#protocol = protocol;
+    this.#deps = deps;
+    this.#fetcher = new Fetcher(deps);
+    this.#health = { failures: def.check.failures, maxLatencyMs: def.check.maxLatencyMs };
+    const endpoint = (url: string, route: Dialer, origin: boolean): Endpoint => {
+      const base = new URL(url);
+      const name = origin ? `${base.host} (origin)` : base.host + base.pathname.replace(/\/$/, '');
+      const health = new MemberHealth();
+      const before = previous ? previous.#all().find((e) => e.name === name) : undefined;
+      if (before) health.copyFrom(before.health);
+      return { name, base, route, origin, health, counters: before ? { ...before.counters } : { hits: 0, misses: 0, bytes: 0, behind: 0, bad: 0 } };
+    };
+    this.#upstreams = def.upstreams.map((u) => endpoint(u, direct, false));
+    this.#origins = def.origins.map((u) => endpoint(u, fallback, true));
+  }
+
+  async respond(request: HttpRequest, answer: HttpAnswer, session: Session): Promise<void> {
+    this.#startChecks();
+    const header = (name: string) => headerOf(request.headers, name);
+    const served = session.mode === 'respond';
+    const rel = served ? request.path.slice(this.#def.path.length) || '/' : request.path;
+    // where follow-up downloads are sent: proxyd's endpoint as this client named it, or the origin it asked for
+    const clientBase = served ? `http://${header('host') ?? '127.0.0.1'}${this.#def.path}` : request.origin;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      return send(answer, request, 405, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: a mirror answers GET and HEAD only\n`), { allow: 'GET, HEAD' });
+    }
+    const c = this.#protocol.classify(rel, header('accept'));
+    if (c.type === 'invalid') return send(answer, request, 400, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: ${c.reason}\n`));
+    const outcome = c.type === 'immutable' ? await this.#artifact(rel, c, request, answer, header('accept'))
+      : c.type === 'mutable' ? await this.#document(rel, c, header('accept'))
+        : await this.#first(rel, this.#order(true), header('accept'));
+    if (outcome === 'served') return;
+    if ('failed' in outcome) throw new ProxyError('unreachable', `${this.name}: no upstream could answer ${rel.split('?')[0]} (${outcome.failed.join('; ')})`, undefined, 'upstream');
+    if ('absent' in outcome) return send(answer, request, outcome.absent.status, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: not found on any upstream or the origin: ${rel.split('?')[0]}\n`));
+    let body = outcome.fetched.body;
+    if (this.#protocol.rewrite && c.type === 'mutable') body = this.#protocol.rewrite(rel, body, clientBase, outcome.url);
+    return send(answer, request, outcome.fetched.status, outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel), body);
+  }
+
+  /** A versioned artifact: from the disk cache, or fetched once however many ask, verified, stored. */
+  async #artifact(rel: string, c: Extract<Classified, { type: 'immutable' }>, request: HttpRequest, answer: HttpAnswer, accept: string | undefined): Promise<Outcome | 'served'> {
+    const cache = await this.#deps.artifactCache();
+    const hit = cache.get(c.key);
+    if (hit) {
+      await stream(answer, request, hit.meta.type ?? this.#protocol.contentType(rel), hit.size, hit.open());
+      return 'served';
+    }
+    return cache.once(c.key, async () => {
+      const outcome = await this.#first(rel, this.#order(true), accept, true);
+      if ('fetched' in outcome) await cache.put(c.key, outcome.fetched.body, { type: outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel), from: outcome.from.name });
+      return outcome;
+    });
+  }
+
+  /** A document that changes: kept a minute; merged with the origin's when the protocol merges it. */
+  async #document(rel: string, c: Extract<Classified, { type: 'mutable' }>, accept: string | undefined): Promise<Outcome> {
+    const kept = this.#mutable.get(c.key);
+    if (kept && kept.expires > Date.now()) return kept.got;
+    const outcome = c.merge && this.#origins.length ? await this.#fresh(rel, accept) : await this.#first(rel, this.#order(true), accept);
+    if ('fetched' in outcome) {
+      if (this.#mutable.size >= MUTABLE_MAX) this.#mutable.delete(this.#mutable.keys().next().value!);
+      this.#mutable.set(c.key, { expires: Date.now() + MUTABLE_MS, got: outcome });
+    }
+    return outcome;
+  }
+
+  /** The mirrors' answer, and the origin's when it comes within 2 s: their union, so a version published a minute ago is found. */
+  async #fresh(rel: string, accept: string | undefined): Promise<Outcome> {
+    const fromOrigin = this.#first(rel, this.#origins, accept);
+    const mirrored = await this.#first(rel, this.#order(false), accept);
+    if (!('fetched' in mirrored)) return fromOrigin; // no mirror has it: the origin is the answer, however long it takes
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const origin = await Promise.race([fromOrigin, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), FRESHNESS_MS)))]);
+    clearTimeout(timer);
+    if (!origin || !('fetched' in origin)) return mirrored;
+    try {
+      const merged = this.#protocol.merge!(rel, mirrored.fetched.body, origin.fetched.body);
+      if (merged.behind) mirrored.from.counters.behind++;
+      return { ...mirrored, fetched: { ...mirrored.fetched, body: merged.body } };
+    } catch {
+      return mirrored; // an origin answer that does not parse adds nothing
+    }
+  }
+
+  /**
+   * The first endpoint that has `rel`: a connect error, timeout, 5xx, garbled answer or (with
+   * `verify`) an artifact that does not check out is a failure of that endpoint, and the next is
+   * asked; "not here" (404/410) asks the next too.
+   */
+  async #first(rel: string, order: Endpoint[], accept: string | undefined, verify = false): Promise<Outcome> {
+    const failed: string[] = [];
+    let absent: Fetched | undefined;
+    for (const ep of order) {
+      let got: Got;
+      try {
+        got = await this.#get(ep, rel, accept);
+      } catch (err) {
+        const e = classify(err, 'upstream');
+        failed.push(`${ep.name}: ${e.message}`);
+        this.#failed(ep, e);
+        continue;
+      }
+      const { status } = got.fetched;
+      if (this.#protocol.absent(status)) {
+        ep.counters.misses++;
+        absent = got.fetched;
+        continue;
+      }
+      if (status < 200 || status >= 300) {
+        failed.push(`${ep.name}: HTTP ${status}`);
+        this.#failed(ep, new ProxyError(status >= 500 ? 'unreachable' : 'protocol', `HTTP ${status}`, undefined, 'upstream'));
+        continue;
+      }
+      const wrong = verify && this.#protocol.verify ? await this.#protocol.verify(rel, got.fetched, this.#verifyContext(accept)) : undefined;
+      if (wrong) {
+        ep.counters.bad++;
+        failed.push(`${ep.name}: ${wrong}`);
+        this.#deps.log.warn({ mirror: this.name, upstream: ep.name, path: rel }, `${this.name}: ${ep.name} served a bad artifact (${wrong}); trying the next`);
+        continue;
+      }
+      ep.counters.hits++;
+      ep.counters.bytes += got.fetched.body.length;
+      ep.health.pass(Date.now(), undefined, this.#health);
+      return got;
+    }
+    // "not here" from any of them outweighs failures of others: the client may look elsewhere
+    return absent ? { absent } : { failed };
+  }
+
+  /** GET rel from one endpoint, following a few redirects (registries send tarballs to a CDN). */
+  async #get(ep: Endpoint, rel: string, accept: string | undefined): Promise<Got> {
+    let url = this.#protocol.urlFor?.(ep.base, rel) ?? joinUrl(ep.base, rel);
+    const options = { timeoutMs: this.#def.check.timeoutMs * 6, maxBytes: MAX_BODY, headers: this.#protocol.requestHeaders?.(rel, accept) ?? {} };
+    for (let hop = 0; ; hop++) {
+      const fetched = await this.#fetcher.get(url, ep.route, options);
+      const location = fetched.headers.location;
+      if (fetched.status < 300 || fetched.status >= 400 || !location || hop === MAX_REDIRECTS) return { fetched, url, from: ep };
+      url = new URL(location, url);
+    }
+  }
+
+  #verifyContext(accept: string | undefined) {
+    return {
+      mutable: async (rel: string) => {
+        const c = this.#protocol.classify(rel, accept);
+        if (c.type !== 'mutable') return undefined;
+        const outcome = await this.#document(rel, c, accept);
+        return 'fetched' in outcome ? outcome.fetched.body : undefined;
+      },
+      lookup: async (rel: string) => {
+        const outcome = await this.#first(rel, this.#order(true), undefined);
+        return 'fetched' in outcome ? outcome.fetched.body : undefined;
+      },
+    };
+  }
+
+  #failed(ep: Endpoint, e: ProxyError): void {
+    const t = ep.health.fail(Date.now(), e.cls, e.message, this.#health, false);
+    if (t === 'down') this.#deps.log.warn({ mirror: this.name, upstream: ep.name, reason: e.message }, `${this.name}/${ep.name} is down`);
+  }
+
+  /** upstreams by health (the fallback order of groups), then (`withOrigins`) the origins through fallback */
+  #order(withOrigins: boolean): Endpoint[] {
+    const names = fallbackOrder(this.#upstreams.length ? this.#upstreams : this.#origins).order;
+    const ordered = names.map((n) => this.#all().find((e) => e.name === n)!);
+    return withOrigins && this.#upstreams.length ? [...ordered, ...this.#origins] : ordered;
+  }
+
+  #all(): Endpoint[] {
+    return [...this.#upstreams, ...this.#origins];
+  }
+
+  health(): HealthState {
+    const { order, why } = fallbackOrder(this.#upstreams.length ? this.#upstreams : this.#origins);
+    return {
+      type: this.#def.type,
+      current: order[0],
+      why,
+      members: this.#all().map((e) => ({
+        name: e.name, status: e.health.status, slow: e.health.slow, lastCheck: e.health.lastCheck,
+        recentLatencyMs: e.health.recentLatencyMs, errors: { ...e.health.errors }, counters: { ...e.counters },
+      })),
+    };
+  }
+
+  async checkNow(): Promise<void> {
+    await Promise.all(this.#upstreams.map((ep) => this.#check(ep)));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#fetcher.close();
+  }
+
+  /** health checks start with the first request: a mirror nobody uses contacts nothing */
+  #startChecks(): void {
+    if (this.#timer || this.#closed || !this.#upstreams.length) return;
+    this.#timer = setInterval(() => void this.checkNow(), this.#def.check.intervalMs).unref();
+  }
+
+  async #check(ep: Endpoint): Promise<void> {
+    if (this.#closed) return;
+    const url = joinUrl(ep.base, this.#def.check.path);
+    try {
+      const fetched = await this.#fetcher.get(url, ep.route, { timeoutMs: this.#def.check.timeoutMs, maxBytes: 0, headOnly: true });
+      if (fetched.status >= 500) throw new ProxyError('unreachable', `check ${url.href}: HTTP ${fetched.status}`, undefined, 'upstream');
+      const t = ep.health.pass(Date.now(), Math.round(fetched.ms), this.#health);
+      if (t === 'up' || t === 'slow') this.#deps.log.info({ mirror: this.name, upstream: ep.name, ms: Math.round(fetched.ms) }, `${this.name}/${ep.name} is ${t}`);
+    } catch (err) {
+      const e = classify(err, 'upstream');
+      const t = ep.health.fail(Date.now(), e.cls, e.message, this.#health, true);
+      if (t === 'down') this.#deps.log.warn({ mirror: this.name, upstream: ep.name, reason: e.message }, `${this.name}/${ep.name} is down`);
+    }
+  }
+}
+
+function headerOf(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return headers[i + 1];
+  return undefined;
+}
+
+function send(answer: HttpAnswer, request: HttpRequest, status: number, type: string, body: Buffer, extra: Record<string, string> = {}): void {
+  const headers = ['Content-Type', type, 'Content-Length', String(body.length), ...Object.entries(extra).flat()];
+  answer.head(status, headers);
+  if (request.method !== 'HEAD') answer.write(body);
+  answer.end();
+}
+
+/** A cached artifact to the client, with backpressure; a file that fails its hash cuts the answer (the client sees it broken). */
+function stream(answer: HttpAnswer, request: HttpRequest, type: string, size: number, body: Readable): Promise<void> {
+  answer.head(200, ['Content-Type', type, 'Content-Length', String(size)]);
+  if (request.method === 'HEAD') {
+    body.destroy();
+    answer.end();
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    answer.onDrain(() => body.resume());
+    answer.onClose(() => body.destroy());
+    body.on('data', (chunk: Buffer) => {
+      if (!answer.write(chunk)) body.pause();
+    });
+    body.once('end', () => {
+      answer.end();
+      resolve();
+    });
+    // the cache quarantined the file: this answer is cut, the next request fetches it again
+    body.once('error', (err) => reject(new ProxyError('reset', `cached artifact failed its check: ${err.message}`, undefined, 'proxyd')));
+  });
+}

@@ -1,0 +1,98 @@
+// The npm registry protocol: packuments (`/name`, `/@scope%2fname`) are merged with the origin's
+// and have their tarball URLs pointed back at proxyd; tarballs (`/name/-/name-1.0.0.tgz`) are
+// artifacts, verified against the packument's `dist.integrity` (or `shasum`).
+import { createHash } from 'node:crypto';
+import type { Classified, MergeResult, Protocol } from './protocol.js';
+import { compareSemver } from './semver.js';
+
+/** a package name: optional @scope/, then url-safe lower-case characters */
+const NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
+const MAX_NAME = 214;
+
+interface Packument {
+  name?: string;
+  versions?: Record<string, { dist?: { tarball?: string; integrity?: string; shasum?: string } }>;
+  'dist-tags'?: Record<string, string>;
+  time?: Record<string, string>;
+}
+
+/** `/@scope%2fname` and `/@scope/name` both name @scope/name */
+function packageName(segment: string): string {
+  return decodeURIComponent(segment.replace(/%2f/i, '/'));
+}
+
+function parse(rel: string): { name: string; tarball?: string } | { error: string } | undefined {
+  const path = rel.split('?')[0]!;
+  if (path === '/' || path.startsWith('/-/')) return undefined;
+  const m = path.match(/^\/((?:@[^/]+(?:\/|%2[fF]))?[^/@][^/]*)(?:\/-\/([^/]+\.tgz))?\/?$/);
+  if (!m) return { error: `not an npm registry path: ${path}` };
+  let name: string;
+  try {
+    name = packageName(m[1]!);
+  } catch {
+    return { error: `not an npm package name: ${m[1]}` };
+  }
+  if (name.length > MAX_NAME || !NAME.test(name) || name.split('/').some((p) => p === '.' || p === '..')) return { error: `"${name}" is not an npm package name` };
+  return m[2] ? { name, tarball: m[2] } : { name };
+}
+
+export const NPM: Protocol = {
+  classify(rel): Classified {
+    const p = parse(rel);
+    if (!p) return { type: 'pass' };
+    if ('error' in p) return { type: 'invalid', reason: p.error };
+    if (p.tarball) return { type: 'immutable', key: `npm ${p.name}/-/${p.tarball}` };
+    return { type: 'mutable', key: `packument ${p.name}`, merge: true };
+  },
+
+  // the full packument, whatever the client asked: one document to cache, merge and verify against
+  requestHeaders: () => ({ accept: 'application/json' }),
+
+  absent: (status) => status === 404 || status === 410,
+
+  merge(_rel, mirror, origin): MergeResult {
+    const a = JSON.parse(mirror.toString()) as Packument;
+    const b = JSON.parse(origin.toString()) as Packument;
+    const missing = Object.keys(b.versions ?? {}).filter((v) => !a.versions?.[v]);
+    if (!missing.length) return { body: mirror, behind: false };
+    const merged: Packument = { ...a, versions: { ...b.versions, ...a.versions }, time: { ...b.time, ...a.time } };
+    const latest = [a['dist-tags']?.latest, b['dist-tags']?.latest].filter((v): v is string => !!v).sort(compareSemver).pop();
+    merged['dist-tags'] = { ...b['dist-tags'], ...a['dist-tags'], ...(latest ? { latest } : {}) };
+    return { body: Buffer.from(JSON.stringify(merged)), behind: true };
+  },
+
+  rewrite(_rel, body, clientBase): Buffer {
+    const doc = JSON.parse(body.toString()) as Packument;
+    for (const v of Object.values(doc.versions ?? {})) {
+      const tarball = v.dist?.tarball;
+      if (!tarball) continue;
+      // the registry's own layout: …/<name>/-/<file>.tgz, whichever host served it
+      const m = new URL(tarball).pathname.match(/\/((?:@[^/]+\/)?[^/]+\/-\/[^/]+\.tgz)$/);
+      if (m) v.dist!.tarball = `${clientBase}/${m[1]}`;
+    }
+    return Buffer.from(JSON.stringify(doc));
+  },
+
+  async verify(rel, fetched, ctx): Promise<string | undefined> {
+    const p = parse(rel) as { name: string; tarball: string };
+    const packument = await ctx.mutable(`/${p.name.replace('/', '%2f')}`);
+    if (!packument) return undefined;
+    const doc = JSON.parse(packument.toString()) as Packument;
+    const dist = Object.values(doc.versions ?? {}).map((v) => v.dist).find((d) => d?.tarball?.endsWith(`/-/${p.tarball}`));
+    if (!dist) return undefined;
+    if (dist.integrity) {
+      for (const sri of dist.integrity.split(/\s+/)) {
+        const [alg, want] = [sri.slice(0, sri.indexOf('-')), sri.slice(sri.indexOf('-') + 1)];
+        if (!['sha512', 'sha384', 'sha256', 'sha1'].includes(alg)) continue;
+        const got = createHash(alg).update(fetched.body).digest('base64');
+        return got === want ? undefined : `its ${alg} is not the packument's dist.integrity`;
+      }
+    }
+    if (dist.shasum) {
+      return createHash('sha1').update(fetched.body).digest('hex') === dist.shasum ? undefined : "its sha1 is not the packument's dist.shasum";
+    }
+    return undefined;
+  },
+
+  contentType: (rel) => (rel.endsWith('.tgz') ? 'application/octet-stream' : 'application/json'),
+};

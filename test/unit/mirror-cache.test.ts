@@ -1,0 +1,457 @@
+// The mirrors' on-disk artifact cache, on real files in a fresh temporary directory per test:
+// round trips, restarts, corruption, LRU eviction, unwritable directories, single flight.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { Logger } from '../../src/log/logger.js';
+import { ArtifactCache } from '../../src/mirror/cache.js';
+
+/** A pino logger whose lines are collected, parsed, in `lines`. */
+function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level: 'info' }, sink), lines };
+}
+
+const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** deterministic bytes, different for each seed */
+function bytes(size: number, seed = 1): Buffer {
+  const b = Buffer.alloc(size);
+  let x = seed * 2654435761 >>> 0;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+/** All a stream gives: the chunks before it ended or failed, and its error if it failed. */
+async function drain(stream: Readable): Promise<{ data: Buffer; error: NodeJS.ErrnoException | undefined }> {
+  const chunks: Buffer[] = [];
+  let error: NodeJS.ErrnoException | undefined;
+  try {
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+  } catch (err) {
+    error = err as NodeJS.ErrnoException;
+  }
+  return { data: Buffer.concat(chunks), error };
+}
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'proxyd-cache-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const GO_ZIP = 'go/golang.org/x/mod/@v/v0.1.0.zip';
+
+describe('ArtifactCache: storing and reading', () => {
+  test('put then get streams the exact bytes, with size, sha256 and meta as stored', async () => {
+    const { log } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 10_000_000, log });
+    const body = bytes(200_000);
+    expect(await cache.put(GO_ZIP, body, { 'content-type': 'application/zip', upstream: 'proxy.golang.org' })).toBe(true);
+
+    const got = cache.get(GO_ZIP);
+    expect(got).toMatchObject({ key: GO_ZIP, size: body.length, sha256: sha256(body), meta: { 'content-type': 'application/zip', upstream: 'proxy.golang.org' } });
+    const { data, error } = await drain(got!.open());
+    expect(error).toBeUndefined();
+    expect(data.equals(body)).toBe(true);
+    // twice: each open() is a fresh stream
+    expect((await drain(got!.open())).data.equals(body)).toBe(true);
+    expect(cache.get('npm/left-pad/-/left-pad-1.3.0.tgz')).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: body.length, hits: 1, misses: 1, writable: true });
+  });
+
+  test('an empty artifact round-trips', async () => {
+    const { log } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1000, log });
+    expect(await cache.put('go/example.com/m/@v/v1.0.0.info', Buffer.alloc(0), {})).toBe(true);
+    const { data, error } = await drain(cache.get('go/example.com/m/@v/v1.0.0.info')!.open());
+    expect(error).toBeUndefined();
+    expect(data.length).toBe(0);
+  });
+
+  test('the directory is created mode 0700; keys are hashed into file names, never used as paths', async () => {
+    const { log } = capturingLogger();
+    const dir = join(root, 'deep', 'c');
+    const cache = await ArtifactCache.open({ dir, maxBytes: 1000, log });
+    const key = '../../../etc/evil';
+    expect(await cache.put(key, Buffer.from('x'), {})).toBe(true);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await readdir(join(dir, 'objects'))).sort()).toEqual([sha256(key), `${sha256(key)}.json`]);
+    expect(JSON.parse(await readFile(join(dir, 'objects', `${sha256(key)}.json`), 'utf8'))).toMatchObject({ key, size: 1, sha256: sha256('x'), meta: {} });
+    expect(existsSync(join(root, 'etc'))).toBe(false);
+  });
+
+  test('storing a key again with other bytes replaces the entry; stats stay exact', async () => {
+    const { log } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 10_000, log });
+    expect(await cache.put('a', bytes(100, 1), {})).toBe(true);
+    expect(await cache.put('b', bytes(300, 2), {})).toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 400 });
+    expect(await cache.put('a', bytes(250, 3), { v: '2' })).toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 550 });
+    expect(await cache.put('a', bytes(250, 3), { v: '2' })).toBe(true); // the same bytes again: nothing changes
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 550 });
+    const a = cache.get('a')!;
+    expect(a.meta).toEqual({ v: '2' });
+    expect((await drain(a.open())).data.equals(bytes(250, 3))).toBe(true);
+  });
+
+  test('concurrent puts of one key leave one complete entry', async () => {
+    const { log } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1_000_000, log });
+    const results = await Promise.all([1, 2, 3, 4, 5].map((seed) => cache.put('k', bytes(10_000 + seed, seed), {})));
+    expect(results).toEqual([true, true, true, true, true]);
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: 10_005 });
+    expect((await drain(cache.get('k')!.open())).data.equals(bytes(10_005, 5))).toBe(true);
+    expect(await readdir(join(root, 'c', 'tmp'))).toEqual([]);
+  });
+});
+
+describe('ArtifactCache: restarts', () => {
+  test('a new cache on the same directory sees the entries, their meta and their bytes', async () => {
+    const dir = join(root, 'c');
+    const first = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log: capturingLogger().log });
+    expect(await first.put(GO_ZIP, bytes(70_000, 1), { 'content-type': 'application/zip' })).toBe(true);
+    expect(await first.put('pypi/requests-2.32.3-py3-none-any.whl', bytes(5_000, 2), { 'content-type': 'application/octet-stream' })).toBe(true);
+    await first.idle();
+
+    const { log, lines } = capturingLogger();
+    const second = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log });
+    expect(second.stats()).toMatchObject({ entries: 2, bytes: 75_000, hits: 0, misses: 0, writable: true });
+    const zip = second.get(GO_ZIP)!;
+    expect(zip).toMatchObject({ size: 70_000, sha256: sha256(bytes(70_000, 1)), meta: { 'content-type': 'application/zip' } });
+    expect((await drain(zip.open())).data.equals(bytes(70_000, 1))).toBe(true);
+    expect(second.has('pypi/requests-2.32.3-py3-none-any.whl')).toBe(true);
+    expect(lines).toEqual([]);
+  });
+
+  test('the recency order survives a restart, including what get() refreshed', async () => {
+    const dir = join(root, 'c');
+    const first = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
+    for (const key of ['a', 'b', 'c']) expect(await first.put(key, bytes(100), {})).toBe(true);
+    first.get('a'); // order now b, c, a
+    await first.idle();
+
+    const second = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
+    expect(await second.put('d', bytes(100), {})).toBe(true); // evicts b
+    expect(['a', 'b', 'c', 'd'].filter((k) => second.has(k))).toEqual(['a', 'c', 'd']);
+    second.get('c'); // order now a, d, c
+    await second.idle();
+
+    const third = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
+    expect(await third.put('e', bytes(100), {})).toBe(true); // evicts a
+    expect(['a', 'b', 'c', 'd', 'e'].filter((k) => third.has(k))).toEqual(['c', 'd', 'e']);
+  });
+
+  test('leftover temporary files and unfinished entries are removed at open; a sidecar without its artifact is quarantined', async () => {
+    const dir = join(root, 'c');
+    const first = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log: capturingLogger().log });
+    expect(await first.put('kept', bytes(1000), {})).toBe(true);
+    expect(await first.put('orphaned', bytes(1000), {})).toBe(true);
+    await first.idle();
+    // what a crash leaves: temp files, an artifact renamed without its sidecar, a sidecar whose artifact vanished
+    await writeFile(join(dir, 'tmp', `${sha256('x')}.0123456789ab`), bytes(500));
+    await writeFile(join(dir, 'tmp', `${sha256('x')}.0123456789ab.json`), '{"key":');
+    await writeFile(join(dir, 'objects', sha256('unfinished')), bytes(700));
+    await rm(join(dir, 'objects', sha256('orphaned')));
+
+    const { log, lines } = capturingLogger();
+    const second = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log });
+    expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+    expect((await readdir(join(dir, 'objects'))).sort()).toEqual([sha256('kept'), `${sha256('kept')}.json`].sort());
+    expect((await readdir(join(dir, 'quarantine'))).map((n) => n.replace(/-\d+/, '-T'))).toEqual([`${sha256('orphaned')}-T.json`]);
+    expect(second.stats()).toMatchObject({ entries: 1, bytes: 1000 });
+    expect(second.has('orphaned')).toBe(false);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatchObject({ level: 40, corrupt: 1, unfinished: 1 });
+  });
+
+  test('a sidecar that does not match its artifact is quarantined at open', async () => {
+    const dir = join(root, 'c');
+    const first = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log: capturingLogger().log });
+    expect(await first.put('truncated', bytes(1000), {})).toBe(true);
+    expect(await first.put('garbled', bytes(1000), {})).toBe(true);
+    await first.idle();
+    await writeFile(join(dir, 'objects', sha256('truncated')), bytes(999));
+    await writeFile(join(dir, 'objects', `${sha256('garbled')}.json`), '{"key": 12');
+
+    const { log, lines } = capturingLogger();
+    const second = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log });
+    expect(second.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    expect(await readdir(join(dir, 'objects'))).toEqual([]);
+    expect((await readdir(join(dir, 'quarantine'))).length).toBe(4);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatchObject({ corrupt: 2, unfinished: 0 });
+  });
+
+  test('entries beyond a smaller maxBytes are evicted at open, least recently used first', async () => {
+    const dir = join(root, 'c');
+    const first = await ArtifactCache.open({ dir, maxBytes: 1000, log: capturingLogger().log });
+    for (const key of ['a', 'b', 'c', 'd']) expect(await first.put(key, bytes(100), {})).toBe(true);
+    first.get('a');
+    await first.idle();
+    const second = await ArtifactCache.open({ dir, maxBytes: 200, log: capturingLogger().log });
+    expect(['a', 'b', 'c', 'd'].filter((k) => second.has(k))).toEqual(['a', 'd']);
+    expect(second.stats()).toMatchObject({ entries: 2, bytes: 200, maxBytes: 200 });
+    await second.idle();
+    expect((await readdir(join(dir, 'objects'))).length).toBe(4);
+  });
+});
+
+describe('ArtifactCache: corruption', () => {
+  test('a flipped byte: the stream errors ECORRUPT before its last chunk, the entry is quarantined, one log line', async () => {
+    const dir = join(root, 'c');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir, maxBytes: 10_000_000, log });
+    const body = bytes(300_000);
+    expect(await cache.put(GO_ZIP, body, {})).toBe(true);
+    const file = join(dir, 'objects', sha256(GO_ZIP));
+    const onDisk = await readFile(file);
+    onDisk[150_000] ^= 0x01;
+    await writeFile(file, onDisk);
+
+    const got = cache.get(GO_ZIP)!;
+    const { data, error } = await drain(got.open());
+    expect(error?.code).toBe('ECORRUPT');
+    expect(data.length).toBeGreaterThan(0);
+    expect(data.length).toBeLessThan(body.length);
+    expect(data.equals(onDisk.subarray(0, data.length))).toBe(true);
+
+    expect(cache.has(GO_ZIP)).toBe(false);
+    expect(cache.get(GO_ZIP)).toBeUndefined(); // a miss: the caller fetches again
+    expect(cache.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    await cache.idle();
+    expect(await readdir(join(dir, 'objects'))).toEqual([]);
+    const moved = (await readdir(join(dir, 'quarantine'))).map((n) => n.replace(/-\d+/, '-T')).sort();
+    expect(moved).toEqual([`${sha256(GO_ZIP)}-T`, `${sha256(GO_ZIP)}-T.json`]);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatchObject({ level: 40, key: GO_ZIP, problem: 'sha256 mismatch' });
+
+    // stored afresh, it reads whole again
+    expect(await cache.put(GO_ZIP, body, {})).toBe(true);
+    expect((await drain(cache.get(GO_ZIP)!.open())).data.equals(body)).toBe(true);
+    expect(lines.length).toBe(1);
+  });
+
+  test('a small corrupt file (one chunk) emits nothing at all', async () => {
+    const dir = join(root, 'c');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir, maxBytes: 10_000, log });
+    expect(await cache.put('go/m/@v/v1.0.0.mod', Buffer.from('module m\n'), {})).toBe(true);
+    await writeFile(join(dir, 'objects', sha256('go/m/@v/v1.0.0.mod')), 'module n\n');
+    const { data, error } = await drain(cache.get('go/m/@v/v1.0.0.mod')!.open());
+    expect(error?.code).toBe('ECORRUPT');
+    expect(data.length).toBe(0);
+    await cache.idle();
+    expect(lines.length).toBe(1);
+  });
+
+  test('a file grown longer than stored is corrupt too', async () => {
+    const dir = join(root, 'c');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir, maxBytes: 10_000_000, log });
+    expect(await cache.put('k', bytes(100_000), {})).toBe(true);
+    await writeFile(join(dir, 'objects', sha256('k')), Buffer.concat([bytes(100_000), Buffer.from('tail')]));
+    const { data, error } = await drain(cache.get('k')!.open());
+    expect(error?.code).toBe('ECORRUPT');
+    expect(data.length).toBeLessThan(100_000);
+    await cache.idle();
+    expect(cache.has('k')).toBe(false);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatchObject({ problem: 'longer than stored' });
+  });
+
+  test('two readers of one corrupt entry: both error, one quarantine, one line', async () => {
+    const dir = join(root, 'c');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir, maxBytes: 10_000_000, log });
+    expect(await cache.put('k', bytes(200_000), {})).toBe(true);
+    const file = join(dir, 'objects', sha256('k'));
+    const onDisk = await readFile(file);
+    onDisk[10] ^= 0xff;
+    await writeFile(file, onDisk);
+    const got = cache.get('k')!;
+    const [one, two] = await Promise.all([drain(got.open()), drain(got.open())]);
+    expect([one.error?.code, two.error?.code]).toEqual(['ECORRUPT', 'ECORRUPT']);
+    await cache.idle();
+    expect(lines.length).toBe(1);
+    expect((await readdir(join(dir, 'quarantine'))).length).toBe(2);
+  });
+});
+
+describe('ArtifactCache: size bound', () => {
+  test('least recently used entries are evicted beyond maxBytes; get() refreshes recency', async () => {
+    const dir = join(root, 'c');
+    const cache = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
+    for (const key of ['a', 'b', 'c']) expect(await cache.put(key, bytes(100), {})).toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 3, bytes: 300 });
+    expect(cache.get('a')).toBeDefined(); // order now b, c, a
+    expect(await cache.put('d', bytes(100), {})).toBe(true); // evicts b
+    expect(['a', 'b', 'c', 'd'].filter((k) => cache.has(k))).toEqual(['a', 'c', 'd']);
+    expect(await cache.put('e', bytes(150), {})).toBe(true); // evicts c then a
+    expect(['a', 'b', 'c', 'd', 'e'].filter((k) => cache.has(k))).toEqual(['d', 'e']);
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 250, maxBytes: 300 });
+    await cache.idle();
+    expect((await readdir(join(dir, 'objects'))).sort()).toEqual([sha256('d'), `${sha256('d')}.json`, sha256('e'), `${sha256('e')}.json`].sort());
+  });
+
+  test('an artifact bigger than maxBytes is not stored and evicts nothing; one exactly maxBytes is', async () => {
+    const dir = join(root, 'c');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir, maxBytes: 1000, log });
+    expect(await cache.put('small', bytes(10), {})).toBe(true);
+    expect(await cache.put('huge', bytes(1001), {})).toBe(false);
+    expect(cache.get('huge')).toBeUndefined();
+    expect(cache.has('small')).toBe(true);
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: 10, writable: true });
+    expect(await cache.put('exact', bytes(1000), {})).toBe(true); // fits alone: evicts small
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: 1000 });
+    expect(cache.has('small')).toBe(false);
+    await cache.idle();
+    expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+    expect(lines).toEqual([]);
+  });
+
+  test('a reader that opened an entry before its eviction still gets all of its bytes', async () => {
+    const dir = join(root, 'c');
+    const cache = await ArtifactCache.open({ dir, maxBytes: 300_000, log: capturingLogger().log });
+    expect(await cache.put('old', bytes(200_000, 1), {})).toBe(true);
+    const stream = cache.get('old')!.open();
+    expect(await cache.put('new', bytes(200_000, 2), {})).toBe(true); // evicts old
+    expect(cache.has('old')).toBe(false);
+    const { data, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(data.equals(bytes(200_000, 1))).toBe(true);
+    await cache.idle();
+    expect(existsSync(join(dir, 'objects', sha256('old')))).toBe(false);
+  });
+});
+
+describe('ArtifactCache: a directory that cannot be written', () => {
+  test('a cache dir under a file (ENOTDIR, even as root): open works, puts resolve false, one log line, gets miss', async () => {
+    await writeFile(join(root, 'file'), 'not a directory');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir: join(root, 'file', 'cache'), maxBytes: 1_000_000, log });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.put(`k${i}`, bytes(100, i), {})));
+    expect(results.every((r) => r === false)).toBe(true);
+    expect(cache.get('k0')).toBeUndefined();
+    expect(await cache.once('k0', async () => 'fetched')).toBe('fetched');
+    expect(cache.stats()).toMatchObject({ entries: 0, bytes: 0, writable: false, misses: 1 });
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatchObject({ level: 40, code: 'ENOTDIR' });
+  });
+
+  test('a cache dir that is a file: the same', async () => {
+    await writeFile(join(root, 'c'), 'not a directory');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1_000_000, log });
+    for (let i = 0; i < 10; i++) expect(await cache.put(`k${i}`, bytes(100, i), {})).toBe(false);
+    expect(cache.get('k1')).toBeUndefined();
+    expect(cache.stats().writable).toBe(false);
+    expect(lines.length).toBe(1);
+  });
+
+  test('writes failing after open (objects/ turned into a file): puts resolve false, logged once, later gets miss', async () => {
+    const dir = join(root, 'c');
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log });
+    expect(await cache.put('before', bytes(100), {})).toBe(true);
+    await rm(join(dir, 'objects'), { recursive: true });
+    await writeFile(join(dir, 'objects'), 'not a directory');
+
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.put(`k${i}`, bytes(100, i), {})));
+    expect(results.every((r) => r === false)).toBe(true);
+    for (let i = 0; i < 5; i++) expect(await cache.put(`again${i}`, bytes(100, i), {})).toBe(false);
+    expect(cache.get('k3')).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: 100, writable: false });
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatchObject({ level: 40, code: 'ENOTDIR' });
+    expect(await readdir(join(dir, 'tmp'))).toEqual([]); // nothing partial left behind
+
+    // the entry whose file vanished: its stream errors, it is dropped (one more line), and gets miss from then on
+    const { error } = await drain(cache.get('before')!.open());
+    expect(error?.code).toBe('ENOTDIR');
+    expect(cache.get('before')).toBeUndefined();
+    await cache.idle();
+    expect(lines.length).toBe(2);
+    expect(lines[1]).toMatchObject({ key: 'before', problem: 'file missing' });
+
+    // writable again once the directory is back
+    await rm(join(dir, 'objects'));
+    await mkdir(join(dir, 'objects'));
+    expect(await cache.put('after', bytes(100), {})).toBe(true);
+    expect(cache.stats().writable).toBe(true);
+  });
+});
+
+describe('ArtifactCache.once', () => {
+  test('50 concurrent calls run the work once and all get its result; a call after it settled runs it again', async () => {
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1000, log: capturingLogger().log });
+    let runs = 0;
+    let release!: (v: string) => void;
+    const gate = new Promise<string>((r) => { release = r; });
+    const work = async (): Promise<string> => {
+      runs++;
+      return gate;
+    };
+    const calls = Array.from({ length: 50 }, () => cache.once(GO_ZIP, work));
+    expect(runs).toBe(1);
+    release('body');
+    expect(await Promise.all(calls)).toEqual(Array(50).fill('body'));
+    expect(runs).toBe(1);
+
+    expect(await cache.once(GO_ZIP, async () => { runs++; return 'again'; })).toBe('again');
+    expect(runs).toBe(2);
+  });
+
+  test('different keys run separately', async () => {
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1000, log: capturingLogger().log });
+    let runs = 0;
+    const results = await Promise.all(['a', 'b', 'a', 'b'].map((k) => cache.once(k, async () => `${k}${++runs}`)));
+    expect(runs).toBe(2);
+    expect(results).toEqual(['a1', 'b2', 'a1', 'b2']);
+  });
+
+  test('a rejection is shared by all waiting callers; the next call retries', async () => {
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1000, log: capturingLogger().log });
+    let runs = 0;
+    const failure = new Error('upstream 502');
+    let fail!: () => void;
+    const gate = new Promise<void>((_, reject) => { fail = () => reject(failure); });
+    const calls = Array.from({ length: 10 }, () => cache.once('k', async () => {
+      runs++;
+      await gate;
+      return 'never';
+    }));
+    fail();
+    const settled = await Promise.allSettled(calls);
+    expect(settled.every((s) => s.status === 'rejected' && s.reason === failure)).toBe(true);
+    expect(runs).toBe(1);
+
+    expect(await cache.once('k', async () => { runs++; return 'ok'; })).toBe('ok');
+    expect(runs).toBe(2);
+  });
+
+  test('work that throws synchronously is a rejection, not a throw', async () => {
+    const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1000, log: capturingLogger().log });
+    const p = cache.once('k', (() => { throw new Error('sync'); }) as () => Promise<string>);
+    await expect(p).rejects.toThrow('sync');
+    expect(await cache.once('k', async () => 'ok')).toBe('ok');
+  });
+});

@@ -10,6 +10,7 @@ import { ControlClient, Failed, Refused, Unreachable } from './control/client.js
 import { styleFor } from './cli/format.js';
 import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
 import { REDRAW, Watch } from './cli/watch.js';
+import { serviceCommand } from './service/command.js';
 import { VERSION } from './version.js';
 
 const EXIT = { failed: 1, unreachable: 3, refused: 4 } as const;
@@ -106,6 +107,8 @@ program.command('metrics').description('the Prometheus text the control socket s
     const answer = await client(cmd).send('GET', '/metrics');
     out.write(answer.body);
   });
+
+program.addCommand(serviceCommand());
 
 program.parseAsync().catch((err: Error) => {
   const code = err instanceof Unreachable ? EXIT.unreachable : err instanceof Refused ? EXIT.refused : EXIT.failed;

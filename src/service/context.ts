@@ -1,0 +1,82 @@
+// From command-line options to a Run: which OS and scope, refusing combinations that cannot work,
+// and the facts of the config the service runs with.
+import { statSync } from 'node:fs';
+import { ConfigError, formatProblem, loadConfig, type Config } from '../config/index.js';
+import { Failed } from '../control/client.js';
+import { controlPathOf } from '../control/paths.js';
+import { hostFor, hostPlatform, layoutFor, type Platform, type Scope } from './layout.js';
+import type { DaemonFacts } from './managers.js';
+import { Run } from './run.js';
+
+export interface ServiceOptions {
+  user?: boolean;
+  system?: boolean;
+  dryRun?: boolean;
+  platform?: Platform;
+  root?: string;
+}
+
+/** the time a manager gives the daemon to stop: its drain-timeout and 10 s more */
+export function stopTimeoutS(config: Config): number {
+  return Math.ceil(config.limits.drainTimeoutMs / 1000) + 10;
+}
+
+export function openRun(o: ServiceOptions, out: (text: string) => void): Run {
+  if (o.user && o.system) throw new Failed('--user and --system: choose one');
+  const platform = o.platform ?? hostPlatform();
+  const host = hostFor(platform);
+  if (!host.local && !o.dryRun && !o.root) {
+    throw new Failed(`--platform ${platform}: this machine runs ${hostPlatform()}; add --dry-run to see the files and commands, or --root DIR to write the files there`);
+  }
+  const asRoot = process.getuid?.() === 0;
+  const scope: Scope = o.system ? 'system' : o.user ? 'user' : platform === 'windows' || asRoot ? 'system' : 'user';
+  if (platform === 'windows' && scope === 'user') throw new Failed('a Windows service is for the whole machine: run proxyctl from an elevated PowerShell, without --user');
+  return new Run(host, layoutFor(host, scope), { dryRun: !!o.dryRun, root: o.root, out });
+}
+
+/** install and uninstall change the system service's files: root's business (not under --root or on a dry run) */
+export function requireRootFor(run: Run, verb: string): void {
+  const { layout, host } = run;
+  if (layout.scope === 'system' && layout.platform !== 'windows' && run.live && host.uid !== 0) {
+    throw new Failed(`${verb} --system needs root: sudo proxyctl service ${verb} --system (or --user for a service of your own)`);
+  }
+}
+
+/** start, stop and status act on the running system */
+export function requireLive(run: Run, verb: string): void {
+  if (run.root || !run.host.local) throw new Failed(`service ${verb} acts on the running system: not with --root or --platform`);
+}
+
+/** The config the service runs with, checked as the daemon will check it. Throws Failed with every problem. */
+export function checkConfig(run: Run, file: string): Config {
+  try {
+    return loadConfig(run.disk(file));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new Failed(`the config ${file} has errors; the service would not start:\n${err.problems.map(formatProblem).join('\n')}`);
+  }
+}
+
+/** where the daemon with this config listens for proxyctl, as the target machine spells it */
+export function daemonFacts(run: Run, file: string, config: Config): DaemonFacts {
+  const { host } = run;
+  const place = { env: host.env, home: host.home, platform: (host.platform === 'windows' ? 'win32' : host.platform) as NodeJS.Platform };
+  const control = controlPathOf(config.control, place);
+  if (!control) throw new Failed(`the config ${file} has "control: off": the service needs its control socket (status, start, reload)`);
+  return { config: file, control, stopTimeoutS: stopTimeoutS(config) };
+}
+
+/** Files the system service's account must read: node, proxyd and the config; a path in a private home is named. */
+export function unreadableByService(paths: string[]): string[] {
+  return paths.filter((p) => {
+    try {
+      if ((statSync(p).mode & 0o004) === 0) return true;
+      for (let d = p.slice(0, p.lastIndexOf('/')); d; d = d.slice(0, d.lastIndexOf('/'))) {
+        if ((statSync(d).mode & 0o001) === 0) return true;
+      }
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}

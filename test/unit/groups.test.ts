@@ -86,6 +86,7 @@ function makeGroup(type: GroupDef['type'], names: string[], check: Partial<Group
     isSelf: () => false,
     resolver: () => new Resolver(new Map()),
     log: logger.log,
+    artifactCache: () => Promise.reject(new Error('groups use no artifact cache')),
     get: (name) => members[name]!,
     previous: undefined,
   };
@@ -498,7 +499,7 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
   registerOutboundKind(KIND, { build: (def) => { const m = new FakeMember(def.name); built.push(m); return m; } });
 
   function deps(): OutboundDeps {
-    return { isSelf: () => false, resolver: () => new Resolver(new Map()), log: capturingLogger().log };
+    return { isSelf: () => false, resolver: () => new Resolver(new Map()), log: capturingLogger().log, artifactCache: () => Promise.reject(new Error('groups use no artifact cache')) };
   }
   const member = (name: string, version = 1): OutboundDef => ({ name, type: KIND, version });
   const group = (check: Partial<GroupDef['check']> = {}): GroupDef => groupDef('fallback', ['a', 'b'], check);

@@ -83,7 +83,10 @@ export class Mirror implements Responder, HealthChecked {
     this.#startChecks();
     const header = (name: string) => headerOf(request.headers, name);
     const served = session.mode === 'respond';
-    const rel = served ? request.path.slice(this.#def.path.length) || '/' : request.path;
+    const raw = served ? request.path.slice(this.#def.path.length) || '/' : request.path;
+    // clients percent-encode some characters (go sends `!` as %21): the protocols read decoded paths
+    const rel = decodePath(raw);
+    if (rel === undefined) return send(answer, request, 400, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: the path is not valid percent-encoding\n`));
     // where follow-up downloads are sent: proxyd's endpoint as this client named it, or the origin it asked for
     const clientBase = served ? `http://${header('host') ?? '127.0.0.1'}${this.#def.path}` : request.origin;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -277,6 +280,17 @@ export class Mirror implements Responder, HealthChecked {
       const t = ep.health.fail(Date.now(), e.cls, e.message, this.#health, true);
       if (t === 'down') this.#deps.log.warn({ mirror: this.name, upstream: ep.name, reason: e.message }, `${this.name}/${ep.name} is down`);
     }
+  }
+}
+
+/** the path decoded (its query kept as sent); undefined when it does not decode */
+function decodePath(raw: string): string | undefined {
+  const q = raw.indexOf('?');
+  const path = q < 0 ? raw : raw.slice(0, q);
+  try {
+    return decodeURIComponent(path) + (q < 0 ? '' : raw.slice(q));
+  } catch {
+    return undefined;
   }
 }
 

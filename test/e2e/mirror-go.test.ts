@@ -1,0 +1,175 @@
+// `go mod download` (Go from Debian) through proxyd's goproxy mirror, as the seed guide's user
+// runs it: GOPROXY=http://127.0.0.1:PORT/go. The mirror's first upstream is dead, its second is
+// a local module origin standing in for goproxy.cn, and the "origin" (proxy.golang.org) is a third,
+// reached through fallback: DIRECT.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { Health } from '../../src/control/api.js';
+import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
+import { CI, goEnv, goModDownload, haveGo, writeGoModule } from '../fixtures/mirror-clients.js';
+import { startModuleOrigin, type ModuleOrigin } from '../fixtures/module-origin.js';
+import { proxyctlJson } from '../fixtures/proxyctl.js';
+import { curl } from '../fixtures/run.js';
+
+const SLOW = 180_000;
+const HAVE_GO = haveGo();
+if (!HAVE_GO && !CI) console.warn('mirror-go: skipping: go is not installed (Debian golang-go)');
+
+const hello = (text: string) => `package hello\n\nfunc Hello() string { return ${JSON.stringify(text)} }\n`;
+const MODULES = {
+  'example.com/hello': {
+    'v1.0.0': { files: { 'hello.go': hello('v1.0.0') } },
+    'v1.1.0': { files: { 'hello.go': hello('v1.1.0') } },
+  },
+  'example.com/Upper/Mod': { 'v0.1.0-RC1': { files: { 'mod.go': 'package mod\n' } } },
+};
+
+describe.skipIf(!HAVE_GO && !CI)('go mod download through the goproxy mirror', () => {
+  let root: string;
+  let origin: ModuleOrigin;
+  let mirror: ModuleOrigin;
+  let d: TestDaemon;
+  let runs = 0;
+  /** a Go client with an empty module cache, GOPROXY at proxyd */
+  const client = () => goEnv(join(root, `go-${runs++}`), `http://127.0.0.1:${d.httpPort}/go`);
+  const config = (cacheDir: string) => `mirrors:
+  - name: go
+    kind: goproxy
+    path: /go
+    upstreams: [http://127.0.0.1:1, ${mirror.goproxy}]
+    origins: [${origin.goproxy}]
+    fallback: DIRECT
+    check: { interval: 1h, timeout: 2s }
+cache: { dir: ${cacheDir}, max-size: 64MiB }
+rules:
+  - MATCH,DIRECT
+`;
+  const zipFetches = (o: ModuleOrigin, module: string, version: string) => o.requests.filter((r) => r.path.endsWith(`/@v/${version}.zip`) && r.path.includes(module)).length;
+
+  beforeAll(async () => {
+    if (!HAVE_GO) throw new Error('go is not installed; CI must install the Debian "golang-go" package');
+    root = mkdtempSync(join(tmpdir(), 'proxyd-mirror-go-'));
+    origin = await startModuleOrigin(structuredClone(MODULES));
+    mirror = await startModuleOrigin(structuredClone(MODULES));
+    d = await startTestDaemon(config(join(root, 'cache')));
+  });
+  afterAll(async () => {
+    await d?.stop({ now: true });
+    await origin?.close();
+    await mirror?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+  afterEach(() => {
+    origin.up();
+    mirror.up();
+  });
+
+  test('the first upstream dead: downloads come from the second, with the right go.sum hashes', { timeout: SLOW }, async () => {
+    const r = await goModDownload(client(), ['example.com/hello@v1.0.0', 'example.com/Upper/Mod@v0.1.0-RC1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.modules.map((m) => [m.Path, m.Version, m.Sum, m.GoModSum, m.Error])).toEqual([
+      ['example.com/hello', 'v1.0.0', origin.sums('example.com/hello', 'v1.0.0').zip, origin.sums('example.com/hello', 'v1.0.0').mod, undefined],
+      ['example.com/Upper/Mod', 'v0.1.0-RC1', origin.sums('example.com/Upper/Mod', 'v0.1.0-RC1').zip, origin.sums('example.com/Upper/Mod', 'v0.1.0-RC1').mod, undefined],
+    ]);
+    expect(zipFetches(mirror, 'hello', 'v1.0.0')).toBe(1);
+    expect(zipFetches(origin, 'hello', 'v1.0.0')).toBe(0); // the mirror had it: the origin was not asked for it
+    const health = await proxyctlJson(d.controlPath!, ['mirrors'], Health);
+    const members = health.groups[0]!.members;
+    expect(members.map((m) => m.name)).toEqual(['127.0.0.1:1', mirror.goproxy.replace('http://', ''), `${origin.goproxy.replace('http://', '')} (origin)`]);
+    expect(members[0]!.errors.refused).toBeGreaterThan(0);
+    expect(members[1]!.counters!.hits).toBeGreaterThanOrEqual(3); // .info, .mod, .zip at least
+  });
+
+  test('with the mirror and the origin gone, a fresh module cache is served from proxyd\'s cache', { timeout: SLOW }, async () => {
+    const first = await goModDownload(client(), ['example.com/hello@v1.0.0']);
+    expect(first.code, first.stderr).toBe(0);
+    mirror.down('reset');
+    origin.down('502');
+    const asked = mirror.requests.length + origin.requests.length;
+    const again = await goModDownload(client(), ['example.com/hello@v1.0.0']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.modules[0]!.Sum).toBe(origin.sums('example.com/hello', 'v1.0.0').zip);
+    expect(mirror.requests.length + origin.requests.length).toBe(asked); // nothing was asked upstream
+  });
+
+  test('a version just published at the origin, which no mirror has yet, is found through fallback', { timeout: SLOW }, async () => {
+    origin.addVersion('example.com/hello', 'v1.2.0', { files: { 'hello.go': hello('v1.2.0') } });
+    const latest = await goModDownload(client(), ['example.com/hello@latest']);
+    expect(latest.code, latest.stderr).toBe(0);
+    expect(latest.modules.map((m) => [m.Version, m.Sum])).toEqual([['v1.2.0', origin.sums('example.com/hello', 'v1.2.0').zip]]);
+    const list = await curl([`http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/list`]);
+    expect(list.stdout).toBe('v1.0.0\nv1.1.0\nv1.2.0\n'); // the union of the mirror's list and the origin's
+    const health = await proxyctlJson(d.controlPath!, ['mirrors'], Health);
+    expect(health.groups[0]!.members[1]!.counters!.behind).toBeGreaterThanOrEqual(1);
+  });
+
+  test('a zip whose hash the checksum database contradicts is refused from that mirror and served from the next', { timeout: SLOW }, async () => {
+    mirror.corrupt('example.com/hello', 'v1.1.0', 'content'); // a valid zip with another h1: hash
+    const dir = join(root, 'app');
+    writeGoModule(dir, { 'example.com/hello': 'v1.1.0' }, {}, { goSum: origin.goSumLines('example.com/hello', 'v1.1.0') });
+    const r = await goModDownload(client(), ['example.com/hello'], dir);
+    expect(r.code, r.stderr).toBe(0); // go checks the go.sum: the bytes are the origin's
+    expect(r.modules[0]!.Sum).toBe(origin.sums('example.com/hello', 'v1.1.0').zip);
+    expect(zipFetches(origin, 'hello', 'v1.1.0')).toBe(1);
+    await expect.poll(() => d.logs.find((l) => String(l.msg).includes('served a bad artifact'))).toMatchObject({ mirror: 'go', upstream: mirror.goproxy.replace('http://', '') });
+  });
+
+  test('a zip outside module@version/ is refused before any byte reaches the client', { timeout: SLOW }, async () => {
+    origin.addVersion('example.com/hello', 'v1.3.0', { files: { 'hello.go': hello('v1.3.0') } });
+    mirror.addVersion('example.com/hello', 'v1.3.0', { files: { 'hello.go': hello('v1.3.0') } });
+    mirror.corrupt('example.com/hello', 'v1.3.0', 'layout');
+    const r = await goModDownload(client(), ['example.com/hello@v1.3.0']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.modules[0]!.Sum).toBe(origin.sums('example.com/hello', 'v1.3.0').zip);
+  });
+
+  test('50 clients asking for one zip at once make one upstream fetch, and all get the same bytes', async () => {
+    origin.addVersion('example.com/hello', 'v1.4.0', { files: { 'hello.go': hello('v1.4.0') } });
+    mirror.addVersion('example.com/hello', 'v1.4.0', { files: { 'hello.go': hello('v1.4.0') } });
+    const url = `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/v1.4.0.zip`;
+    const answers = await Promise.all(Array.from({ length: 50 }, () => fetch(url).then(async (r) => [r.status, Buffer.from(await r.arrayBuffer()).toString('base64')] as const)));
+    const want = origin.zipBytes('example.com/hello', 'v1.4.0').toString('base64');
+    expect(answers.filter(([s, body]) => s === 200 && body === want)).toHaveLength(50);
+    expect(zipFetches(mirror, 'hello', 'v1.4.0') + zipFetches(origin, 'hello', 'v1.4.0')).toBe(1);
+  });
+
+  test('bad input: a path that is not case-encoded is 400 before any upstream is asked; a path outside the mirrors is 404 naming them', async () => {
+    const asked = mirror.requests.length + origin.requests.length;
+    const upper = await curl(['-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/Upper/Mod/@v/list`]);
+    expect(upper.stdout).toBe('go: "example.com/Upper/Mod" is not a case-encoded module path (upper case is written !x)\n\n400');
+    const dots = await curl(['--path-as-is', '-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/../x/@v/list`]);
+    expect(dots.stdout.split('\n').pop()).toBe('400');
+    expect(mirror.requests.length + origin.requests.length).toBe(asked);
+    const elsewhere = await curl(['-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/pypi/simple/x/`]);
+    expect(elsewhere.stdout).toBe('proxyd: no mirror endpoint at /pypi/simple/x/ (mirrors are at /go) (protocol)\n\n404');
+  });
+});
+
+describe.skipIf(!HAVE_GO && !CI)('an unwritable cache directory', () => {
+  test('every download is still served from upstream, and the failure is logged once', { timeout: SLOW }, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'proxyd-mirror-ro-'));
+    const mirror = await startModuleOrigin(structuredClone(MODULES));
+    writeFileSync(join(root, 'not-a-dir'), 'a file where the cache directory should be');
+    const d = await startTestDaemon(`mirrors:
+  - { name: go, kind: goproxy, path: /go, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }
+cache: { dir: ${join(root, 'not-a-dir', 'cache')} }
+rules:
+  - MATCH,DIRECT
+`);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await goModDownload(goEnv(join(root, `go-${i}`), `http://127.0.0.1:${d.httpPort}/go`), ['example.com/hello@v1.0.0']);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.modules[0]!.Sum).toBe(mirror.sums('example.com/hello', 'v1.0.0').zip);
+      }
+      expect(mirror.requests.filter((r) => r.path.endsWith('v1.0.0.zip'))).toHaveLength(2); // nothing could be kept
+      expect(d.logs.filter((l) => l.level === 40 && /cache/i.test(String(l.msg)))).toHaveLength(1);
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

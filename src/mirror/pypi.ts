@@ -7,6 +7,9 @@ import type { Classified, Protocol } from './protocol.js';
 import { joinUrl } from './protocol.js';
 
 const JSON_TYPE = 'application/vnd.pypi.simple.v1+json';
+const FILES_HOST = 'https://files.pythonhosted.org';
+/** wheels, sdists and eggs, and their PEP 658 metadata */
+const DIST_FILE = /\.(whl|tar\.gz|tgz|zip|tar\.bz2|tar\.xz|egg)(\.metadata)?$/;
 /** file name → sha256 hex, learned from the pages served (a bounded memory) */
 const MAX_KNOWN = 100_000;
 
@@ -29,14 +32,20 @@ export class PypiProtocol implements Protocol {
       if (!NORMALIZED.test(name) || name.length > 200) return { type: 'invalid', reason: `"${page[1]}" is not a project name` };
       return { type: 'mutable', key: `pypi ${wantsJson(accept) ? 'json' : 'html'} ${name}` };
     }
-    const file = path.match(/^\/packages\/([A-Za-z0-9._/+-]+)$/);
-    if (file && !file[1]!.split('/').some((p) => p === '' || p === '.' || p === '..')) return { type: 'immutable', key: `pypi ${file[1]}` };
-    return { type: 'invalid', reason: `not a simple-index path: ${path}` };
+    // a file the pages link to: /packages/… on PyPI and most mirrors, wherever else a mirror keeps them
+    const segments = path.split('/');
+    if (DIST_FILE.test(segments[segments.length - 1]!) && !segments.slice(1).some((p) => p === '' || p === '.' || p === '..')) {
+      return { type: 'immutable', key: `pypi ${path}` };
+    }
+    return { type: 'invalid', reason: `not a simple-index page or a distribution file: ${path}` };
   }
 
+  /** upstreams are given by their root (a trailing /simple is dropped); PyPI's own files are on files.pythonhosted.org */
   urlFor(base: URL, rel: string): URL {
-    if (rel.startsWith('/packages/') && base.hostname === 'pypi.org') return joinUrl(new URL('https://files.pythonhosted.org'), rel);
-    return joinUrl(base, rel);
+    if (rel.startsWith('/packages/') && base.hostname === 'pypi.org') return joinUrl(new URL(FILES_HOST), rel);
+    const root = new URL(base.href);
+    root.pathname = root.pathname.replace(/\/simple\/?$/, '');
+    return joinUrl(root, rel);
   }
 
   requestHeaders(_rel: string, accept: string | undefined): Record<string, string> {
@@ -49,12 +58,13 @@ export class PypiProtocol implements Protocol {
 
   rewrite(rel: string, body: Buffer, clientBase: string, fetchedFrom: URL): Buffer {
     if (!rel.startsWith('/simple/')) return body;
+    // links to the upstream's own files (or PyPI's file host) come back through proxyd; others stay as they are
     const local = (href: string): string => {
       const url = new URL(href, fetchedFrom);
-      const at = url.pathname.indexOf('/packages/');
       const hash = url.hash.match(/sha256=([0-9a-f]{64})/i);
       if (hash) this.#learn(url.pathname.slice(url.pathname.lastIndexOf('/') + 1), hash[1]!.toLowerCase());
-      return at < 0 ? url.href : `${clientBase}${url.pathname.slice(at)}${url.hash}`;
+      const ours = url.host === fetchedFrom.host || url.origin === FILES_HOST;
+      return ours ? `${clientBase}${url.pathname}${url.hash}` : url.href;
     };
     const text = body.toString();
     if (text.trimStart().startsWith('{')) {
@@ -69,13 +79,13 @@ export class PypiProtocol implements Protocol {
   }
 
   async verify(rel: string, fetched: { body: Buffer }): Promise<string | undefined> {
-    const want = this.#sha256.get(rel.slice(rel.lastIndexOf('/') + 1));
+    const want = this.#sha256.get(rel.split('?')[0]!.slice(rel.lastIndexOf('/') + 1));
     if (!want) return undefined;
     return createHash('sha256').update(fetched.body).digest('hex') === want ? undefined : 'its sha256 is not the one the index page gave';
   }
 
   contentType(rel: string): string {
-    return rel.startsWith('/packages/') ? 'application/octet-stream' : 'text/html; charset=utf-8';
+    return rel.startsWith('/simple') ? 'text/html; charset=utf-8' : 'application/octet-stream';
   }
 
   #learn(file: string, sha256: string): void {

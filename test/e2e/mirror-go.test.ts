@@ -147,6 +147,50 @@ rules:
   });
 });
 
+describe('clients that name the origin host instead of the endpoint', () => {
+  test('an absolute-URI request for a mirrored host is answered by the mirror; a CONNECT to it goes through fallback', async () => {
+    const mirror = await startModuleOrigin(structuredClone(MODULES));
+    const origin = await startModuleOrigin(structuredClone(MODULES));
+    const d = await startTestDaemon(`hosts: { goproxy.test: 127.0.0.1 }
+mirrors:
+  - { name: go, kind: goproxy, path: /go, upstreams: ['${mirror.goproxy}'], origins: ['http://goproxy.test:${origin.port}'], check: { interval: 1h } }
+cache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-host-')), 'cache')} }
+rules:
+  - DOMAIN,goproxy.test,go
+  - MATCH,REJECT
+`);
+    try {
+      const forwarded = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, `http://goproxy.test:${origin.port}/example.com/hello/@v/list`]);
+      expect(forwarded.stdout).toBe('v1.0.0\nv1.1.0\n');
+      expect(mirror.requests.map((r) => r.path)).toContain('/example.com/hello/@v/list'); // the mirror answered it
+      await expect.poll(() => d.logs.findLast((l) => l.msg === 'request')).toMatchObject({ mode: 'forward', route: 'go', rule: 'DOMAIN,goproxy.test,go' });
+      const asked = origin.requests.length;
+      const tunnelled = await curl(['-p', '-x', `http://127.0.0.1:${d.httpPort}`, `http://goproxy.test:${origin.port}/example.com/hello/@v/v1.0.0.info`]);
+      expect(JSON.parse(tunnelled.stdout)).toMatchObject({ Version: 'v1.0.0' });
+      expect(origin.requests.length).toBe(asked + 1); // the tunnel reached the origin itself
+      await expect.poll(() => d.logs.findLast((l) => l.msg === 'connection')).toMatchObject({ mode: 'tunnel', route: 'go/DIRECT' });
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+      await origin.close();
+    }
+  });
+
+  test('only GET and HEAD: a POST to a mirror is 405', async () => {
+    const mirror = await startModuleOrigin(structuredClone(MODULES));
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'] }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-m-')), 'c')} }\n`);
+    try {
+      const post = await curl(['-X', 'POST', '-d', 'x', '-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/list`]);
+      expect(post.stdout).toBe('go: a mirror answers GET and HEAD only\n\n405');
+      const head = await curl(['-I', `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/list`]);
+      expect(head.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+    }
+  });
+});
+
 describe.skipIf(!HAVE_GO && !CI)('an unwritable cache directory', () => {
   test('every download is still served from upstream, and the failure is logged once', { timeout: SLOW }, async () => {
     const root = mkdtempSync(join(tmpdir(), 'proxyd-mirror-ro-'));

@@ -29,9 +29,14 @@ export function healthText(title: string, groups: HealthGroup[], style: Style, n
       const check = m.lastCheck
         ? `${m.lastCheck.ok ? 'ok' : 'failed'} ${duration((now - m.lastCheck.at) / 1000)} ago${m.lastCheck.error ? `: ${m.lastCheck.error}` : ''}`
         : 'not checked yet';
-      return [`  ${m.name}`, status, m.recentLatencyMs === null ? '-' : `${m.recentLatencyMs} ms`, errorCounts(m.errors), check];
+      const c = m.counters;
+      const traffic = c ? [`${c.hits ?? 0}/${c.misses ?? 0}`, bytes(c.bytes ?? 0), String(c.behind ?? 0), String(c.bad ?? 0)] : [];
+      return [`  ${m.name}`, status, m.recentLatencyMs === null ? '-' : `${m.recentLatencyMs} ms`, errorCounts(m.errors), ...traffic, check];
     });
-    parts.push(table(['  MEMBER', 'STATUS', 'CHECK', 'ERRORS', 'LAST CHECK'], rows, new Set([2]), style));
+    // a mirror's upstreams also count what they served: hits/misses, bytes, times behind the origin, bad artifacts
+    const counted = g.members.some((m) => m.counters);
+    const header = ['  MEMBER', 'STATUS', 'CHECK', 'ERRORS', ...(counted ? ['HIT/MISS', 'BYTES', 'BEHIND', 'BAD'] : []), 'LAST CHECK'];
+    parts.push(table(header, rows, new Set(counted ? [2, 4, 5, 6, 7] : [2]), style));
   }
   return parts.join('\n');
 }

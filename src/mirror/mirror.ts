@@ -265,6 +265,7 @@ export class Mirror implements Responder, HealthChecked {
   #startChecks(): void {
     if (this.#timer || this.#closed || !this.#upstreams.length) return;
     this.#timer = setInterval(() => void this.checkNow(), this.#def.check.intervalMs).unref();
+    void this.checkNow();
   }
 
   async #check(ep: Endpoint): Promise<void> {

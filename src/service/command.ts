@@ -23,7 +23,7 @@ export function serviceCommand(): Command {
     .addHelpText('after', '\nWithout systemd running (a container), Linux gets a background process with a pid file instead, which does not start at boot.');
   const sub = (name: string, description: string, action: (run: Run, o: ServiceOptions & Record<string, string | boolean | undefined>, cmd: Command) => Promise<unknown>) =>
     withScope(service.command(name).description(description)).action(async (o: ServiceOptions & Record<string, string | boolean | undefined>, cmd: Command) => {
-      await action(openRun(o, out), o, cmd);
+      await action(openRun(o, out, name !== 'install'), o, cmd);
     });
 
   sub('install', 'write the service definition (and a config, when there is none), enable it and start it; run again to upgrade', (run, o) => install(run, o.config as string | undefined))

@@ -1,10 +1,11 @@
 // From command-line options to a Run: which OS and scope, refusing combinations that cannot work,
 // and the facts of the config the service runs with.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { ConfigError, formatProblem, loadConfig, type Config } from '../config/index.js';
 import { Failed } from '../control/client.js';
 import { controlPathOf } from '../control/paths.js';
-import { hostFor, hostPlatform, layoutFor, type Platform, type Scope } from './layout.js';
+import { onDisk } from './files.js';
+import { hostFor, hostPlatform, layoutFor, type Host, type Platform, type Scope } from './layout.js';
 import type { DaemonFacts } from './managers.js';
 import { Run } from './run.js';
 
@@ -21,7 +22,8 @@ export function stopTimeoutS(config: Config): number {
   return Math.ceil(config.limits.drainTimeoutMs / 1000) + 10;
 }
 
-export function openRun(o: ServiceOptions, out: (text: string) => void): Run {
+/** `existing`: for commands on an installed service (start, stop, status, uninstall) */
+export function openRun(o: ServiceOptions, out: (text: string) => void, existing: boolean): Run {
   if (o.user && o.system) throw new Failed('--user and --system: choose one');
   const platform = o.platform ?? hostPlatform();
   const host = hostFor(platform);
@@ -29,9 +31,16 @@ export function openRun(o: ServiceOptions, out: (text: string) => void): Run {
     throw new Failed(`--platform ${platform}: this machine runs ${hostPlatform()}; add --dry-run to see the files and commands, or --root DIR to write the files there`);
   }
   const asRoot = process.getuid?.() === 0;
-  const scope: Scope = o.system ? 'system' : o.user ? 'user' : platform === 'windows' || asRoot ? 'system' : 'user';
+  let scope: Scope = o.system ? 'system' : o.user ? 'user' : platform === 'windows' || asRoot ? 'system' : 'user';
   if (platform === 'windows' && scope === 'user') throw new Failed('a Windows service is for the whole machine: run proxyctl from an elevated PowerShell, without --user');
+  const other: Scope = scope === 'user' ? 'system' : 'user';
+  // acting on what is there: with no scope given, the one that is installed, if only one is
+  if (existing && !o.user && !o.system && platform !== 'windows' && !isInstalled(host, scope, o.root) && isInstalled(host, other, o.root)) scope = other;
   return new Run(host, layoutFor(host, scope), { dryRun: !!o.dryRun, root: o.root, out });
+}
+
+function isInstalled(host: Host, scope: Scope, root: string | undefined): boolean {
+  return existsSync(onDisk(layoutFor(host, scope).manifest, root));
 }
 
 /** install and uninstall change the system service's files: root's business (not under --root or on a dry run) */

@@ -44,7 +44,9 @@ export function writeManifest(file: string, m: Manifest): void {
 }
 
 export function recordFile(m: Manifest, path: string, sha256: string | null): void {
-  m.files = [...m.files.filter((f) => f.path !== path), { path, sha256 }];
+  const known = m.files.find((f) => f.path === path);
+  if (known) known.sha256 = sha256;
+  else m.files.push({ path, sha256 });
 }
 
 export function recordDirs(m: Manifest, dirs: string[]): void {

@@ -20,9 +20,15 @@ function protectHome(paths: string[]): string {
   return paths.some((p) => /^\/(home|root|run\/user)(\/|$)/.test(p)) ? 'read-only' : 'yes';
 }
 
-/** one systemd command-line word: quoted, with `\`, `"`, `%` (specifiers) and `$` (variables) escaped */
+/** one systemd argument: quoted, with `\`, `"`, `%` (specifiers) and `$` (variables) escaped */
 function systemdWord(s: string): string {
   return `"${s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/%/g, '%%').replace(/\$/g, '$$$$')}"`;
+}
+
+/** the program systemd runs: no variables are expanded in it, and quotes or backslashes are refused outright */
+function systemdExecutable(path: string): string {
+  if (/["'\\\x00-\x1f]/.test(path)) throw new Error(`systemd cannot run a program at ${JSON.stringify(path)} (quotes, backslashes and control characters are refused): install Node at a plainer path`);
+  return `"${path.replace(/%/g, '%%')}"`;
 }
 
 function xmlText(s: string): string {
@@ -34,7 +40,7 @@ export function renderDefinition(f: Filling): string {
   const values: Record<string, string> =
     layout.platform === 'linux'
       ? {
-          EXEC_START: [systemdWord(host.node), systemdWord(host.proxyd), '--config', systemdWord(f.config)].join(' '),
+          EXEC_START: [systemdExecutable(host.node), systemdWord(host.proxyd), '--config', systemdWord(f.config)].join(' '),
           PROTECT_HOME: protectHome([host.node, host.proxyd, f.config]),
           STOP_TIMEOUT_S: String(f.stopTimeoutS),
         }

@@ -13,7 +13,7 @@ export const SIDECAR = '.json';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 /** bytes per read of an artifact */
-const READ_CHUNK = 64 * 1024;
+const READ_CHUNK = 1024 * 1024;
 /** sidecars read at once while scanning */
 const SCAN_PARALLEL = 16;
 

@@ -15,6 +15,7 @@ import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Session } from '../session.js';
 import type { MirrorDef } from './definition.js';
 import { Fetcher, type Fetched } from './fetcher.js';
+import { HOT_MAX_ITEM, HotArtifacts } from './hot.js';
 import { joinUrl, type Classified, type Protocol } from './protocol.js';
 
 /** mutable answers are kept this long */
@@ -55,6 +56,9 @@ export class Mirror implements Responder, HealthChecked {
   readonly #deps: OutboundDeps;
   readonly #health: HealthSettings;
   readonly #mutable = new Map<string, { expires: number; got: Got }>();
+  readonly #hot = new HotArtifacts();
+  /** artifacts being written to the disk cache */
+  readonly #storing = new Map<string, Promise<void>>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -105,17 +109,34 @@ export class Mirror implements Responder, HealthChecked {
     return send(answer, request, outcome.fetched.status, outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel), body);
   }
 
-  /** A versioned artifact: from the disk cache, or fetched once however many ask, verified, stored. */
+  /**
+   * A versioned artifact: from memory (small ones) or the disk cache, or fetched once however many
+   * ask, verified, and stored in the background (the client does not wait for the disk).
+   */
   async #artifact(rel: string, c: Extract<Classified, { type: 'immutable' }>, request: HttpRequest, answer: HttpAnswer, accept: string | undefined): Promise<Outcome | 'served'> {
+    const hot = this.#hot.get(c.key);
+    if (hot) return void send(answer, request, 200, hot.type, hot.body), 'served';
     const cache = await this.#deps.artifactCache();
+    await this.#storing.get(c.key); // a store in progress: the disk will have it
     const hit = cache.get(c.key);
     if (hit) {
-      await stream(answer, request, hit.meta.type ?? this.#protocol.contentType(rel), hit.size, hit.open());
-      return 'served';
+      const type = hit.meta.type ?? this.#protocol.contentType(rel);
+      if (hit.size > HOT_MAX_ITEM) return await stream(answer, request, type, hit.size, hit.open()), 'served';
+      const body = await readAll(hit.open()).catch(() => undefined); // undefined: it failed its check and was dropped
+      if (body) {
+        this.#hot.set(c.key, { body, type });
+        return void send(answer, request, 200, type, body), 'served';
+      }
     }
     return cache.once(c.key, async () => {
       const outcome = await this.#first(rel, this.#order(true), accept, true);
-      if ('fetched' in outcome) await cache.put(c.key, outcome.fetched.body, { type: outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel), from: outcome.from.name });
+      if ('fetched' in outcome) {
+        const type = outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel);
+        this.#hot.set(c.key, { body: outcome.fetched.body, type });
+        const storing = cache.put(c.key, outcome.fetched.body, { type, from: outcome.from.name }).then(() => undefined);
+        this.#storing.set(c.key, storing);
+        void storing.then(() => this.#storing.delete(c.key));
+      }
       return outcome;
     });
   }
@@ -293,6 +314,13 @@ function decodePath(raw: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** a whole (small) cached artifact, through the cache's hash check */
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 function headerOf(headers: readonly string[], name: string): string | undefined {

@@ -219,11 +219,11 @@ describe('ArtifactCache: corruption', () => {
     const dir = join(root, 'c');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir, maxBytes: 10_000_000, log });
-    const body = bytes(300_000);
+    const body = bytes(3_000_000); // several read chunks (1 MiB each)
     expect(await cache.put(GO_ZIP, body, {})).toBe(true);
     const file = join(dir, 'objects', sha256(GO_ZIP));
     const onDisk = await readFile(file);
-    onDisk[150_000] ^= 0x01;
+    onDisk[1_500_000] ^= 0x01;
     await writeFile(file, onDisk);
 
     const got = cache.get(GO_ZIP)!;

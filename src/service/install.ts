@@ -7,7 +7,7 @@ import { Failed } from '../control/client.js';
 import { ensureAccount, removeAccount } from './accounts.js';
 import { checkConfig, daemonFacts, requireRootFor, unreadableByService } from './context.js';
 import { sha256, type Owner } from './files.js';
-import { SERVICE_ACCOUNT } from './layout.js';
+import { SERVICE_ACCOUNT, WINSW_VERSION } from './layout.js';
 import { emptyManifest, readManifest, recordDirs, recordFile, writeManifest, type Manifest } from './manifest.js';
 import { managerFor, wantsBackground, type DaemonFacts } from './managers.js';
 import type { Run } from './run.js';
@@ -44,6 +44,9 @@ export async function install(run: Run, configOption: string | undefined): Promi
       run.say(`warning: the ${SERVICE_ACCOUNT} user may not be able to read ${p} (not readable by others): install Node and proxyd system-wide (install.sh as root uses /usr/local)`);
     }
   }
+  if (layout.wrapper && run.live && !run.exists(layout.wrapper)) {
+    throw new Failed(`WinSW is not at ${layout.wrapper}: install-scripts/install.ps1 puts it there (WinSW-x64.exe ${WINSW_VERSION}, renamed)`);
+  }
   const service: Owner | undefined = linuxSystem ? { user: SERVICE_ACCOUNT, group: SERVICE_ACCOUNT } : undefined;
   const privateMode = layout.scope === 'user' || layout.platform === 'darwin' ? 0o700 : 0o750;
   try {
@@ -65,9 +68,6 @@ export async function install(run: Run, configOption: string | undefined): Promi
       // it may come to hold passwords (auth, upstreams): the service's account and root only
       run.write(configFile, configText, linuxSystem ? 0o640 : 0o600, linuxSystem ? { group: SERVICE_ACCOUNT } : undefined);
       recordFile(m, configFile, sha256(configText));
-    }
-    if (layout.wrapper && run.live && !run.exists(layout.wrapper)) {
-      throw new Failed(`WinSW is not at ${layout.wrapper}: install-scripts/install.ps1 puts it there (WinSW-x64.exe 2.12.0, renamed)`);
     }
     const wantsDirBefore = layout.wantsDir !== undefined && run.exists(layout.wantsDir);
     await manager.activate(daemon);

@@ -53,6 +53,22 @@ export const GOPROXY: Protocol = {
 
   absent: (status) => status === 404 || status === 410,
 
+  check(rel, body) {
+    const path = rel.split('?')[0]!;
+    if (path.endsWith('/@v/list')) {
+      const bad = body.toString().split('\n').map((l) => l.trim()).find((l) => l && !/^v\S+$/.test(l));
+      return bad === undefined ? undefined : `a version list with "${bad.slice(0, 40)}" in it`;
+    }
+    if (path.endsWith('/@latest') || path.endsWith('.info')) {
+      try {
+        return typeof (JSON.parse(body.toString()) as { Version?: unknown }).Version === 'string' ? undefined : 'version info without a Version';
+      } catch {
+        return 'version info that is not JSON';
+      }
+    }
+    return undefined;
+  },
+
   merge(rel, mirror, origin): MergeResult {
     if (rel.endsWith('/@latest')) {
       const [a, b] = [JSON.parse(mirror.toString()) as { Version: string }, JSON.parse(origin.toString()) as { Version: string }];

@@ -57,6 +57,8 @@ export class Mirror implements Responder, HealthChecked {
   readonly #health: HealthSettings;
   readonly #mutable = new Map<string, { expires: number; got: Got }>();
   readonly #hot = new HotArtifacts();
+  /** large cached artifacts this daemon has read whole through their hash check */
+  readonly #checkedOnDisk = new Set<string>();
   /** artifacts being written to the disk cache */
   readonly #storing = new Map<string, Promise<void>>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -121,11 +123,19 @@ export class Mirror implements Responder, HealthChecked {
     const hit = cache.get(c.key);
     if (hit) {
       const type = hit.meta.type ?? this.#protocol.contentType(rel);
-      if (hit.size > HOT_MAX_ITEM) return await stream(answer, request, type, hit.size, hit.open()), 'served';
-      const body = await readAll(hit.open()).catch(() => undefined); // undefined: it failed its check and was dropped
-      if (body) {
-        this.#hot.set(c.key, { body, type });
-        return void send(answer, request, 200, type, body), 'served';
+      if (hit.size > HOT_MAX_ITEM) {
+        // the first time this daemon serves a large file, it is checked whole before a byte goes out,
+        // so a file that went bad on disk is fetched again and served; after that it is checked as it flows
+        if (this.#checkedOnDisk.has(c.key) || (await readAll(hit.open(), true).then(() => true, () => false))) {
+          this.#checkedOnDisk.add(c.key);
+          return await stream(answer, request, type, hit.size, hit.open()), 'served';
+        }
+      } else {
+        const body = await readAll(hit.open()).catch(() => undefined); // undefined: it failed its check and was dropped
+        if (body) {
+          this.#hot.set(c.key, { body, type });
+          return void send(answer, request, 200, type, body), 'served';
+        }
       }
     }
     return cache.once(c.key, async () => {
@@ -200,11 +210,12 @@ export class Mirror implements Responder, HealthChecked {
         this.#failed(ep, new ProxyError(status >= 500 ? 'unreachable' : 'protocol', `HTTP ${status}`, undefined, 'upstream'));
         continue;
       }
-      const wrong = verify && this.#protocol.verify ? await this.#protocol.verify(rel, got.fetched, this.#verifyContext(accept)) : undefined;
+      const wrong = verify ? await this.#protocol.verify?.(rel, got.fetched, this.#verifyContext(accept)) : this.#protocol.check?.(rel, got.fetched.body);
       if (wrong) {
         ep.counters.bad++;
         failed.push(`${ep.name}: ${wrong}`);
-        this.#deps.log.warn({ mirror: this.name, upstream: ep.name, path: rel }, `${this.name}: ${ep.name} served a bad artifact (${wrong}); trying the next`);
+        this.#failed(ep, new ProxyError('protocol', wrong, undefined, 'upstream'));
+        this.#deps.log.warn({ mirror: this.name, upstream: ep.name, path: rel }, `${this.name}: ${ep.name} served a bad ${verify ? 'artifact' : 'answer'} (${wrong}); trying the next`);
         continue;
       }
       ep.counters.hits++;
@@ -316,10 +327,10 @@ function decodePath(raw: string): string | undefined {
   }
 }
 
-/** a whole (small) cached artifact, through the cache's hash check */
-async function readAll(body: Readable): Promise<Buffer> {
+/** a whole cached artifact through the cache's hash check (`discard`: only the check, no bytes kept) */
+async function readAll(body: Readable, discard = false): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
+  for await (const chunk of body) if (!discard) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 

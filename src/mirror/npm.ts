@@ -50,6 +50,17 @@ export const NPM: Protocol = {
 
   absent: (status) => status === 404 || status === 410,
 
+  check(rel, body) {
+    const p = parse(rel);
+    if (!p || 'error' in p || p.tarball) return undefined;
+    try {
+      const doc = JSON.parse(body.toString()) as Packument;
+      return doc && typeof doc === 'object' && typeof doc.versions === 'object' ? undefined : 'a packument without versions';
+    } catch {
+      return 'a packument that is not JSON';
+    }
+  },
+
   merge(_rel, mirror, origin): MergeResult {
     const a = JSON.parse(mirror.toString()) as Packument;
     const b = JSON.parse(origin.toString()) as Packument;

@@ -37,6 +37,8 @@ export interface Protocol {
   requestHeaders?(rel: string, accept: string | undefined): Record<string, string>;
   /** is this answer "not here, ask the next" (GOPROXY: 404 and 410) */
   absent(status: number): boolean;
+  /** why a 2xx answer to a document path is garbage (not this protocol's), or undefined: then it is that upstream's failure */
+  check?(rel: string, body: Buffer): string | undefined;
   /** the union of a mirror's and the origin's answer for a mergeable mutable path */
   merge?(rel: string, mirror: Buffer, origin: Buffer): MergeResult;
   /** the body as the client gets it: links pointing back at `clientBase` (proxyd's endpoint as the client named it) */

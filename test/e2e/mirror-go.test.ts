@@ -2,7 +2,10 @@
 // runs it: GOPROXY=http://127.0.0.1:PORT/go. The mirror's first upstream is dead, its second is
 // a local module origin standing in for goproxy.cn, and the "origin" (proxy.golang.org) is a third,
 // reached through fallback: DIRECT.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -148,6 +151,67 @@ rules:
     expect(mirror.requests.length + origin.requests.length).toBe(asked);
     const elsewhere = await curl(['-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/pypi/simple/x/`]);
     expect(elsewhere.stdout).toBe('proxyd: no mirror endpoint at /pypi/simple/x/ (mirrors are at /go) (protocol)\n\n404');
+  });
+});
+
+describe.skipIf(!HAVE_GO && !CI)('upstreams and a cache that lie', () => {
+  test('an upstream that answers every path with 200 and an HTML page (a captive portal) is passed over', { timeout: SLOW }, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'proxyd-mirror-portal-'));
+    const portal = createServer((_req, res) => res.end('<html>please log in</html>'));
+    await new Promise<void>((r) => portal.listen(0, '127.0.0.1', r));
+    const mirror = await startModuleOrigin(structuredClone(MODULES));
+    const d = await startTestDaemon(`mirrors:
+  - { name: go, kind: goproxy, upstreams: ['http://127.0.0.1:${(portal.address() as AddressInfo).port}', '${mirror.goproxy}'], check: { interval: 1h } }
+cache: { dir: ${join(root, 'cache')} }
+`);
+    try {
+      const r = await goModDownload(goEnv(join(root, 'go'), `http://127.0.0.1:${d.httpPort}/go`), ['example.com/hello@latest', 'example.com/hello@v1.0.0']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.modules.map((m) => [m.Version, m.Sum])).toEqual([
+        ['v1.1.0', mirror.sums('example.com/hello', 'v1.1.0').zip],
+        ['v1.0.0', mirror.sums('example.com/hello', 'v1.0.0').zip],
+      ]);
+      const bad = d.logs.filter((l) => String(l.msg).includes('served a bad')).map((l) => String(l.msg).replace(/^go: [^ ]+ /, ''));
+      expect(bad).toContain('served a bad answer (a version list with "<html>please log in</html>" in it); trying the next');
+      expect(bad).toContain('served a bad artifact (not a valid module zip: not a zip file (no end of central directory)); trying the next');
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+      portal.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('a large cached zip that went bad on disk is quarantined and served from upstream after a restart', { timeout: SLOW }, async () => {
+    const root = mkdtempSync(join(tmpdir(), 'proxyd-mirror-rot-'));
+    const big = { 'example.com/big': { 'v1.0.0': { files: { 'big.go': 'package big\n', 'data.bin': randomBytes(3 * 1024 * 1024) } } } };
+    const mirror = await startModuleOrigin(big);
+    const conf = `mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(root, 'cache')} }\n`;
+    let d = await startTestDaemon(conf);
+    try {
+      const get = async () => {
+        const r = await goModDownload(goEnv(join(root, `go-${Math.random()}`), `http://127.0.0.1:${d.httpPort}/go`), ['example.com/big@v1.0.0']);
+        expect(r.code, r.stderr).toBe(0);
+        return r.modules[0]!.Sum;
+      };
+      expect(await get()).toBe(mirror.sums('example.com/big', 'v1.0.0').zip);
+      await d.stop({ now: true });
+      const file = join(root, 'cache', 'objects', createHash('sha256').update('go example.com/big@v1.0.0.zip').digest('hex'));
+      const bytes = readFileSync(file);
+      bytes[bytes.length >> 1] ^= 0xff;
+      writeFileSync(file, bytes);
+      d = await startTestDaemon(conf);
+      const zips = () => mirror.requests.filter((r) => r.path.endsWith('v1.0.0.zip')).length;
+      const before = zips();
+      expect(await get()).toBe(mirror.sums('example.com/big', 'v1.0.0').zip);
+      expect(zips()).toBe(before + 1); // fetched again
+      await expect.poll(() => d.logs.filter((l) => l.msg === 'cached artifact does not match what was stored: dropped')).toHaveLength(1);
+      expect(readdirSync(join(root, 'cache', 'quarantine'))).toHaveLength(2);
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

@@ -290,6 +290,7 @@ export class Mirror implements Responder, HealthChecked {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    await Promise.all(this.#storing.values()); // what was fetched is on disk before the daemon goes
     await this.#fetcher.close();
   }
 

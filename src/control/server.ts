@@ -43,7 +43,7 @@ export async function startControlServer(path: string, handlers: ControlHandlers
   });
   server.keepAliveTimeout = 1000;
   if (isPipe(path)) await listen(server, path);
-  else await listenOnSocket(server, path);
+  else await listenOnSocket(server, path, log);
   return {
     path,
     close: () => new Promise<void>((resolve) => {
@@ -115,15 +115,13 @@ function listen(server: Server, path: string): Promise<void> {
  * group proxyd), bound under umask 0177 so it is never open to others, even for an instant.
  * A socket left by a daemon that died is replaced; one that answers means proxyd already runs.
  */
-async function listenOnSocket(server: Server, path: string): Promise<void> {
+async function listenOnSocket(server: Server, path: string, log: Logger): Promise<void> {
   const system = path === SYSTEM_CONTROL_PATH;
   const dir = dirname(path);
+  // a directory proxyd makes is its owner's alone; one that exists is left as it is (it may be
+  // shared, like /tmp): the socket's own mode 0600 then guards it
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const info = statSync(dir);
-  if (typeof process.getuid === 'function' && info.uid !== process.getuid()) {
-    throw new Error(`control socket directory ${dir} belongs to another user; choose another path (control: in the config)`);
-  }
-  if (!system && (info.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  else if (!system && (statSync(dir).mode & 0o077) !== 0) log.warn({ dir }, `control socket directory ${dir} is open to other users; the socket itself is 0600`);
   if (existsSync(path)) {
     if (await answers(path)) throw new Error(`another proxyd is running: its control socket ${path} answers (stop it first, or set control: to another path)`);
     unlinkSync(path);

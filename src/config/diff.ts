@@ -34,7 +34,7 @@ export function describeChanges(before: Config, after: Config): string[] {
   const allow = (c: Config) => JSON.stringify(c.allow);
   if (allow(before) !== allow(after)) changes.push(`allow: ${before.allow.length} → ${after.allow.length} entries`);
   for (const key of Object.keys(after.limits) as Array<keyof Config['limits']>) {
-    if (before.limits[key] !== after.limits[key]) changes.push(`limits.${key}: ${before.limits[key]} → ${after.limits[key]}`);
+    if (before.limits[key] !== after.limits[key]) changes.push(`limits.${limitName(key)}: ${before.limits[key]} → ${after.limits[key]}${key.endsWith('Ms') ? ' ms' : ''}`);
   }
   if (before.cache.dir !== after.cache.dir || before.cache.maxBytes !== after.cache.maxBytes) {
     changes.push(`cache: ${before.cache.dir} ${before.cache.maxBytes} B → ${after.cache.dir} ${after.cache.maxBytes} B`);
@@ -42,4 +42,9 @@ export function describeChanges(before: Config, after: Config): string[] {
   if (before.log.level !== after.log.level) changes.push(`log.level: ${before.log.level} → ${after.log.level}`);
   if (before.control !== after.control) changes.push(`control: ${before.control} → ${after.control} (takes effect after a restart)`);
   return changes;
+}
+
+/** the config's name of a limit: handshakeTimeoutMs → handshake-timeout */
+function limitName(key: string): string {
+  return key.replace(/Ms$/, '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

@@ -2,8 +2,9 @@
 // background process with a pid file and a log file, so that install still leaves it running and
 // `service start | stop | status` work. It does not start at boot: there is nothing to start it.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { chown, findAccount, writeAtomic, type Owner } from './files.js';
+import { closeSync, constants, fchownSync, fstatSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { Failed } from '../control/client.js';
+import { findAccount, writeAtomic } from './files.js';
 import { SERVICE_ACCOUNT } from './layout.js';
 import type { Run } from './run.js';
 
@@ -11,8 +12,9 @@ import type { Run } from './run.js';
 export const START_TIMEOUT_MS = 15_000;
 
 /** the system daemon runs as the proxyd account, like the unit's User= and Group= */
-function account(run: Run): Owner | undefined {
-  return run.layout.scope === 'system' ? { user: SERVICE_ACCOUNT, group: SERVICE_ACCOUNT } : undefined;
+function serviceIds(run: Run): { uid: number; gid: number } | undefined {
+  if (run.layout.scope !== 'system') return undefined;
+  return { uid: findAccount('passwd', SERVICE_ACCOUNT)!.id, gid: findAccount('group', SERVICE_ACCOUNT)!.id };
 }
 
 /** the pid in the pid file, when that process is alive and is this proxyd */
@@ -44,34 +46,57 @@ function isOurDaemon(pid: number, script: string): boolean {
 export async function startBackground(run: Run, config: string, control: string): Promise<void> {
   const { layout, host } = run;
   const argv = [host.node, host.proxyd, '--config', config];
-  run.say(`start in the background: ${argv.join(' ')}${account(run) ? ` (as ${SERVICE_ACCOUNT})` : ''}, output to ${layout.logFile}, pid in ${layout.pidFile}`);
+  run.say(`start in the background: ${argv.join(' ')}${layout.scope === 'system' ? ` (as ${SERVICE_ACCOUNT})` : ''}, output to ${layout.logFile}, pid in ${layout.pidFile}`);
   if (run.dryRun) return;
   const running = runningPid(run);
   if (running) {
     run.say(`  already running (pid ${running})`);
     return;
   }
-  const owner = account(run);
-  const ids = owner ? { uid: findAccount('passwd', SERVICE_ACCOUNT)!.id, gid: findAccount('group', SERVICE_ACCOUNT)!.id } : {};
-  const log = openSync(layout.logFile, 'a', 0o640);
-  if (owner) chown(layout.logFile, owner);
+  const ids = serviceIds(run);
+  const log = openLog(layout.logFile, ids);
   const env = { ...process.env };
   for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'all_proxy']) delete env[k];
   let exited: string | undefined;
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log], cwd: layout.stateDir, env, ...ids });
-  closeSync(log);
   child.on('exit', (code, signal) => (exited = signal ?? `exit ${code}`));
   child.on('error', (err) => (exited = err.message));
   child.unref();
-  if (child.pid === undefined) throw new Error(`could not start ${argv[0]}`);
+  if (child.pid === undefined) throw new Failed(`could not start ${argv[0]}`);
   writeAtomic(layout.pidFile, `${child.pid}\n`, 0o644);
-  if (!(await run.daemonAnswers(control, START_TIMEOUT_MS, () => exited !== undefined))) {
-    const tail = readFileSync(layout.logFile, 'utf8').trimEnd().split('\n').slice(-5).join('\n  ');
-    if (exited === undefined) await stopPid(child.pid, 2_000, host.proxyd);
-    rmSync(layout.pidFile, { force: true });
-    throw new Error(`proxyd did not come up (${exited ?? `no answer on ${control} within ${START_TIMEOUT_MS / 1000} s`}); the end of ${layout.logFile}:\n  ${tail}`);
+  try {
+    if (!(await run.daemonAnswers(control, START_TIMEOUT_MS, () => exited !== undefined))) {
+      if (exited === undefined) await stopPid(child.pid, 2_000, host.proxyd);
+      rmSync(layout.pidFile, { force: true });
+      throw new Failed(`proxyd did not come up (${exited ?? `no answer on ${control} within ${START_TIMEOUT_MS / 1000} s`}); the end of ${layout.logFile}:\n  ${lastLines(log, 5).join('\n  ')}`);
+    }
+  } finally {
+    closeSync(log);
   }
   run.say(`  running, pid ${child.pid}`);
+}
+
+/**
+ * Opens the log for appending. Its directory belongs to the daemon's account, so root opens it
+ * without following a link and refuses anything but a plain file with one name.
+ */
+function openLog(file: string, ids?: { uid: number; gid: number }): number {
+  const fd = openSync(file, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640);
+  const info = fstatSync(fd);
+  if (!info.isFile() || info.nlink !== 1) {
+    closeSync(fd);
+    throw new Failed(`${file} is not a plain file: not writing the daemon's output there`);
+  }
+  if (ids) fchownSync(fd, ids.uid, ids.gid);
+  return fd;
+}
+
+/** the last lines of the log, read through the descriptor opened above (not the path, which may have changed) */
+function lastLines(fd: number, n: number): string[] {
+  const size = fstatSync(fd).size;
+  const buf = Buffer.alloc(Math.min(size, 8192));
+  readSync(fd, buf, 0, buf.length, size - buf.length);
+  return buf.toString('utf8').trimEnd().split('\n').slice(-n);
 }
 
 /** SIGTERM (the daemon drains), SIGKILL after `timeoutMs`; removes the pid file. `quiet`: say nothing when it is not running. */
@@ -90,7 +115,7 @@ async function stopPid(pid: number, timeoutMs: number, script: string): Promise<
   signal(pid, 'SIGTERM');
   if (await ended(alive, timeoutMs)) return;
   signal(pid, 'SIGKILL');
-  if (!(await ended(alive, 5_000))) throw new Error(`pid ${pid} is still there after SIGKILL`);
+  if (!(await ended(alive, 5_000))) throw new Failed(`pid ${pid} is still there after SIGKILL`);
 }
 
 async function ended(alive: () => boolean, timeoutMs: number): Promise<boolean> {

@@ -75,6 +75,15 @@ export function daemonFacts(run: Run, file: string, config: Config): DaemonFacts
   return { config: file, control, stopTimeoutS: stopTimeoutS(config) };
 }
 
+/** the facts of an installed daemon from its config; when that is gone or unreadable to this user, the layout's defaults */
+export function installedFacts(run: Run, file: string): DaemonFacts {
+  try {
+    return daemonFacts(run, file, checkConfig(run, file));
+  } catch {
+    return { config: file, control: run.layout.controlPath, stopTimeoutS: 20 };
+  }
+}
+
 /** Files the system service's account must read: node, proxyd and the config; a path in a private home is named. */
 export function unreadableByService(paths: string[]): string[] {
   return paths.filter((p) => {

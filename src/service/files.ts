@@ -1,8 +1,9 @@
 // The file side of installing: the target's paths on this disk (--root), atomic writes, directories
 // made level by level (so that uninstall can remove exactly those), owners by account name.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
+import { Failed } from '../control/client.js';
 
 /** An account by name, resolved from /etc/passwd and /etc/group when the change is made. */
 export interface Owner {
@@ -23,10 +24,14 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Writes through a temporary file in the same directory and a rename: never a half-written file. */
+/**
+ * Writes through a temporary file in the same directory and a rename: never a half-written file.
+ * The temporary file is made new (O_EXCL) under a random name, so that a link someone put in a
+ * directory they own (the pid file's) is never followed by root.
+ */
 export function writeAtomic(file: string, content: string, mode: number, owner?: Owner): void {
-  const temp = join(dirname(file), `.${file.split(sep).pop()}.${process.pid}.tmp`);
-  const fd = openSync(temp, 'w', mode);
+  const temp = join(dirname(file), `.${file.split(sep).pop()}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(temp, 'wx', mode);
   try {
     writeSync(fd, content);
     fsyncSync(fd);
@@ -64,6 +69,6 @@ export function findAccount(db: 'passwd' | 'group', name: string): { id: number;
 
 function accountId(db: 'passwd' | 'group', name: string): number {
   const found = findAccount(db, name);
-  if (!found) throw new Error(`no ${db === 'passwd' ? 'user' : 'group'} "${name}" in /etc/${db}`);
+  if (!found) throw new Failed(`no ${db === 'passwd' ? 'user' : 'group'} "${name}" in /etc/${db}`);
   return found.id;
 }

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { parseConfig, type Config } from '../config/index.js';
 import { Failed } from '../control/client.js';
 import { ensureAccount, removeAccount } from './accounts.js';
-import { checkConfig, daemonFacts, requireRootFor, unreadableByService } from './context.js';
+import { checkConfig, daemonFacts, installedFacts, requireRootFor, unreadableByService } from './context.js';
 import { sha256, type Owner } from './files.js';
 import { SERVICE_ACCOUNT, WINSW_VERSION } from './layout.js';
 import { emptyManifest, readManifest, recordDirs, recordFile, writeManifest, type Manifest } from './manifest.js';
@@ -74,7 +74,7 @@ export async function install(run: Run, configOption: string | undefined): Promi
     if (layout.wantsDir && !wantsDirBefore && run.exists(layout.wantsDir)) recordDirs(m, [layout.wantsDir]);
   } finally {
     if (!run.dryRun) {
-      recordDirs(m, run.makeDirs(layout.stateDir, privateMode)); // made above, unless something failed first
+      recordDirs(m, run.makeDirs(layout.path.dirname(layout.manifest), 0o755)); // made above, unless something failed first
       writeManifest(run.disk(layout.manifest), m);
     }
   }
@@ -104,7 +104,7 @@ export async function uninstall(run: Run): Promise<void> {
   if (!m) return run.say(`proxyd is not installed as a ${layout.scope} service here (no ${layout.manifest}): nothing to do`);
   run.say(`${run.dryRun ? 'dry run, nothing is changed: would uninstall' : 'uninstalling'} the proxyd ${layout.scope} service on ${layout.platform}${run.root ? ` under ${run.root}` : ''}`);
   const manager = managerFor(run, m.background);
-  await manager.deactivate(factsFor(run, m));
+  await manager.deactivate(installedFacts(run, m.config));
   for (const file of [...m.files].reverse()) removeFile(run, file);
   manager.forget();
   removeAccount(run, m);
@@ -114,15 +114,6 @@ export async function uninstall(run: Run): Promise<void> {
   for (const dir of deepestFirst) {
     if (run.dryRun) run.say(`remove ${dir} (when empty)`);
     else if (run.exists(dir) && readdirSync(run.disk(dir)).length === 0) remove(run, dir, () => rmdirSync(run.disk(dir)));
-  }
-}
-
-/** the daemon's facts from its config; when that is gone or unreadable, the defaults of the layout */
-function factsFor(run: Run, m: Manifest): DaemonFacts {
-  try {
-    return daemonFacts(run, m.config, checkConfig(run, m.config));
-  } catch {
-    return { config: m.config, control: run.layout.controlPath, stopTimeoutS: 20 };
   }
 }
 

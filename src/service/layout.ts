@@ -76,8 +76,9 @@ export interface Layout {
   /** the default config's `control:` value, and the socket or pipe it means */
   controlLine: string;
   controlPath: string;
-  /** WorkingDirectory; the install manifest lives here */
+  /** the daemon's working directory */
   stateDir: string;
+  /** what install made (in the state directory, or a root-only one when the daemon has an account of its own) */
   manifest: string;
   /** where the daemon's output goes when not to the journal */
   logDir: string;
@@ -135,7 +136,8 @@ export function layoutFor(host: Host, scope: Scope): Layout {
     platform: 'linux', scope, path: posix,
     definition: `/etc/systemd/system/${SERVICE_NAME}.service`, template: 'systemd/proxyd-system.service', wantsDir: '/etc/systemd/system/multi-user.target.wants',
     config: '/etc/proxyd/config.yaml', controlLine: SYSTEM_CONTROL_PATH, controlPath: SYSTEM_CONTROL_PATH,
-    stateDir: '/var/lib/proxyd', manifest: '/var/lib/proxyd/install-manifest.json',
+    // the manifest tells root what to delete: not in the state directory, which the daemon's account owns
+    stateDir: '/var/lib/proxyd', manifest: '/etc/proxyd/install-manifest.json',
     logDir: '/var/log/proxyd', logFile: '/var/log/proxyd/proxyd.log', pidFile: '/run/proxyd/proxyd.pid',
   };
 }

@@ -3,9 +3,9 @@
 import { Status } from '../control/api.js';
 import { ControlClient, Failed, Refused, Unreachable } from '../control/client.js';
 import { duration } from '../cli/format.js';
-import { checkConfig, daemonFacts, requireLive } from './context.js';
+import { installedFacts, requireLive } from './context.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { managerFor, wantsBackground, type DaemonFacts } from './managers.js';
+import { managerFor, wantsBackground } from './managers.js';
 import type { Run } from './run.js';
 
 const ANSWER_TIMEOUT_MS = 20_000;
@@ -16,20 +16,10 @@ function installed(run: Run): Manifest {
   return m;
 }
 
-/** the facts of the installed daemon; its config may be unreadable to this user (status) */
-function facts(run: Run, m: Manifest | undefined): DaemonFacts {
-  const config = m?.config ?? run.layout.config;
-  try {
-    return daemonFacts(run, config, checkConfig(run, config));
-  } catch {
-    return { config, control: run.layout.controlPath, stopTimeoutS: 20 };
-  }
-}
-
 export async function start(run: Run): Promise<void> {
   requireLive(run, 'start');
   const m = installed(run);
-  const daemon = facts(run, m);
+  const daemon = installedFacts(run, m.config);
   await managerFor(run, m.background).start(daemon);
   if (run.dryRun || m.background) return; // the background start waits for the answer itself
   if (!(await run.daemonAnswers(daemon.control, ANSWER_TIMEOUT_MS))) throw new Failed(`started, but proxyd does not answer on ${daemon.control}`);
@@ -39,7 +29,7 @@ export async function start(run: Run): Promise<void> {
 export async function stop(run: Run): Promise<void> {
   requireLive(run, 'stop');
   const m = installed(run);
-  await managerFor(run, m.background).stop(facts(run, m));
+  await managerFor(run, m.background).stop(installedFacts(run, m.config));
 }
 
 export interface ServiceStatus {
@@ -60,7 +50,7 @@ export async function status(run: Run, json: boolean, controlOption?: string): P
   requireLive(run, 'status');
   const m = readManifest(run.disk(run.layout.manifest));
   const manager = managerFor(run, m?.background ?? wantsBackground(run));
-  const control = controlOption ?? facts(run, m).control;
+  const control = controlOption ?? installedFacts(run, m?.config ?? run.layout.config).control;
   const report: ServiceStatus = { platform: run.layout.platform, scope: run.layout.scope, installed: !!m, manager: manager.view(), control, daemon: null };
   let code = 0;
   try {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMBEDDED_CONFIG } from '../config/index.js';
+import { Failed } from '../control/client.js';
 import { PACKAGE_DIR, type Host, type Layout } from './layout.js';
 
 /** what the service runs and how long it may take to stop */
@@ -27,7 +28,7 @@ function systemdWord(s: string): string {
 
 /** the program systemd runs: no variables are expanded in it, and quotes or backslashes are refused outright */
 function systemdExecutable(path: string): string {
-  if (/["'\\\x00-\x1f]/.test(path)) throw new Error(`systemd cannot run a program at ${JSON.stringify(path)} (quotes, backslashes and control characters are refused): install Node at a plainer path`);
+  if (/["'\\\x00-\x1f]/.test(path)) throw new Failed(`systemd cannot run a program at ${JSON.stringify(path)} (quotes, backslashes and control characters are refused): install Node at a plainer path`);
   return `"${path.replace(/%/g, '%%')}"`;
 }
 

@@ -4,7 +4,9 @@
 // --uninstall leaves no process and no file behind. Without a running systemd (CI containers)
 // the daemon is the background process; with one, the unit really starts.
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,6 +15,7 @@ import { findAccount } from '../../src/service/files.js';
 import { fileTree } from '../fixtures/file-tree.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
 import { descendants, running, type Proc } from '../fixtures/proc-tree.js';
+import { PROXYCTL } from '../fixtures/proxyctl.js';
 import { curl, run, type RunResult } from '../fixtures/run.js';
 
 const CHECKOUT = join(import.meta.dirname, '../..');
@@ -139,6 +142,27 @@ describe('a user service, through install.sh from a fresh copy of the checkout',
   });
 });
 
+test('a daemon that cannot start fails the install with the end of its log; uninstall still cleans up', async () => {
+  const busy = createServer().listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  const port = (busy.address() as AddressInfo).port;
+  const home = mkdtempSync(join(work, 'busy-home-'));
+  const runtime = mkdtempSync(join(work, 'busy-run-'));
+  const env = shellEnv({ HOME: home, XDG_RUNTIME_DIR: runtime });
+  const config = join(work, 'busy.yaml');
+  writeFileSync(config, `listen: { socks: off, http: 127.0.0.1:${port} }\nrules:\n  - MATCH,DIRECT\n`);
+  try {
+    const r = await run('node', [PROXYCTL, 'service', 'install', '--user', '--config', config], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`proxyctl: proxyd did not come up (exit 1); the end of ${home}/.local/state/proxyd/log/proxyd.log:\n  proxyd: cannot listen on 127.0.0.1:${port} (listen.http): address already in use\n`);
+    expect((await run('node', [PROXYCTL, 'service', 'uninstall', '--user'], { env })).code).toBe(0);
+    expect(fileTree(home)).toEqual({});
+    expect(fileTree(runtime)).toEqual({});
+  } finally {
+    busy.close();
+  }
+});
+
 describe('the system service, through install.sh as root', () => {
   const source = sourceCopy('system-src', true);
   const prefix = join(work, 'system-prefix');
@@ -171,7 +195,9 @@ describe('the system service, through install.sh as root', () => {
       const daemon = proc(pid);
       const uid = findAccount('passwd', 'proxyd')!.id;
       const gid = findAccount('group', 'proxyd')!.id;
-      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\t${uid}\\t${uid}\\t`, 'm'));
+      const procStatus = readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(procStatus).toMatch(new RegExp(`^Uid:\\t${uid}\\t${uid}\\t`, 'm'));
+      expect(procStatus).toMatch(/^Groups:\s*$/m); // root's supplementary groups dropped
       expect(statSync('/run/proxyd/control.sock').gid).toBe(gid);
       expect(statSync('/run/proxyd/control.sock').mode & 0o777).toBe(0o660);
       expect(statSync('/run/proxyd').mode & 0o777).toBe(0o750);

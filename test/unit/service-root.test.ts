@@ -99,7 +99,7 @@ describe('what install and uninstall refuse or keep', () => {
     const r = await service(['install', '--system', '--root', root, '--config', '/srv/proxyd.yaml']);
     expect(r.code).toBe(0);
     expect(readFileSync(join(root, 'etc/systemd/system/proxyd.service'), 'utf8')).toContain(' --config "/srv/proxyd.yaml"\n');
-    expect(fileTree(root)['etc/proxyd']).toBeUndefined();
+    expect(fileTree(root)['etc/proxyd/config.yaml']).toBeUndefined();
     expect((await service(['uninstall', '--system', '--root', root])).code).toBe(0);
     expect(fileTree(root)).toEqual(before);
   });

@@ -21,7 +21,7 @@ function serviceIds(run: Run): { uid: number; gid: number } | undefined {
 export function runningPid(run: Run): number | undefined {
   let pid: number;
   try {
-    pid = Number(readFileSync(run.layout.pidFile, 'utf8').trim());
+    pid = Number(readFileSync(run.layout.pidFile!, 'utf8').trim());
   } catch {
     return undefined;
   }
@@ -45,8 +45,9 @@ function isOurDaemon(pid: number, script: string): boolean {
  */
 export async function startBackground(run: Run, config: string, control: string): Promise<void> {
   const { layout, host } = run;
+  const pidFile = layout.pidFile!; // Linux layouts have one
   const argv = [host.node, host.proxyd, '--config', config];
-  run.say(`start in the background: ${argv.join(' ')}${layout.scope === 'system' ? ` (as ${SERVICE_ACCOUNT})` : ''}, output to ${layout.logFile}, pid in ${layout.pidFile}`);
+  run.say(`start in the background: ${argv.join(' ')}${layout.scope === 'system' ? ` (as ${SERVICE_ACCOUNT})` : ''}, output to ${layout.logFile}, pid in ${pidFile}`);
   if (run.dryRun) return;
   const running = runningPid(run);
   if (running) {
@@ -63,11 +64,11 @@ export async function startBackground(run: Run, config: string, control: string)
   child.on('error', (err) => (exited = err.message));
   child.unref();
   if (child.pid === undefined) throw new Failed(`could not start ${argv[0]}`);
-  writeAtomic(layout.pidFile, `${child.pid}\n`, 0o644);
+  writeAtomic(pidFile, `${child.pid}\n`, 0o644);
   try {
     if (!(await run.daemonAnswers(control, START_TIMEOUT_MS, () => exited !== undefined))) {
       if (exited === undefined) await stopPid(child.pid, 2_000, host.proxyd);
-      rmSync(layout.pidFile, { force: true });
+      rmSync(pidFile, { force: true });
       throw new Failed(`proxyd did not come up (${exited ?? `no answer on ${control} within ${START_TIMEOUT_MS / 1000} s`}); the end of ${layout.logFile}:\n  ${lastLines(log, 5).join('\n  ')}`);
     }
   } finally {
@@ -107,7 +108,7 @@ export async function stopBackground(run: Run, timeoutMs: number, quiet = false)
   if (run.dryRun) return;
   if (pid) await stopPid(pid, timeoutMs, run.host.proxyd);
   else run.say('  (not running)');
-  rmSync(run.layout.pidFile, { force: true });
+  rmSync(run.layout.pidFile!, { force: true });
 }
 
 async function stopPid(pid: number, timeoutMs: number, script: string): Promise<void> {

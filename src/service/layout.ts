@@ -83,8 +83,8 @@ export interface Layout {
   /** where the daemon's output goes when not to the journal */
   logDir: string;
   logFile: string;
-  /** the background daemon's pid file (Linux without a running systemd) */
-  pidFile: string;
+  /** Linux: the background daemon's pid file (when systemd is not running) */
+  pidFile?: string;
   /** the directory `systemctl enable` links the unit into */
   wantsDir?: string;
   /** WinSW's executable, beside its XML */
@@ -103,7 +103,7 @@ export function layoutFor(host: Host, scope: Scope): Layout {
       definition: win32.join(base, 'proxyd-service.xml'), template: 'windows/proxyd-service.xml', wrapper: win32.join(base, 'proxyd-service.exe'),
       config: win32.join(base, 'config.yaml'), controlLine: WINDOWS_CONTROL_PIPE, controlPath: WINDOWS_CONTROL_PIPE,
       stateDir: base, manifest: win32.join(base, 'install-manifest.json'),
-      logDir, logFile: win32.join(logDir, 'proxyd-service.out.log'), pidFile: win32.join(base, 'proxyd.pid'),
+      logDir, logFile: win32.join(logDir, 'proxyd-service.out.log'),
     };
   }
   const configHome = env.XDG_CONFIG_HOME || posix.join(home, '.config');
@@ -117,7 +117,7 @@ export function layoutFor(host: Host, scope: Scope): Layout {
       definition: posix.join(user ? posix.join(home, 'Library', 'LaunchAgents') : '/Library/LaunchDaemons', `${LAUNCHD_LABEL}.plist`), template: `launchd/${LAUNCHD_LABEL}.plist`,
       config: user ? posix.join(configHome, 'proxyd', 'config.yaml') : '/etc/proxyd/config.yaml', controlLine: user ? 'auto' : controlPath, controlPath,
       stateDir, manifest: posix.join(stateDir, 'install-manifest.json'),
-      logDir, logFile: posix.join(logDir, 'proxyd.log'), pidFile: posix.join(stateDir, 'proxyd.pid'),
+      logDir, logFile: posix.join(logDir, 'proxyd.log'),
     };
   }
   if (scope === 'user') {
@@ -138,7 +138,8 @@ export function layoutFor(host: Host, scope: Scope): Layout {
     config: '/etc/proxyd/config.yaml', controlLine: SYSTEM_CONTROL_PATH, controlPath: SYSTEM_CONTROL_PATH,
     // the manifest tells root what to delete: not in the state directory, which the daemon's account owns
     stateDir: '/var/lib/proxyd', manifest: '/etc/proxyd/install-manifest.json',
-    logDir: '/var/log/proxyd', logFile: '/var/log/proxyd/proxyd.log', pidFile: '/run/proxyd/proxyd.pid',
+    // the pid file where every user can read it and the daemon's account cannot write
+    logDir: '/var/log/proxyd', logFile: '/var/log/proxyd/proxyd.log', pidFile: '/run/proxyd.pid',
   };
 }
 

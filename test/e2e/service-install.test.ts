@@ -191,7 +191,7 @@ describe('the system service, through install.sh as root', () => {
       expect(r.stdout).toContain('$ groupadd --system proxyd\n');
       expect(r.stdout).toContain('$ usermod --append --groups proxyd nobody\n');
       expect(r.stdout).toContain('systemd is not running here (no /run/systemd/system): proxyd runs as a background process and will NOT start at boot');
-      const pid = Number(readFileSync('/run/proxyd/proxyd.pid', 'utf8'));
+      const pid = Number(readFileSync('/run/proxyd.pid', 'utf8'));
       const daemon = proc(pid);
       const uid = findAccount('passwd', 'proxyd')!.id;
       const gid = findAccount('group', 'proxyd')!.id;

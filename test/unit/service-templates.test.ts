@@ -60,6 +60,13 @@ describe('systemd units', () => {
     expect(typo.stderr).toContain("Unknown key 'PrivateTemp'");
   });
 
+  test("the system unit's sandbox, as systemd-analyze security rates it offline: exposure 3.0 or less (OK)", async () => {
+    const r = await run('systemd-analyze', ['security', '--offline=yes', file('security/proxyd.service', unit('system'))]);
+    const verdict = r.stdout.match(/Overall exposure level for proxyd\.service: (\d+\.\d) (\w+)/);
+    expect(verdict?.[2]).toBe('OK');
+    expect(Number(verdict![1])).toBeLessThanOrEqual(3.0);
+  });
+
   test('the user unit passes systemd-analyze --user verify with nothing to say', async () => {
     const r = await run('systemd-analyze', ['--user', 'verify', '--man=no', '--generators=no', file('user/proxyd.service', unit('user'))], { env: userRuntime() });
     expect(r).toEqual({ code: 0, stdout: '', stderr: '' });

@@ -28,6 +28,7 @@ die() {
 # npm keeps the modes of the package's files: the system service's account must read them
 umask 022
 
+ARGS="$*"
 PREFIX=
 SCOPE=
 CONFIG=
@@ -48,6 +49,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+if [ "$SCOPE" = --system ] && [ "$(id -u)" != 0 ]; then
+  die "--system needs root: sudo $0 $ARGS"
+fi
 if [ -z "$PREFIX" ]; then
   if [ "$(id -u)" = 0 ]; then PREFIX=/usr/local; else PREFIX="$HOME/.local"; fi
 fi
@@ -68,8 +72,11 @@ if [ "$UNINSTALL" = yes ]; then
   exit 0
 fi
 
-command -v node >/dev/null 2>&1 ||
+if ! command -v node >/dev/null 2>&1; then
+  # sudo resets PATH: a node of your own (nvm) is not on root's
+  [ "$(id -u)" != 0 ] || [ -z "${SUDO_USER:-}" ] || echo "install.sh: with sudo, PATH is root's: sudo env PATH=\"\$PATH\" $0 ..." >&2
   die "Node.js 20.19 or newer is needed and was not found: install it (https://nodejs.org, or your package manager), then run this again"
+fi
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
   die "Node.js $(node --version) is too old: proxyd needs 20.19 or newer"
 command -v npm >/dev/null 2>&1 || die "npm was not found (it comes with Node.js)"

@@ -153,7 +153,7 @@ function winsw(run: Run): Manager {
     async activate() {
       if (run.root) return notUnderRoot(run, 'registered or started');
       // WinSW reads the XML at each start: a service registered before only needs a restart
-      if (query()?.ok) return void run.change([wrapper, 'restart']);
+      if (query()?.ok) return run.change([wrapper, 'restart']);
       run.change([wrapper, 'install']);
       run.change([wrapper, 'start']);
     },

@@ -83,16 +83,14 @@ export class Run {
    * Runs a command that changes something, printing it as typed (only printing it on a dry run).
    * `mayFail` says why a failure is fine (not loaded, already gone); otherwise a failure throws.
    */
-  change(argv: string[], mayFail?: string): CommandResult | undefined {
+  change(argv: string[], mayFail?: string): void {
     this.say(`$ ${shown(argv, this.layout.platform)}`);
-    if (this.dryRun) return undefined;
+    if (this.dryRun) return;
     const result = this.exec(argv);
     if (result.output) this.options.out(result.output.replace(/^(?=.)/gm, '  ').replace(/\n?$/, '\n'));
-    if (!result.ok) {
-      if (mayFail === undefined) throw new Failed(`${argv[0]} failed: ${shown(argv, this.layout.platform)}`);
-      this.say(`  (${mayFail})`);
-    }
-    return result;
+    if (result.ok) return;
+    if (mayFail === undefined) throw new Failed(`${argv[0]} failed: ${shown(argv, this.layout.platform)}`);
+    this.say(`  (${mayFail})`);
   }
 
   /** Runs a command that only asks (is it running?); also on a dry run, never for another OS. */

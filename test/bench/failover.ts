@@ -28,6 +28,7 @@ export async function failover(dir: string, repoRoot: string, echoPort: number):
   const conf = join(dir, 'proxyd-failover.yaml');
   writeFileSync(conf, `listen: { socks: 127.0.0.1:${socks}, http: 127.0.0.1:${http} }
 log: { level: warn }
+control: ${JSON.stringify(join(dir, 'failover-control.sock'))}  # not the default one: the bench's other proxyds run meanwhile
 proxies:
   - { name: a, type: socks5, server: 127.0.0.1:${pa} }
   - { name: b, type: socks5, server: 127.0.0.1:${pb} }

@@ -35,7 +35,7 @@ export async function throughput(via: Via, sourcePort: number, streams: number, 
   }
 }
 
-export interface TunnelRate { perSecond: number; p50Ms: number; p99Ms: number; errors: number }
+export interface TunnelRate { perSecond: number; p50Ms: number; p99Ms: number; errors: number; /** tunnels that got their byte */ done: number }
 
 /**
  * Opens tunnels, gets one byte from the origin, closes. With clientFirst the client sends
@@ -67,7 +67,7 @@ export async function newTunnels(via: Via, port: number, clientFirst: boolean, c
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (Date.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
-  return { perSecond: latencies.length / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), errors };
+  return { perSecond: latencies.length / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), errors, done: latencies.length };
 }
 
 function firstByte(t: Tunnel, send: boolean, timeoutMs: number): Promise<void> {

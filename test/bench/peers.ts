@@ -49,6 +49,8 @@ export interface Row {
   protocol: 'direct' | 'http' | 'socks5';
   /** forwards absolute-URI plain-HTTP requests (GET http://...) */
   plainHttp: boolean;
+  /** left out of the tables unless --peers names its server in full (e.g. proxyd-nostats) */
+  optIn?: boolean;
 }
 
 export function via(row: Row): Via {
@@ -83,18 +85,19 @@ async function started(name: string, bin: string | undefined, args: (port: numbe
 export function makeRows(workDir: string, repoRoot: string): Row[] {
   const file = (dir: string, name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
-  /** A proxyd whose routing is `routes()` (rules, and the proxies they name). */
-  const proxydServer = (name: string, routes: () => Promise<string>) => new Server(name, async (dir) => {
+  /** A proxyd whose routing is `routes()` (rules, and the proxies they name), started with `env` added. */
+  const proxydServer = (name: string, routes: () => Promise<string>, env?: Record<string, string>) => new Server(name, async (dir) => {
     const entry = join(repoRoot, 'dist', 'proxyd.js');
     if (!existsSync(entry)) throw new Error('not available (dist/proxyd.js missing: build failed?)');
     const [socks5, http] = [await freePort(), await freePort()];
     const conf = file(dir, 'proxyd.yaml', `listen: { socks: 127.0.0.1:${socks5}, http: 127.0.0.1:${http} }
 log: { level: warn }
+control: ${JSON.stringify(join(dir, 'control.sock'))}  # one per daemon: several run at once
 limits: { max-connections: 20000, max-connections-per-client: 20000, drain-timeout: 1s }  # one load generator makes every connection
 ${await routes()}`);
     // BENCH_PROXYD_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the daemon under load
     const nodeArgs = (process.env.BENCH_PROXYD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const daemon = new Daemon('proxyd', process.execPath, [...nodeArgs, entry, '--config', conf], repoRoot);
+    const daemon = new Daemon(name, process.execPath, [...nodeArgs, entry, '--config', conf], repoRoot, env);
     try {
       await waitForPort(socks5, daemon);
       await waitForPort(http, daemon);
@@ -104,7 +107,10 @@ ${await routes()}`);
     }
     return { daemon, ports: { socks5, http } };
   }, workDir);
-  const proxyd = proxydServer('proxyd', async () => 'rules:\n  - MATCH,DIRECT\n');
+  const direct = async () => 'rules:\n  - MATCH,DIRECT\n';
+  const proxyd = proxydServer('proxyd', direct);
+  /** the same proxyd without statistics (PROXYD_STATS=off), for the statistics section (stats-cost.ts) */
+  const nostats = proxydServer('proxyd-nostats', direct, { PROXYD_STATS: 'off' });
   /** proxyd in front of a SOCKS5 peer: client → proxyd → peer → origin (the peer is started if its own row is not measured) */
   const inFrontOf = (peer: Server) => proxydServer(`proxyd→${peer.name}`, async () => {
     if (!peer.daemon?.alive) await peer.start();
@@ -169,5 +175,7 @@ socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
     { label: 'microsocks', server: microsocks, protocol: 'socks5', plainHttp: false },
     { label: 'proxyd→dante', server: inFrontOf(dante), protocol: 'socks5', plainHttp: false },
     { label: 'proxyd→microsocks', server: inFrontOf(microsocks), protocol: 'socks5', plainHttp: false },
+    { label: 'proxyd-nostats http', server: nostats, protocol: 'http', plainHttp: true, optIn: true },
+    { label: 'proxyd-nostats socks5', server: nostats, protocol: 'socks5', plainHttp: false, optIn: true },
   ];
 }

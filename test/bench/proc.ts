@@ -1,7 +1,7 @@
 // Child processes of the bench: start with a raised fd limit, wait for a port,
 // read resident memory of a process tree, stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 
@@ -27,12 +27,14 @@ export class Daemon {
   #log = '';
   readonly exited: Promise<number | null>;
 
-  constructor(readonly name: string, cmd: string, args: string[], cwd?: string) {
+  /** `env`: variables added to the bench's own environment (e.g. PROXYD_STATS=off) */
+  constructor(readonly name: string, cmd: string, args: string[], cwd?: string, env?: Record<string, string>) {
     // The soft fd limit is raised to the hard one (20000 here; root cannot go higher in
     // this sandbox): 1000 idle tunnels need 2000+ descriptors in the proxy.
     // Own process group (detached) so that forked children (danted) are stopped with it.
     this.child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', cmd, ...args], {
       cwd,
+      env: env ? { ...process.env, ...env } : process.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -128,6 +130,26 @@ export function treeCpuSeconds(root: number): number {
   }
   return ticks / 100; // USER_HZ
 }
+
+/**
+ * CPU seconds used so far by a process and its live descendants, to the nanosecond: the sum of
+ * the run time of each of their threads (first field of /proc/PID/task/TID/schedstat, the figure
+ * utime + stime are scaled from). Undefined when the kernel does not provide it.
+ */
+export function treeCpuSecondsPrecise(root: number): number | undefined {
+  if (!hasSchedstat) return undefined;
+  let ns = 0;
+  for (const pid of processTree(root)) {
+    let tasks: string[];
+    try { tasks = readdirSync(`/proc/${pid}/task`); } catch { continue; /* exited meanwhile */ }
+    for (const tid of tasks) {
+      try { ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]); } catch { /* exited meanwhile */ }
+    }
+  }
+  return ns / 1e9;
+}
+
+const hasSchedstat = existsSync('/proc/self/schedstat');
 
 /** The fields of /proc/PID/stat after the command name (which may contain spaces and parentheses). */
 function statFields(stat: string): string[] {

@@ -5,8 +5,14 @@
 //
 //   flags: --quick (or BENCH_QUICK=1)   smaller sizes, one round
 //          --rounds N                   rounds per figure (default 3, quick 1)
-//          --only throughput,tunnels,rtt,memory,http,rules,failover
-//          --peers direct,squid,...     row labels, comma-separated (direct is always kept)
+//          --only throughput,tunnels,rtt,memory,http,rules,failover,stats
+//          --peers direct,squid,...     row labels, comma-separated (direct is always kept);
+//                                       proxyd-nostats rows only when named in full
+//   stats: proxyd with statistics on and off (PROXYD_STATS=off), proxy CPU per GiB and per
+//          1,000 tunnels, 5 rounds (--rounds raises it), PASS/FAIL at +3% (stats-cost.ts);
+//          only when asked for (--only stats): 2-3 minutes of its own on 2 busy cores;
+//          BENCH_STATS_AA=1 compares two proxyd with statistics on (the noise floor),
+//          BENCH_STATS_PIN=N|off pins both daemons to CPU N (default: the last CPU)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +21,11 @@ import { parseArgs } from 'node:util';
 import { startOrigins, type Origins } from './origins.ts';
 import { makeRows, unavailable, via, type Row } from './peers.ts';
 import { httpForwarding, idleMemory, newTunnels, roundTrip, throughput } from './measures.ts';
-import { buildIfStale, killAllNow, stopAll, treeCpuSeconds } from './proc.ts';
+import { buildIfStale, findBinary, killAllNow, stopAll, treeCpuSeconds } from './proc.ts';
 import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
 import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
 import { failover } from './failover.ts';
+import { renderStatsCost, statsCost, statsCostSettings, type StatsCostResult } from './stats-cost.ts';
 
 const MiB = 1 << 20;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -158,19 +165,23 @@ async function main(): Promise<void> {
   const started = Date.now();
   await buildIfStale(repoRoot).catch((e: Error) => console.log(`  ${e.message}`));
   const wanted = flags.peers?.split(',');
-  const rows = makeRows(tmp, repoRoot).filter((r) => !wanted || r.label === 'direct' || wanted.some((w) => r.label.startsWith(w)));
+  const only = flags.only?.split(',');
+  const allRows = makeRows(tmp, repoRoot);
+  // An opt-in row (proxyd-nostats) only when --peers names its server in full, not through "proxyd".
+  const named = (r: Row) => wanted!.some((w) => r.label.startsWith(w) && (!r.optIn || w.startsWith(r.server!.name)));
+  const rows = allRows.filter((r) => (wanted ? r.label === 'direct' || named(r) : !r.optIn));
   const origins = await startOrigins(tmp, repoRoot);
-  const servers = [...new Set(rows.flatMap((r) => (r.server ? [r.server] : [])))];
+  const tables = metrics(origins).filter((m) => !only || only.includes(m.id));
+  // the peers are started only when a table measures them (not for --only rules,stats)
+  const servers = tables.length ? [...new Set(rows.flatMap((r) => (r.server ? [r.server] : [])))] : [];
   for (const s of servers) await s.start();
 
   console.log(`proxyd bench, ${quick ? 'QUICK' : 'full'} mode: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}, ` +
     `loopback only; load generator, origins and proxy share the cores. Medians of ${settings.rounds} interleaved round(s).`);
   for (const s of servers) console.log(`  ${s.name}: ${s.error ?? `pid ${s.daemon?.pid}, ports ${JSON.stringify(s.ports)}`}`);
 
-  const only = flags.only?.split(',');
   const results: MetricResult[] = [];
-  for (const m of metrics(origins)) {
-    if (only && !only.includes(m.id)) continue;
+  for (const m of tables) {
     const r = await runMetric(m, rows);
     results.push(r);
     console.log(`\n${renderMetric(r)}`);
@@ -179,6 +190,28 @@ async function main(): Promise<void> {
   if (!only || only.includes('rules')) {
     rules = await ruleMatch(repoRoot, [10, 100_000], settings.ruleCalls, settings.rounds);
     console.log(`\n${renderRules(rules)}`);
+  }
+
+  // Statistics on and off: its own rows (proxyd and proxyd-nostats, both listeners), whatever --peers says.
+  let stats: StatsCostResult | undefined;
+  if (only?.includes('stats')) {
+    // BENCH_STATS_AA=1: both sides are proxyd with statistics on (an A/A run: the harness's noise floor)
+    const aa = process.env.BENCH_STATS_AA === '1';
+    const twin = aa ? makeRows(mkdtempSync(join(tmp, 'aa-')), repoRoot) : allRows;
+    const row = (rows: Row[], label: string) => rows.find((r) => r.label === label)!;
+    const off = aa ? 'proxyd' : 'proxyd-nostats';
+    // BENCH_STATS_PIN=N|off: both daemons on CPU N (default the last one, when there are two or more and taskset is installed)
+    const pinEnv = process.env.BENCH_STATS_PIN;
+    const pin = pinEnv === 'off' ? undefined : pinEnv ? Number(pinEnv)
+      : os.cpus().length > 1 && findBinary('taskset') ? os.cpus().length - 1 : undefined;
+    const cfg = { ...statsCostSettings(quick, pin), aa };
+    if (flags.rounds) cfg.rounds = Math.max(cfg.rounds, settings.rounds);
+    console.log(`\nStatistics on and off${aa ? ' (A/A: statistics on both sides)' : ''}: ${cfg.rounds} round(s) ...`);
+    stats = await statsCost({
+      on: { socks5: row(allRows, 'proxyd socks5'), http: row(allRows, 'proxyd http') },
+      off: { socks5: row(twin, `${off} socks5`), http: row(twin, `${off} http`) },
+    }, origins, cfg, (line) => console.log(line));
+    console.log(`\n${renderStatsCost(stats)}`);
   }
 
   let failed: Awaited<ReturnType<typeof failover>> | undefined;
@@ -197,6 +230,7 @@ async function main(): Promise<void> {
     metrics: Object.fromEntries(results.map((m) => [m.id, { title: m.title, method: m.method, rows: m.rows.map((row) => ({ ...row, ...summarize(m, row) })) }])),
     ruleMatch: rules,
     failover: failed,
+    statsCost: stats,
   }, null, 2));
   console.log(`\nresults: ${file}  (${seconds.toFixed(0)} s)`);
   await stopAll();

@@ -5,7 +5,7 @@
 //
 //   flags: --quick (or BENCH_QUICK=1)   smaller sizes, one round
 //          --rounds N                   rounds per figure (default 3, quick 1)
-//          --only throughput,tunnels,rtt,memory,http,rules,failover,stats
+//          --only throughput,tunnels,rtt,memory,http,rules,failover,mirror,stats
 //          --peers direct,squid,...     row labels, comma-separated (direct is always kept);
 //                                       proxyd-nostats rows only when named in full
 //   stats: proxyd with statistics on and off (PROXYD_STATS=off), proxy CPU per GiB and per
@@ -25,6 +25,7 @@ import { buildIfStale, findBinary, killAllNow, stopAll, treeCpuSeconds } from '.
 import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
 import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
 import { failover } from './failover.ts';
+import { mirrorBench, type MirrorFigures } from './mirror.ts';
 import { renderStatsCost, statsCost, statsCostSettings, type StatsCostResult } from './stats-cost.ts';
 
 const MiB = 1 << 20;
@@ -161,6 +162,19 @@ function renderRules(r: RuleMatchResult): string {
     + table(['', 'ns/match', '× 10 rules', 'compile ms', ''], body) + check;
 }
 
+function renderMirror(m: MirrorFigures | { error: string }): string {
+  const title = 'Mirror (a pypi mirror in front of nginx serving the files; targets: cache >= 0.8x nginx, cold path < 2 ms added at p50)';
+  if ('error' in m) return `${title}\n  not available: ${m.error}`;
+  const added = { p50: m.cold.p50 - m.direct.p50, p99: m.cold.p99 - m.direct.p99 };
+  return `${title}\n${table(['', 'proxyd', 'nginx / origin', 'ratio or added', 'target'], [
+    ['100 MB artifact, MB/s', fmt(m.cacheMBps), fmt(m.staticMBps), `${(m.cacheMBps / m.staticMBps).toFixed(2)}x`, m.cacheMBps >= 0.8 * m.staticMBps ? 'met' : 'MISSED'],
+    ['  (Node file server, no hash check)', fmt(m.nodeMBps), fmt(m.staticMBps), `${(m.nodeMBps / m.staticMBps).toFixed(2)}x`, ''],
+    ['cold 16 KiB request p50, ms', fmt(m.cold.p50), fmt(m.direct.p50), `+${fmt(added.p50)} ms`, added.p50 < 2 ? 'met' : 'MISSED'],
+    ['cold 16 KiB request p99, ms', fmt(m.cold.p99), fmt(m.direct.p99), `+${fmt(added.p99)} ms`, ''],
+    ['cached 16 KiB file, requests/s', fmt(m.cachedRps), fmt(m.staticRps), `${(m.cachedRps / m.staticRps).toFixed(2)}x`, ''],
+  ])}`;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   await buildIfStale(repoRoot).catch((e: Error) => console.log(`  ${e.message}`));
@@ -222,6 +236,12 @@ async function main(): Promise<void> {
       : `first byte ${fmt(failed.firstByteMs)} ms after the kill; ${failed.failed} of 50 tunnels failed; ${failed.after} carried by the second member`}`);
   }
 
+  let mirror: MirrorFigures | { error: string } | undefined;
+  if (!only || only.includes('mirror')) {
+    mirror = await mirrorBench(mkdtempSync(join(tmp, 'mirror-')), repoRoot).catch((e: Error) => ({ error: e.message }));
+    console.log(`\n${renderMirror(mirror)}`);
+  }
+
   const seconds = (Date.now() - started) / 1000;
   const file = join(os.tmpdir(), 'proxyd-bench-results.json');
   writeFileSync(file, JSON.stringify({
@@ -231,6 +251,7 @@ async function main(): Promise<void> {
     ruleMatch: rules,
     failover: failed,
     statsCost: stats,
+    mirror,
   }, null, 2));
   console.log(`\nresults: ${file}  (${seconds.toFixed(0)} s)`);
   await stopAll();

@@ -2,7 +2,7 @@
 import { request } from 'node:http';
 import type { z } from 'zod';
 import { ErrorReply } from './api.js';
-import { CONTROL_GROUP, controlCandidates, SYSTEM_CONTROL_PATH } from './paths.js';
+import { CONTROL_GROUP, controlCandidates, DARWIN_SYSTEM_CONTROL_PATH, SYSTEM_CONTROL_PATH } from './paths.js';
 
 /** No daemon answers at any of the places (exit 3). */
 export class Unreachable extends Error {}
@@ -45,7 +45,7 @@ export class ControlClient {
       }
     }
     if (denied.length) {
-      const system = denied.includes(SYSTEM_CONTROL_PATH);
+      const system = denied.some((p) => p === SYSTEM_CONTROL_PATH || p === DARWIN_SYSTEM_CONTROL_PATH);
       throw new Refused(`permission denied on the control socket ${denied.join(', ')}${system ? `: join the group "${CONTROL_GROUP}" (sudo usermod -aG ${CONTROL_GROUP} $USER, then log in again)` : ': it belongs to another user'}`);
     }
     throw new Unreachable(`cannot reach proxyd: no daemon answers at ${tried.join(', ')}`);

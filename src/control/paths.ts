@@ -3,8 +3,15 @@
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
-/** the system service's socket (mode 0660, group `proxyd`) */
+/** the system service's socket (mode 0660, group `proxyd`): Linux's */
 export const SYSTEM_CONTROL_PATH = '/run/proxyd/control.sock';
+/** macOS's LaunchDaemon keeps it under /var/run */
+export const DARWIN_SYSTEM_CONTROL_PATH = '/var/run/proxyd/control.sock';
+
+/** the system service's socket on this platform (none on Windows: the service's pipe is named there) */
+export function systemControlPath(platform: NodeJS.Platform = process.platform): string | undefined {
+  return platform === 'win32' ? undefined : platform === 'darwin' ? DARWIN_SYSTEM_CONTROL_PATH : SYSTEM_CONTROL_PATH;
+}
 /** the group whose members may use the system service's socket */
 export const CONTROL_GROUP = 'proxyd';
 
@@ -37,7 +44,8 @@ export function controlCandidates(explicit: string | undefined, place: Place = {
   const given = explicit ?? (place.env ?? process.env).PROXYD_CONTROL;
   if (given) return [given];
   const own = autoControlPath(place);
-  return (place.platform ?? process.platform) === 'win32' ? [own] : [own, SYSTEM_CONTROL_PATH];
+  const system = systemControlPath(place.platform ?? process.platform);
+  return system ? [own, system] : [own];
 }
 
 export function isPipe(path: string): boolean {

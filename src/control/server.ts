@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
-import { CONTROL_GROUP, isPipe, SYSTEM_CONTROL_PATH } from './paths.js';
+import { CONTROL_GROUP, DARWIN_SYSTEM_CONTROL_PATH, isPipe, SYSTEM_CONTROL_PATH } from './paths.js';
 
 /** What the control server asks of the daemon. */
 export interface ControlHandlers {
@@ -116,7 +116,7 @@ function listen(server: Server, path: string): Promise<void> {
  * A socket left by a daemon that died is replaced; one that answers means proxyd already runs.
  */
 async function listenOnSocket(server: Server, path: string, log: Logger): Promise<void> {
-  const system = path === SYSTEM_CONTROL_PATH;
+  const system = path === SYSTEM_CONTROL_PATH || path === DARWIN_SYSTEM_CONTROL_PATH;
   const dir = dirname(path);
   // a directory proxyd makes is its owner's alone; one that exists is left as it is (it may be
   // shared, like /tmp): the socket's own mode 0600 then guards it

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { posix, win32 } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { autoControlPath, SYSTEM_CONTROL_PATH } from '../control/paths.js';
+import { autoControlPath, DARWIN_SYSTEM_CONTROL_PATH, SYSTEM_CONTROL_PATH } from '../control/paths.js';
 
 export const PLATFORMS = ['linux', 'darwin', 'windows'] as const;
 export type Platform = (typeof PLATFORMS)[number];
@@ -20,7 +20,6 @@ export const SERVICE_ACCOUNT = 'proxyd';
 /** WinSW, the wrapper that runs node as a Windows service; install.ps1 fetches this version */
 export const WINSW_VERSION = '2.12.0';
 /** the macOS LaunchDaemon's control socket (root only: /run/proxyd does not exist on macOS) */
-export const DARWIN_SYSTEM_CONTROL_PATH = '/var/run/proxyd/control.sock';
 export const WINDOWS_CONTROL_PIPE = '\\\\.\\pipe\\proxyd';
 
 /** The machine the service is for: this one, or the usual values of another OS (--platform). */

@@ -41,6 +41,7 @@ export class Target {
     const [username, password] = options.user?.split(':') ?? [];
     const config = join(dir, `${name}.yaml`);
     writeFileSync(config, `listen: { socks: 127.0.0.1:${socksPort}, http: 127.0.0.1:${httpPort} }
+control: ${JSON.stringify(join(dir, `${name}-control`, 'control.sock'))}
 log: { level: warn }
 limits: { drain-timeout: 1s${options.limits ? `, ${options.limits}` : ''} }
 ${username ? `auth: [{ username: ${username}, password: ${password} }]\n` : ''}rules:

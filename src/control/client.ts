@@ -2,7 +2,7 @@
 import { request } from 'node:http';
 import type { z } from 'zod';
 import { ErrorReply } from './api.js';
-import { CONTROL_GROUP, controlCandidates, DARWIN_SYSTEM_CONTROL_PATH, SYSTEM_CONTROL_PATH } from './paths.js';
+import { CONTROL_GROUP, controlCandidates, isReport, isSystemPath, readOnlySocket } from './paths.js';
 
 /** No daemon answers at any of the places (exit 3). */
 export class Unreachable extends Error {}
@@ -40,12 +40,20 @@ export class ControlClient {
         return await once(socketPath, method, path);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EACCES' || code === 'EPERM') denied.push(socketPath);
-        else tried.push(`${socketPath} (${code === 'ENOENT' ? 'no socket' : code === 'ECONNREFUSED' ? 'nothing listening' : (err as Error).message})`);
+        if (code !== 'EACCES' && code !== 'EPERM') {
+          tried.push(`${socketPath} (${code === 'ENOENT' ? 'no socket' : code === 'ECONNREFUSED' ? 'nothing listening' : (err as Error).message})`);
+          continue;
+        }
+        // the system service answers reports to everyone on its read-only socket
+        if (isSystemPath(socketPath) && isReport(method, new URL(path, 'http://proxyd').pathname)) {
+          const answer = await once(readOnlySocket(socketPath), method, path).catch(() => undefined);
+          if (answer) return answer;
+        }
+        denied.push(socketPath);
       }
     }
     if (denied.length) {
-      const system = denied.some((p) => p === SYSTEM_CONTROL_PATH || p === DARWIN_SYSTEM_CONTROL_PATH);
+      const system = denied.some(isSystemPath);
       throw new Refused(`permission denied on the control socket ${denied.join(', ')}${system ? `: join the group "${CONTROL_GROUP}" (sudo usermod -aG ${CONTROL_GROUP} $USER, then log in again)` : ': it belongs to another user'}`);
     }
     throw new Unreachable(`cannot reach proxyd: no daemon answers at ${tried.join(', ')}`);

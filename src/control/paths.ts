@@ -1,7 +1,7 @@
 // Where the control socket lives. The daemon binds there and proxyctl looks there, the same way:
 // the user's own place first, then the system service's.
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** the system service's socket (mode 0660, group `proxyd`): Linux's */
 export const SYSTEM_CONTROL_PATH = '/run/proxyd/control.sock';
@@ -50,4 +50,18 @@ export function controlCandidates(explicit: string | undefined, place: Place = {
 
 export function isPipe(path: string): boolean {
   return path.startsWith('\\\\.\\pipe\\');
+}
+
+export function isSystemPath(path: string): boolean {
+  return path === SYSTEM_CONTROL_PATH || path === DARWIN_SYSTEM_CONTROL_PATH;
+}
+
+/** the system service's read-only socket, beside its control socket: reports for every local user */
+export function readOnlySocket(controlPath: string): string {
+  return join(dirname(controlPath), 'status.sock');
+}
+
+/** what any local user may ask the system service: reports, no changes and no one's connections */
+export function isReport(method: string, pathname: string): boolean {
+  return method === 'GET' && pathname !== '/connections';
 }

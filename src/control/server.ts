@@ -1,5 +1,6 @@
 // The control server: HTTP + JSON on a Unix socket only its owner can use (or, for the system
-// service, its owner and the `proxyd` group), or a Windows named pipe. No TCP port.
+// service, its owner and the `proxyd` group, with a read-only socket beside it for every local
+// user's reports), or a Windows named pipe. No TCP port.
 //
 //   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /route?target=HOST:PORT
 //   POST /reload[?dry-run=1]  /check/NAME        DELETE /connections/ID
@@ -9,7 +10,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
-import { CONTROL_GROUP, DARWIN_SYSTEM_CONTROL_PATH, isPipe, SYSTEM_CONTROL_PATH } from './paths.js';
+import { CONTROL_GROUP, isPipe, isReport, isSystemPath, readOnlySocket } from './paths.js';
 
 /** What the control server asks of the daemon. */
 export interface ControlHandlers {
@@ -34,29 +35,45 @@ export interface ControlServer {
 }
 
 export async function startControlServer(path: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
+  const control = serverFor(handlers, log, false);
+  if (isPipe(path)) await listen(control, path);
+  else await listenOnSocket(control, path, log);
+  const servers = [control];
+  // the system service also answers every local user's reports (status, stats, route, health,
+  // metrics) on a read-only socket beside it; reload, checks and connections stay with the group
+  if (isSystemPath(path)) {
+    const reports = serverFor(handlers, log, true);
+    await listenReadOnly(reports, readOnlySocket(path));
+    servers.push(reports);
+  }
+  return {
+    path,
+    close: () => Promise.all(servers.map((server) => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }))).then(() => undefined),
+  };
+}
+
+function serverFor(handlers: ControlHandlers, log: Logger, readOnly: boolean): Server {
   const server = createServer((req, res) => {
-    serve(req, res, handlers).catch((err: Error) => {
+    serve(req, res, handlers, readOnly).catch((err: Error) => {
       log.error({ err: err.message, stack: err.stack, url: req.url }, 'control request failed inside proxyd');
       if (!res.headersSent) json(res, 500, { error: `internal error: ${err.message}` });
       else res.destroy();
     });
   });
   server.keepAliveTimeout = 1000;
-  if (isPipe(path)) await listen(server, path);
-  else await listenOnSocket(server, path, log);
-  return {
-    path,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
-  };
+  return server;
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandlers): Promise<void> {
+async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandlers, readOnly: boolean): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://proxyd');
   const route = `${req.method} ${url.pathname}`;
   const param = (name: string) => url.searchParams.get(name) ?? undefined;
+  if (readOnly && !isReport(req.method ?? '', url.pathname)) {
+    return json(res, 403, { error: `${route} is not served on the read-only socket: join the group "${CONTROL_GROUP}" to use the control socket` });
+  }
   if (route === 'GET /status') return json(res, 200, h.status());
   if (route === 'GET /stats') return json(res, 200, h.stats());
   if (route === 'GET /connections') return json(res, 200, h.connections());
@@ -111,12 +128,12 @@ function listen(server: Server, path: string): Promise<void> {
 }
 
 /**
- * A Unix socket in a directory only its owner may enter (0700; the system service's 0750 with
- * group proxyd), bound under umask 0177 so it is never open to others, even for an instant.
+ * A Unix socket in a directory only its owner may enter (0700; the system service's 0755 with a
+ * 0660 socket for group proxyd), bound under umask 0177 so it is never open to others, even for an instant.
  * A socket left by a daemon that died is replaced; one that answers means proxyd already runs.
  */
 async function listenOnSocket(server: Server, path: string, log: Logger): Promise<void> {
-  const system = path === SYSTEM_CONTROL_PATH || path === DARWIN_SYSTEM_CONTROL_PATH;
+  const system = isSystemPath(path);
   const dir = dirname(path);
   // a directory proxyd makes is its owner's alone; one that exists is left as it is (it may be
   // shared, like /tmp): the socket's own mode 0600 then guards it
@@ -134,12 +151,9 @@ async function listenOnSocket(server: Server, path: string, log: Logger): Promis
   }
   chmodSync(path, system ? 0o660 : 0o600);
   if (system) {
+    chmodSync(dir, 0o755); // others may enter: the read-only socket is there; the control socket is 0660
     const gid = groupId(CONTROL_GROUP);
-    if (gid !== undefined) {
-      chownSync(path, -1, gid);
-      chmodSync(dir, 0o750);
-      chownSync(dir, -1, gid);
-    }
+    if (gid !== undefined) chownSync(path, -1, gid);
   }
 }
 
@@ -152,6 +166,18 @@ function answers(path: string): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/** The read-only socket: mode 0666, bound under umask 0111. */
+async function listenReadOnly(server: Server, path: string): Promise<void> {
+  if (existsSync(path)) unlinkSync(path); // the control socket beside it was free: this one is stale
+  const before = process.umask(0o111);
+  try {
+    await listen(server, path);
+  } finally {
+    process.umask(before);
+  }
+  chmodSync(path, 0o666);
 }
 
 /** the id of a group, from /etc/group; undefined when there is no such group */

@@ -59,7 +59,8 @@ export async function install(run: Run, configOption: string | undefined): Promi
       recordDirs(m, made.filter((d) => d !== layout.logDir));
       if (made.includes(layout.logDir) && !m.logDirs.includes(layout.logDir)) m.logDirs.push(layout.logDir);
     }
-    if (m.background) recordDirs(m, run.makeDirs(layout.path.dirname(daemon.control), privateMode, service));
+    // the control socket's directory: others may enter it for the read-only status socket (the control socket is 0660)
+    if (m.background) recordDirs(m, run.makeDirs(layout.path.dirname(daemon.control), linuxSystem ? 0o755 : privateMode, service));
     const definition = renderDefinition({ host, layout, config: configFile, stopTimeoutS: daemon.stopTimeoutS });
     run.write(layout.definition, definition, 0o644);
     recordFile(m, layout.definition, sha256(definition));

@@ -200,11 +200,15 @@ describe('the system service, through install.sh as root', () => {
       expect(procStatus).toMatch(/^Groups:\s*$/m); // root's supplementary groups dropped
       expect(statSync('/run/proxyd/control.sock').gid).toBe(gid);
       expect(statSync('/run/proxyd/control.sock').mode & 0o777).toBe(0o660);
-      expect(statSync('/run/proxyd').mode & 0o777).toBe(0o750);
+      expect(statSync('/run/proxyd').mode & 0o777).toBe(0o755); // others reach the read-only status.sock; control.sock is 0660
+      expect(statSync('/run/proxyd/status.sock').mode & 0o777).toBe(0o666);
       // nobody was added to the group: a fresh login (--init-groups) reaches the daemon
       const nobody = shellEnv({ HOME: '/nonexistent' });
       expect((await statusOf(proxyctl, nobody, ['--reuid=nobody', '--regid=nogroup', '--init-groups'])).pid).toBe(pid);
-      const outsider = await run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', proxyctl, 'status'], { env: nobody });
+      // anyone else reads the reports on the read-only socket, and is refused the rest
+      const outsiderAs = ['--reuid=nobody', '--regid=nogroup', '--clear-groups'];
+      expect((await statusOf(proxyctl, nobody, outsiderAs)).pid).toBe(pid);
+      const outsider = await run('setpriv', [...outsiderAs, proxyctl, 'reload'], { env: nobody });
       expect(outsider.code).toBe(4);
       expect(outsider.stderr).toContain('join the group "proxyd"');
       const service = await run(proxyctl, ['service', 'status'], { env });

@@ -87,7 +87,7 @@ describe('systemd units', () => {
     expect(s['Service.ExecStart']).toEqual([`"${process.execPath}" "${PROXYD_JS}" --config "/etc/proxyd/config.yaml"`]);
     expect(s).toMatchObject({
       'Service.User': ['proxyd'], 'Service.Group': ['proxyd'],
-      'Service.RuntimeDirectory': ['proxyd'], 'Service.RuntimeDirectoryMode': ['0750'],
+      'Service.RuntimeDirectory': ['proxyd'], 'Service.RuntimeDirectoryMode': ['0755'],
       'Service.StateDirectory': ['proxyd'], 'Service.ConfigurationDirectory': ['proxyd'],
       'Service.Restart': ['on-failure'], 'Service.KillSignal': ['SIGTERM'], 'Service.TimeoutStopSec': ['25'],
       'Service.StandardOutput': ['journal'], 'Service.StandardError': ['journal'], 'Service.LimitNOFILE': ['65536'],

@@ -73,11 +73,11 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   const guard = new LoopGuard();
   // health checks resolve names with the current state's resolver (`engine` exists by the time they run)
   let opened: { key: string; cache: Promise<ArtifactCache> } | undefined;
-  /** the mirrors' cache, opened at first use (a config without mirrors touches no directory); reopened when `cache:` changes */
+  /** the mirrors' cache, opened at first use (a config without mirrors touches no directory); reopened when `cache.dir` changes (max-size takes a restart) */
   const artifactCache = (): Promise<ArtifactCache> => {
+    // one cache per directory: a second one on the same files would clear the first's writes
     const dir = config.cache.dir === 'auto' ? autoCacheDir() : config.cache.dir;
-    const key = `${dir} ${config.cache.maxBytes}`;
-    if (opened?.key !== key) opened = { key, cache: ArtifactCache.open({ dir, maxBytes: config.cache.maxBytes, log }) };
+    if (opened?.key !== dir) opened = { key: dir, cache: ArtifactCache.open({ dir, maxBytes: config.cache.maxBytes, log }) };
     return opened.cache;
   };
   const deps: OutboundDeps = { isSelf: guard.isSelf, resolver: () => engine.state.resolver, log, artifactCache };
@@ -154,6 +154,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   };
   const retire = (old: Listener) => {
     old.stopAccepting();
+    if (old.address) guard.remove(old.address.address, old.address.port);
     retiredListeners.add(old);
     old.whenEmpty().then(() => retiredListeners.delete(old), () => undefined);
   };

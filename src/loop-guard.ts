@@ -14,6 +14,14 @@ export class LoopGuard {
     this.#binds.push({ address: any ? address : canonicalAddress(address) ?? address, port, any });
   }
 
+  /** A listener that no longer accepts (a reload moved it). */
+  remove(address: string, port: number): void {
+    const any = address === '0.0.0.0' || address === '::';
+    const key = any ? address : canonicalAddress(address) ?? address;
+    const i = this.#binds.findIndex((b) => b.address === key && b.port === port);
+    if (i >= 0) this.#binds.splice(i, 1);
+  }
+
   /** Would connecting to this canonical address and port reach one of our listeners? */
   isSelf = (address: string, port: number): boolean => {
     for (const b of this.#binds) {

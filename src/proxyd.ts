@@ -31,6 +31,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${config.file}: ok (${config.rules.length} rules)\n`);
     return;
   }
+  // nothing proxyd creates is writable by others (a control socket is then never connectable by
+  // others before it is narrowed to 0600/0660), whatever umask it was started with
+  process.umask(process.umask(0o022) | 0o022);
   // PROXYD_STATS=off is for the benchmark's statistics-off runs only
   const daemon = await startDaemon(config, { stats: process.env.PROXYD_STATS !== 'off' });
   const log = daemon.engine.log;

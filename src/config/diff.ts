@@ -36,9 +36,8 @@ export function describeChanges(before: Config, after: Config): string[] {
   for (const key of Object.keys(after.limits) as Array<keyof Config['limits']>) {
     if (before.limits[key] !== after.limits[key]) changes.push(`limits.${limitName(key)}: ${before.limits[key]} → ${after.limits[key]}${key.endsWith('Ms') ? ' ms' : ''}`);
   }
-  if (before.cache.dir !== after.cache.dir || before.cache.maxBytes !== after.cache.maxBytes) {
-    changes.push(`cache: ${before.cache.dir} ${before.cache.maxBytes} B → ${after.cache.dir} ${after.cache.maxBytes} B`);
-  }
+  if (before.cache.dir !== after.cache.dir) changes.push(`cache.dir: ${before.cache.dir} → ${after.cache.dir}`);
+  if (before.cache.maxBytes !== after.cache.maxBytes) changes.push(`cache.max-size: ${before.cache.maxBytes} → ${after.cache.maxBytes} bytes (takes effect after a restart)`);
   if (before.log.level !== after.log.level) changes.push(`log.level: ${before.log.level} → ${after.log.level}`);
   if (before.control !== after.control) changes.push(`control: ${before.control} → ${after.control} (takes effect after a restart)`);
   return changes;

@@ -99,7 +99,12 @@ async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandle
   }
   const check = url.pathname.match(/^\/check\/(.+)$/);
   if (req.method === 'POST' && check) {
-    const name = decodeURIComponent(check[1]!);
+    let name: string;
+    try {
+      name = decodeURIComponent(check[1]!);
+    } catch {
+      return json(res, 400, { error: 'check: the name is not valid percent-encoding' });
+    }
     const group = await h.check(name);
     return group ? json(res, 200, group) : json(res, 404, { error: `no group or mirror named "${name}"` });
   }
@@ -129,7 +134,7 @@ function listen(server: Server, path: string): Promise<void> {
 
 /**
  * A Unix socket in a directory only its owner may enter (0700; the system service's 0755 with a
- * 0660 socket for group proxyd), bound under umask 0177 so it is never open to others, even for an instant.
+ * 0660 socket for group proxyd).
  * A socket left by a daemon that died is replaced; one that answers means proxyd already runs.
  */
 async function listenOnSocket(server: Server, path: string, log: Logger): Promise<void> {
@@ -143,12 +148,8 @@ async function listenOnSocket(server: Server, path: string, log: Logger): Promis
     if (await answers(path)) throw new Error(`another proxyd is running: its control socket ${path} answers (stop it first, or set control: to another path)`);
     unlinkSync(path);
   }
-  const before = process.umask(0o177);
-  try {
-    await listen(server, path);
-  } finally {
-    process.umask(before);
-  }
+  // created with the process's umask (022: no one else may write, so no one else may connect), then narrowed
+  await listen(server, path);
   chmodSync(path, system ? 0o660 : 0o600);
   if (system) {
     chmodSync(dir, 0o755); // others may enter: the read-only socket is there; the control socket is 0660
@@ -168,15 +169,10 @@ function answers(path: string): Promise<boolean> {
   });
 }
 
-/** The read-only socket: mode 0666, bound under umask 0111. */
+/** The read-only socket: mode 0666. */
 async function listenReadOnly(server: Server, path: string): Promise<void> {
   if (existsSync(path)) unlinkSync(path); // the control socket beside it was free: this one is stale
-  const before = process.umask(0o111);
-  try {
-    await listen(server, path);
-  } finally {
-    process.umask(before);
-  }
+  await listen(server, path);
   chmodSync(path, 0o666);
 }
 

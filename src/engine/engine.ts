@@ -245,7 +245,8 @@ export class Engine {
     if (!chain) return;
     routed.chain = chain;
     const last = chain[chain.length - 1]!;
-    if (chain.length === 1 && (last === 'DIRECT' || last === 'REJECT')) return;
+    // DIRECT is an upstream figure only as a group's member (it tells how often the group went direct)
+    if ((last === 'DIRECT' || last === 'REJECT') && (chain.length === 1 || routed.outbound.kind === 'responder')) return;
     const upstream = (routed.upstream = this.stats.upstream(last));
     upstream.connections++;
     upstream.active++; // until #finish

@@ -31,13 +31,23 @@ export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDe
     problem('path', `path: expected an endpoint such as /go (got "${path}")`);
   }
   let listed = false;
-  const urls = (key: 'origins' | 'upstreams') => (entry.strings(key) ?? []).filter((u, i) => {
+  const urls = (key: 'origins' | 'upstreams', seen = new Set<string>()) => (entry.strings(key) ?? []).filter((u, i) => {
     listed = true;
     let url: URL | undefined;
     try {
       url = new URL(u);
     } catch { /* reported below */ }
-    if (url && (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash) return true;
+    if (url && (url.username || url.password)) {
+      problem(key, `${key}: credentials in a mirror URL are not supported (they would be shown in proxyctl and logs)`, i);
+      return false;
+    }
+    if (url && (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash) {
+      // by the name proxyctl shows (host and path), which must tell them apart
+      const name = url.host + url.pathname.replace(/\/$/, '');
+      if (!seen.has(name)) return seen.add(name), true;
+      problem(key, `${key}: ${u} is listed twice (as ${name})`, i);
+      return false;
+    }
     problem(key, `${key}: expected an http:// or https:// base URL (got "${u}")`, i);
     return false;
   });

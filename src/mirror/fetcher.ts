@@ -19,7 +19,7 @@ export interface Fetched {
 }
 
 export interface FetchOptions {
-  /** connect, head and body together */
+  /** to connect, to the head, and the longest pause in the body */
   timeoutMs: number;
   /** larger bodies are a failure (a module zip is at most 500 MiB) */
   maxBytes: number;
@@ -33,6 +33,7 @@ const KEEP_ALIVE_MS = 30_000;
 export class Fetcher {
   readonly #pools = new Map<string, Pool>();
   readonly #deps: OutboundDeps;
+  #closed = false;
 
   constructor(deps: OutboundDeps) {
     this.#deps = deps;
@@ -42,14 +43,15 @@ export class Fetcher {
   async get(url: URL, route: Dialer, options: FetchOptions): Promise<Fetched> {
     const started = performance.now();
     const pool = this.#pool(url, route, options.timeoutMs);
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new ProxyError('timeout', `no answer from ${url.origin} within ${options.timeoutMs} ms`, undefined, 'origin')), options.timeoutMs);
     try {
+      // the timeout is per phase: connecting, the head, and each pause in the body (a large zip
+      // over a slow link takes as long as it takes while bytes keep coming)
       const res = await pool.request({
         method: 'GET',
         path: url.pathname + url.search,
         headers: { 'user-agent': 'proxyd-mirror', ...options.headers },
-        signal: abort.signal,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
       });
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -73,19 +75,19 @@ export class Fetcher {
       }
       return { status: res.statusCode, headers, body: Buffer.concat(chunks, size), ms: performance.now() - started };
     } catch (err) {
-      throw abort.signal.aborted ? abort.signal.reason : classify(err, 'origin');
-    } finally {
-      clearTimeout(timer);
+      throw classify(err, 'origin');
     }
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
 
   #pool(url: URL, route: Dialer, connectTimeoutMs: number): Pool {
+    if (this.#closed) throw new ProxyError('reset', 'the mirror was closed (a reload or shutdown)', undefined, 'proxyd');
     const key = `${route.name} ${url.origin}`;
     let pool = this.#pools.get(key);
     if (pool) return pool;

@@ -6,7 +6,9 @@
 //                       │                         └miss─► one fetch for all who ask ─► verify ─► store ─► serve
 //                       ├► mutable: minute cache, or mirror + origin (2 s) merged ─► rewrite links ─► serve
 //                       └► pass: first upstream that has it
+import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
+import { isLoopback } from '../address/index.js';
 import { classify, ProxyError } from '../errors.js';
 import type { Dialer, HealthChecked, HealthState, OutboundDeps, Responder } from '../outbound/index.js';
 import { MemberHealth, type HealthSettings } from '../outbound/group/health.js';
@@ -20,7 +22,8 @@ import { joinUrl, type Classified, type Protocol } from './protocol.js';
 
 /** mutable answers are kept this long */
 const MUTABLE_MS = 60_000;
-const MUTABLE_MAX = 2_000;
+/** and at most this many bytes of them (npm packuments run to megabytes) */
+const MUTABLE_BYTES = 64 * 1024 * 1024;
 /** how long the origin is waited for, once a mirror has answered, to merge its answer in */
 const FRESHNESS_MS = 2_000;
 /** a module zip is at most 500 MiB; nothing larger is read */
@@ -56,6 +59,7 @@ export class Mirror implements Responder, HealthChecked {
   readonly #deps: OutboundDeps;
   readonly #health: HealthSettings;
   readonly #mutable = new Map<string, { expires: number; got: Got }>();
+  #mutableBytes = 0;
   readonly #hot = new HotArtifacts();
   /** large cached artifacts this daemon has read whole through their hash check */
   readonly #checkedOnDisk = new Set<string>();
@@ -89,24 +93,30 @@ export class Mirror implements Responder, HealthChecked {
     this.#startChecks();
     const header = (name: string) => headerOf(request.headers, name);
     const served = session.mode === 'respond';
+    const text = (status: number, message: string, extra?: Record<string, string>) =>
+      send(answer, request, status, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: ${message}\n`), extra);
+    // a page in a browser on this machine, whose name was rebound to 127.0.0.1, must not read the mirror
+    if (served && isLoopback(session.client.address) && !loopbackName(header('host'))) {
+      return text(403, 'a mirror endpoint answers requests for localhost or an IP address (Host names another site: DNS rebinding?)');
+    }
     const raw = served ? request.path.slice(this.#def.path.length) || '/' : request.path;
     // clients percent-encode some characters (go sends `!` as %21): the protocols read decoded paths
-    const rel = decodePath(raw);
-    if (rel === undefined) return send(answer, request, 400, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: the path is not valid percent-encoding\n`));
-    // where follow-up downloads are sent: proxyd's endpoint as this client named it, or the origin it asked for
-    const clientBase = served ? `http://${header('host') ?? '127.0.0.1'}${this.#def.path}` : request.origin;
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      return send(answer, request, 405, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: a mirror answers GET and HEAD only\n`), { allow: 'GET, HEAD' });
-    }
-    const c = this.#protocol.classify(rel, header('accept'));
-    if (c.type === 'invalid') return send(answer, request, 400, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: ${c.reason}\n`));
+    const decoded = decodePath(raw);
+    if (decoded === undefined) return text(400, 'the path is not valid (bad percent-encoding, a . or .. segment, a backslash)');
+    if (request.method !== 'GET' && request.method !== 'HEAD') return text(405, 'a mirror answers GET and HEAD only', { allow: 'GET, HEAD' });
+    const c = this.#protocol.classify(decoded.path, header('accept'));
+    if (c.type === 'invalid') return text(400, c.reason);
+    // a query is passed on only where nothing is kept; a kept answer is the path's alone
+    const rel = c.type === 'pass' ? decoded.path + decoded.query : decoded.path;
     const outcome = c.type === 'immutable' ? await this.#artifact(rel, c, request, answer, header('accept'))
       : c.type === 'mutable' ? await this.#document(rel, c, header('accept'))
         : await this.#first(rel, this.#order(true), header('accept'));
     if (outcome === 'served') return;
-    if ('failed' in outcome) throw new ProxyError('unreachable', `${this.name}: no upstream could answer ${rel.split('?')[0]} (${outcome.failed.join('; ')})`, undefined, 'upstream');
-    if ('absent' in outcome) return send(answer, request, outcome.absent.status, 'text/plain; charset=utf-8', Buffer.from(`${this.name}: not found on any upstream or the origin: ${rel.split('?')[0]}\n`));
+    if ('failed' in outcome) throw new ProxyError('unreachable', `${this.name}: no upstream could answer ${decoded.path} (${outcome.failed.join('; ')})`, undefined, 'upstream');
+    if ('absent' in outcome) return text(outcome.absent.status, `not found on any upstream or the origin: ${decoded.path}`);
     let body = outcome.fetched.body;
+    // where follow-up downloads are sent: proxyd's endpoint as this client named it, or the origin it asked for
+    const clientBase = served ? `http://${header('host') ?? '127.0.0.1'}${this.#def.path}` : request.origin;
     if (this.#protocol.rewrite && c.type === 'mutable') body = this.#protocol.rewrite(rel, body, clientBase, outcome.url);
     return send(answer, request, outcome.fetched.status, outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel), body);
   }
@@ -116,36 +126,38 @@ export class Mirror implements Responder, HealthChecked {
    * ask, verified, and stored in the background (the client does not wait for the disk).
    */
   async #artifact(rel: string, c: Extract<Classified, { type: 'immutable' }>, request: HttpRequest, answer: HttpAnswer, accept: string | undefined): Promise<Outcome | 'served'> {
-    const hot = this.#hot.get(c.key);
+    // the disk cache is shared: an artifact is this mirror's own (two npm registries may both have utils@1.0.0)
+    const key = `${this.name} ${c.key}`;
+    const hot = this.#hot.get(key);
     if (hot) return void send(answer, request, 200, hot.type, hot.body), 'served';
     const cache = await this.#deps.artifactCache();
-    await this.#storing.get(c.key); // a store in progress: the disk will have it
-    const hit = cache.get(c.key);
+    await this.#storing.get(key); // a store in progress: the disk will have it
+    const hit = cache.get(key);
     if (hit) {
       const type = hit.meta.type ?? this.#protocol.contentType(rel);
       if (hit.size > HOT_MAX_ITEM) {
         // the first time this daemon serves a large file, it is checked whole before a byte goes out,
         // so a file that went bad on disk is fetched again and served; after that it is checked as it flows
-        if (this.#checkedOnDisk.has(c.key) || (await readAll(hit.open(), true).then(() => true, () => false))) {
-          this.#checkedOnDisk.add(c.key);
+        if (this.#checkedOnDisk.has(key) || (await readAll(hit.open(), true).then(() => true, () => false))) {
+          this.#checkedOnDisk.add(key);
           return await stream(answer, request, type, hit.size, hit.open()), 'served';
         }
       } else {
         const body = await readAll(hit.open()).catch(() => undefined); // undefined: it failed its check and was dropped
         if (body) {
-          this.#hot.set(c.key, { body, type });
+          this.#hot.set(key, { body, type });
           return void send(answer, request, 200, type, body), 'served';
         }
       }
     }
-    return cache.once(c.key, async () => {
+    return cache.once(key, async () => {
       const outcome = await this.#first(rel, this.#order(true), accept, true);
       if ('fetched' in outcome) {
         const type = outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel);
-        this.#hot.set(c.key, { body: outcome.fetched.body, type });
-        const storing = cache.put(c.key, outcome.fetched.body, { type, from: outcome.from.name }).then(() => undefined);
-        this.#storing.set(c.key, storing);
-        void storing.then(() => this.#storing.delete(c.key));
+        this.#hot.set(key, { body: outcome.fetched.body, type });
+        const storing = cache.put(key, outcome.fetched.body, { type, from: outcome.from.name }).then(() => undefined);
+        this.#storing.set(key, storing);
+        void storing.then(() => this.#storing.delete(key));
       }
       return outcome;
     });
@@ -156,11 +168,25 @@ export class Mirror implements Responder, HealthChecked {
     const kept = this.#mutable.get(c.key);
     if (kept && kept.expires > Date.now()) return kept.got;
     const outcome = c.merge && this.#origins.length ? await this.#fresh(rel, accept) : await this.#first(rel, this.#order(true), accept);
-    if ('fetched' in outcome) {
-      if (this.#mutable.size >= MUTABLE_MAX) this.#mutable.delete(this.#mutable.keys().next().value!);
-      this.#mutable.set(c.key, { expires: Date.now() + MUTABLE_MS, got: outcome });
-    }
+    if ('fetched' in outcome) this.#keep(c.key, outcome);
     return outcome;
+  }
+
+  /** Keeps a document a minute: expired ones leave first, then the oldest beyond the byte budget. */
+  #keep(key: string, got: Got): void {
+    const drop = (k: string) => {
+      this.#mutableBytes -= this.#mutable.get(k)!.got.fetched.body.length;
+      this.#mutable.delete(k);
+    };
+    if (this.#mutable.has(key)) drop(key);
+    const now = Date.now();
+    for (const [k, v] of this.#mutable) {
+      if (v.expires > now && this.#mutableBytes + got.fetched.body.length <= MUTABLE_BYTES) break;
+      drop(k); // the map is in insertion order, which is expiry order: the oldest go first
+    }
+    if (got.fetched.body.length > MUTABLE_BYTES) return;
+    this.#mutable.set(key, { expires: now + MUTABLE_MS, got });
+    this.#mutableBytes += got.fetched.body.length;
   }
 
   /** The mirrors' answer, and the origin's when it comes within 2 s: their union, so a version published a minute ago is found. */
@@ -235,7 +261,12 @@ export class Mirror implements Responder, HealthChecked {
       const fetched = await this.#fetcher.get(url, ep.route, options);
       const location = fetched.headers.location;
       if (fetched.status < 300 || fetched.status >= 400 || !location || hop === MAX_REDIRECTS) return { fetched, url, from: ep };
-      url = new URL(location, url);
+      const next = new URL(location, url);
+      // an upstream may send a download to its CDN, but not proxyd to an address of its choosing
+      if (next.origin !== url.origin && (next.protocol !== 'https:' || isIP(next.hostname.replace(/^\[|\]$/g, '')) !== 0)) {
+        throw new ProxyError('protocol', `${ep.name} redirected to ${next.origin}: only https:// to a host name is followed`, undefined, 'upstream');
+      }
+      url = next;
     }
   }
 
@@ -306,7 +337,7 @@ export class Mirror implements Responder, HealthChecked {
     const url = joinUrl(ep.base, this.#def.check.path);
     try {
       const fetched = await this.#fetcher.get(url, ep.route, { timeoutMs: this.#def.check.timeoutMs, maxBytes: 0, headOnly: true });
-      if (fetched.status >= 500) throw new ProxyError('unreachable', `check ${url.href}: HTTP ${fetched.status}`, undefined, 'upstream');
+      if (fetched.status >= 500) throw new ProxyError('unreachable', `check ${url.origin}${url.pathname}: HTTP ${fetched.status}`, undefined, 'upstream');
       const t = ep.health.pass(Date.now(), Math.round(fetched.ms), this.#health);
       if (t === 'up' || t === 'slow') this.#deps.log.info({ mirror: this.name, upstream: ep.name, ms: Math.round(fetched.ms) }, `${this.name}/${ep.name} is ${t}`);
     } catch (err) {
@@ -317,15 +348,28 @@ export class Mirror implements Responder, HealthChecked {
   }
 }
 
-/** the path decoded (its query kept as sent); undefined when it does not decode */
-function decodePath(raw: string): string | undefined {
+/**
+ * The path decoded, and its query as sent; undefined when it does not decode or, decoded, could
+ * step out of an upstream's base path (`.` or `..` segments, a backslash, a `%` left over from
+ * double encoding: URL parsers resolve those).
+ */
+function decodePath(raw: string): { path: string; query: string } | undefined {
   const q = raw.indexOf('?');
-  const path = q < 0 ? raw : raw.slice(0, q);
+  let path: string;
   try {
-    return decodeURIComponent(path) + (q < 0 ? '' : raw.slice(q));
+    path = decodeURIComponent(q < 0 ? raw : raw.slice(0, q));
   } catch {
     return undefined;
   }
+  if (/[\\%\0]/.test(path) || path.split('/').some((s) => s === '.' || s === '..')) return undefined;
+  return { path, query: q < 0 ? '' : raw.slice(q) };
+}
+
+/** a Host header that names this machine: an IP address, localhost (with any port) */
+function loopbackName(host: string | undefined): boolean {
+  if (!host) return true;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
+  return isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost');
 }
 
 /** a whole cached artifact through the cache's hash check (`discard`: only the check, no bytes kept) */
@@ -349,6 +393,10 @@ function send(answer: HttpAnswer, request: HttpRequest, status: number, type: st
 
 /** A cached artifact to the client, with backpressure; a file that fails its hash cuts the answer (the client sees it broken). */
 function stream(answer: HttpAnswer, request: HttpRequest, type: string, size: number, body: Readable): Promise<void> {
+  if (answer.closed) {
+    body.destroy(); // the client left while the file was being checked
+    return Promise.resolve();
+  }
   answer.head(200, ['Content-Type', type, 'Content-Length', String(size)]);
   if (request.method === 'HEAD') {
     body.destroy();
@@ -356,16 +404,26 @@ function stream(answer: HttpAnswer, request: HttpRequest, type: string, size: nu
     return Promise.resolve();
   }
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: ProxyError) => {
+      if (settled) return;
+      settled = true;
+      body.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
     answer.onDrain(() => body.resume());
-    answer.onClose(() => body.destroy());
+    answer.onClose(() => settle()); // the client left (or the answer ended): the file is closed either way
     body.on('data', (chunk: Buffer) => {
       if (!answer.write(chunk)) body.pause();
     });
     body.once('end', () => {
       answer.end();
-      resolve();
+      settle();
     });
     // the cache quarantined the file: this answer is cut, the next request fetches it again
-    body.once('error', (err) => reject(new ProxyError('reset', `cached artifact failed its check: ${err.message}`, undefined, 'proxyd')));
+    body.once('error', (err) => settle(new ProxyError('reset', `cached artifact failed its check: ${err.message}`, undefined, 'proxyd')));
+    body.once('close', () => settle());
   });
 }
+

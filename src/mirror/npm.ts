@@ -75,10 +75,16 @@ export const NPM: Protocol = {
   rewrite(_rel, body, clientBase): Buffer {
     const doc = JSON.parse(body.toString()) as Packument;
     for (const v of Object.values(doc.versions ?? {})) {
-      const tarball = v.dist?.tarball;
-      if (!tarball) continue;
+      const tarball = v?.dist?.tarball;
+      if (typeof tarball !== 'string') continue;
+      let path: string;
+      try {
+        path = new URL(tarball).pathname;
+      } catch {
+        continue; // not a URL: left as it is
+      }
       // the registry's own layout: …/<name>/-/<file>.tgz, whichever host served it
-      const m = new URL(tarball).pathname.match(/\/((?:@[^/]+\/)?[^/]+\/-\/[^/]+\.tgz)$/);
+      const m = path.match(/\/((?:@[^/]+\/)?[^/]+\/-\/[^/]+\.tgz)$/);
       if (m) v.dist!.tarball = `${clientBase}/${m[1]}`;
     }
     return Buffer.from(JSON.stringify(doc));
@@ -89,7 +95,7 @@ export const NPM: Protocol = {
     const packument = await ctx.mutable(`/${p.name.replace('/', '%2f')}`);
     if (!packument) return undefined;
     const doc = JSON.parse(packument.toString()) as Packument;
-    const dist = Object.values(doc.versions ?? {}).map((v) => v.dist).find((d) => d?.tarball?.endsWith(`/-/${p.tarball}`));
+    const dist = Object.values(doc.versions ?? {}).map((v) => v?.dist).find((d) => typeof d?.tarball === 'string' && d.tarball.endsWith(`/-/${p.tarball}`));
     if (!dist) return undefined;
     if (dist.integrity) {
       for (const sri of dist.integrity.split(/\s+/)) {

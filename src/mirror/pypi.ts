@@ -60,17 +60,26 @@ export class PypiProtocol implements Protocol {
     if (!rel.startsWith('/simple/')) return body;
     // links to the upstream's own files (or PyPI's file host) come back through proxyd; others stay as they are
     const local = (href: string): string => {
-      const url = new URL(href, fetchedFrom);
+      let url: URL;
+      try {
+        url = new URL(href, fetchedFrom);
+      } catch {
+        return href; // not a URL: left as it is
+      }
       const hash = url.hash.match(/sha256=([0-9a-f]{64})/i);
       if (hash) this.#learn(url.pathname.slice(url.pathname.lastIndexOf('/') + 1), hash[1]!.toLowerCase());
-      const ours = url.host === fetchedFrom.host || url.origin === FILES_HOST;
-      return ours ? `${clientBase}${url.pathname}${url.hash}` : url.href;
+      if (url.origin === FILES_HOST) return `${clientBase}${url.pathname}${url.hash}`;
+      // the upstream's own files: their path below its root (https://mirrors.aliyun.com/pypi/packages/… → /packages/…)
+      const root = fetchedFrom.pathname.slice(0, fetchedFrom.pathname.indexOf('/simple/'));
+      if (url.origin !== fetchedFrom.origin || !url.pathname.startsWith(`${root}/`)) return url.href;
+      return `${clientBase}${url.pathname.slice(root.length)}${url.hash}`;
     };
     const text = body.toString();
     if (text.trimStart().startsWith('{')) {
       const doc = JSON.parse(text) as { files?: Array<{ url: string; hashes?: Record<string, string> }> };
       for (const f of doc.files ?? []) {
-        if (f.hashes?.sha256) f.url = `${f.url.split('#')[0]}#sha256=${f.hashes.sha256}`;
+        if (typeof f.url !== 'string') continue;
+        if (typeof f.hashes?.sha256 === 'string') f.url = `${f.url.split('#')[0]}#sha256=${f.hashes.sha256}`;
         f.url = local(f.url).split('#')[0]!;
       }
       return Buffer.from(JSON.stringify(doc));
@@ -79,7 +88,7 @@ export class PypiProtocol implements Protocol {
   }
 
   async verify(rel: string, fetched: { body: Buffer }): Promise<string | undefined> {
-    const want = this.#sha256.get(rel.split('?')[0]!.slice(rel.lastIndexOf('/') + 1));
+    const want = this.#sha256.get(rel.slice(rel.lastIndexOf('/') + 1));
     if (!want) return undefined;
     return createHash('sha256').update(fetched.body).digest('hex') === want ? undefined : 'its sha256 is not the one the index page gave';
   }

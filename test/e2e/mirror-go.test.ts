@@ -5,7 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -196,7 +197,7 @@ cache: { dir: ${join(root, 'cache')} }
       };
       expect(await get()).toBe(mirror.sums('example.com/big', 'v1.0.0').zip);
       await d.stop({ now: true });
-      const file = join(root, 'cache', 'objects', createHash('sha256').update('go example.com/big@v1.0.0.zip').digest('hex'));
+      const file = join(root, 'cache', 'objects', createHash('sha256').update('go go example.com/big@v1.0.0.zip') /* the mirror's name, then its key */.digest('hex'));
       const bytes = readFileSync(file);
       bytes[bytes.length >> 1] ^= 0xff;
       writeFileSync(file, bytes);
@@ -211,6 +212,72 @@ cache: { dir: ${join(root, 'cache')} }
       await d.stop({ now: true });
       await mirror.close();
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('requests that try to step outside the mirror', () => {
+  test('encoded dot segments, a backslash and double encoding are 400 before any upstream is asked; a lookup of the checksum database passes', async () => {
+    const mirror = await startModuleOrigin(structuredClone(MODULES), { prefix: '/base' });
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-dots-')), 'c')} }\n`);
+    try {
+      const asked = () => mirror.requests.filter((r) => r.path !== '/base/').length;
+      for (const path of ['/go/%2e%2e/%2e%2e/secret/@v/list', '/go/example.com/%252e%252e/x/@v/list', '/go/example.com/..%5c..%5cx/@v/list', '/go/sumdb/sum.golang.org/tile/%2e%2e/x']) {
+        const r = await curl(['--path-as-is', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${d.httpPort}${path}`]);
+        expect({ path, status: r.stdout }).toEqual({ path, status: '400' });
+      }
+      expect(asked()).toBe(0);
+      // the checksum database's answers are passed on (the go command checks their signatures itself)
+      const lookup = await curl(['-w', '%{http_code}', `http://127.0.0.1:${d.httpPort}/go/sumdb/sum.golang.org/lookup/example.com/hello@v1.0.0`]);
+      expect(lookup.stdout).toContain(mirror.goSumLines('example.com/hello', 'v1.0.0'));
+      expect(lookup.stdout.endsWith('200')).toBe(true);
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+    }
+  });
+
+  test('a Host that names another site (DNS rebinding from a browser) is 403; an upstream that redirects to an IP address is passed over', async () => {
+    const mirror = await startModuleOrigin(structuredClone(MODULES));
+    const redirector = createServer((req, res) => {
+      res.writeHead(302, { location: `http://127.0.0.1:${mirror.port}${req.url}` });
+      res.end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['http://127.0.0.1:${(redirector.address() as AddressInfo).port}', '${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-host-')), 'c')} }\n`);
+    try {
+      const rebound = await curl(['-H', 'Host: evil.example:8080', '-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/list`]);
+      expect(rebound.stdout).toBe('go: a mirror endpoint answers requests for localhost or an IP address (Host names another site: DNS rebinding?)\n\n403');
+      const local = await curl(['-H', `Host: localhost:${d.httpPort}`, `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/list`]);
+      expect(local.stdout).toBe('v1.0.0\nv1.1.0\n');
+      const health = await proxyctlJson(d.controlPath!, ['mirrors'], Health);
+      expect(health.groups[0]!.members[0]!.errors.protocol).toBeGreaterThan(0); // the redirect was refused as that upstream's failure
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+      redirector.close();
+    }
+  });
+
+  test('a client that leaves in the middle of a large cached file: its session ends, nothing stays open', async () => {
+    const big = { 'example.com/big': { 'v1.0.0': { files: { 'big.go': 'package big\n', 'data.bin': randomBytes(6 * 1024 * 1024) } } } };
+    const mirror = await startModuleOrigin(big);
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-leave-')), 'c')} }\n`);
+    try {
+      const url = `http://127.0.0.1:${d.httpPort}/go/example.com/big/@v/v1.0.0.zip`;
+      expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', url])).stdout).toBe('200'); // cached now
+      for (let i = 0; i < 2; i++) { // the first read checks the file whole, the second streams it
+        const s = connect(d.httpPort, '127.0.0.1');
+        await once(s, 'connect');
+        s.write(`GET /go/example.com/big/@v/v1.0.0.zip HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        await once(s, 'data');
+        s.destroy();
+        await expect.poll(() => d.engine.open.size).toBe(0);
+      }
+      expect(d.engine.stats.routes().map((r) => [r.name, r.active])).toEqual([['go', 0]]);
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
     }
   });
 });

@@ -27,6 +27,10 @@ export function describeChanges(before: Config, after: Config): string[] {
     const shown = (list: string[], sign: string) => list.slice(0, 5).map((r) => `  ${sign} ${r}`).concat(list.length > 5 ? [`  ${sign} … ${list.length - 5} more`] : []);
     changes.push(`rules: ${before.rules.length} → ${after.rules.length}${added.length || removed.length ? '' : ' (reordered)'}`, ...shown(added, '+'), ...shown(removed, '-'));
   }
+  for (const name of new Set([...Object.keys(before.ruleSetDigests), ...Object.keys(after.ruleSetDigests)])) {
+    const [a, b] = [before.ruleSetDigests[name], after.ruleSetDigests[name]];
+    if (a !== b) changes.push(`rule-set ${name}: ${a === undefined ? 'added' : b === undefined ? 'removed' : 'changed'}`);
+  }
   const hosts = (c: Config) => JSON.stringify([...c.hosts].sort());
   if (hosts(before) !== hosts(after)) changes.push(`hosts: ${before.hosts.size} → ${after.hosts.size} entries`);
   const users = (c: Config) => JSON.stringify(c.users.map((u) => [u.username, u.password]).sort());

@@ -67,6 +67,8 @@ export interface Config {
   outbounds: OutboundDef[];
   rules: string[];
   router: Router;
+  /** rule-set name → a digest of its entries (a reload reports a changed file) */
+  ruleSetDigests: Record<string, string>;
   log: { level: LogLevel };
   limits: Limits;
   cache: CacheSettings;

@@ -1,5 +1,6 @@
 // Walks the YAML tree section by section, recording every problem at its position, and builds
 // the Config when there are none.
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { isMap, isScalar, type Node } from 'yaml';
@@ -12,7 +13,7 @@ import { entries, hint, list, string } from './nodes.js';
 import { checkReferences, readSection, type ReadDefinition } from './outbounds.js';
 import { parseCount, parseDuration, parseSize } from './units.js';
 
-type Draft = Omit<Config, 'router' | 'file'> & { ruleSets: Map<string, RuleSet>; ruleNodes: Node[]; definitions: ReadDefinition[] };
+type Draft = Omit<Config, 'router' | 'file' | 'ruleSetDigests'> & { ruleSets: Map<string, RuleSet>; ruleNodes: Node[]; definitions: ReadDefinition[] };
 type Section = (src: Source, node: Node, draft: Draft, baseDir: string) => void;
 
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -181,8 +182,10 @@ export function validate(src: Source, baseDir: string): Config | undefined {
   d.outbounds = checkReferences(d.definitions);
   const router = compile(src, d);
   if (src.problems.length || !router) return undefined;
-  const { ruleNodes: _n, ruleSets: _s, definitions: _d, ...config } = d;
-  return { ...config, router, file: src.file };
+  const { ruleNodes: _n, ruleSets, definitions: _d, ...config } = d;
+  // what each rule set holds, so a reload can tell that a rule-set file changed
+  const ruleSetDigests = Object.fromEntries([...ruleSets].map(([name, set]) => [name, createHash('sha256').update(set.entries.map((e) => e.detail).join('\n')).digest('hex')]));
+  return { ...config, router, ruleSetDigests, file: src.file };
 }
 
 function compile(src: Source, d: Draft) {

@@ -215,3 +215,13 @@ export async function buildIfStale(repoRoot: string): Promise<void> {
   const { code, out } = await runCommand(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], 300_000, repoRoot);
   if (code !== 0) throw new Error(`build failed (${code}): ${out.trim().split('\n').slice(0, 3).join(' | ')}`);
 }
+
+/**
+ * Waits (at most 70 s) until few sockets are in TIME_WAIT: after the tunnel row they can hold
+ * the whole ephemeral port range, and a new listener on port 0 would fail with EADDRINUSE.
+ */
+export async function awaitFreePorts(maxTimeWait = 2000): Promise<void> {
+  const timeWait = () => Number(/TCP:.* tw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1] ?? 0);
+  const deadline = Date.now() + 70_000;
+  while (timeWait() > maxTimeWait && Date.now() < deadline) await sleep(1000);
+}

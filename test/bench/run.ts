@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { startOrigins, type Origins } from './origins.ts';
 import { makeRows, unavailable, via, type Row } from './peers.ts';
 import { httpForwarding, idleMemory, newTunnels, roundTrip, throughput } from './measures.ts';
-import { buildIfStale, findBinary, killAllNow, stopAll, treeCpuSeconds } from './proc.ts';
+import { awaitFreePorts, buildIfStale, findBinary, killAllNow, stopAll, treeCpuSeconds } from './proc.ts';
 import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
 import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
 import { failover } from './failover.ts';
@@ -185,7 +185,10 @@ async function main(): Promise<void> {
   const named = (r: Row) => wanted!.some((w) => r.label.startsWith(w) && (!r.optIn || w.startsWith(r.server!.name)));
   const rows = allRows.filter((r) => (wanted ? r.label === 'direct' || named(r) : !r.optIn));
   const origins = await startOrigins(tmp, repoRoot);
-  const tables = metrics(origins).filter((m) => !only || only.includes(m.id));
+  // the tunnel row opens some 10^5 connections: their TIME_WAIT ports can exhaust the ephemeral
+  // range for a minute, so the rows that start fresh processes and need new ports go first
+  const ORDER = ['memory', 'rtt', 'throughput', 'http', 'tunnels'];
+  const tables = metrics(origins).filter((m) => !only || only.includes(m.id)).sort((a, b) => ORDER.indexOf(a.id) - ORDER.indexOf(b.id));
   // the peers are started only when a table measures them (not for --only rules,stats)
   const servers = tables.length ? [...new Set(rows.flatMap((r) => (r.server ? [r.server] : [])))] : [];
   for (const s of servers) await s.start();
@@ -230,6 +233,7 @@ async function main(): Promise<void> {
 
   let failed: Awaited<ReturnType<typeof failover>> | undefined;
   if (!only || only.includes('failover')) {
+    await awaitFreePorts();
     failed = await failover(tmp, repoRoot, origins.echo);
     const title = 'Failover (a fallback group of two microsocks; the first is killed after 50 tunnels, 50 more follow)';
     console.log(`\n${title}\n  ${'error' in failed ? `not available: ${failed.error}`
@@ -238,6 +242,7 @@ async function main(): Promise<void> {
 
   let mirror: MirrorFigures | { error: string } | undefined;
   if (!only || only.includes('mirror')) {
+    await awaitFreePorts();
     mirror = await mirrorBench(mkdtempSync(join(tmp, 'mirror-')), repoRoot).catch((e: Error) => ({ error: e.message }));
     console.log(`\n${renderMirror(mirror)}`);
   }

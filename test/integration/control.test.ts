@@ -129,6 +129,26 @@ describe('figures after real traffic', () => {
   });
 });
 
+describe('stats --watch', () => {
+  test('draws a frame per interval with a sparkline per route; with --json, one checked document per line', async () => {
+    d = await startTestDaemon(CONFIG);
+    for (let i = 0; i < 3; i++) await curl(['-x', `http://127.0.0.1:${d.httpPort}`, `http://fast.test:${origin.port}/hello`]);
+    await expect.poll(() => logsOf('DIRECT').length).toBe(3);
+    const text = await proxyctl(control(), ['stats', '--watch', '--count', '3', '--interval', '0.2']);
+    expect(text.code, text.stderr).toBe(0);
+    const frames = text.stdout.split(/^proxyd stats {2}/m).slice(1);
+    expect(frames).toHaveLength(3);
+    for (const frame of frames) {
+      const row = frame.split('\n').find((l) => l.startsWith('DIRECT '))!;
+      expect(row).toMatch(/[▁▂▃▄▅▆▇█]/); // the sparkline of its time to first byte
+    }
+    expect(text.stdout).not.toContain('\x1b['); // not a terminal: no escapes, frames one after another
+    const json = await proxyctl(control(), ['stats', '--watch', '--count', '2', '--interval', '0.2', '--json']);
+    const docs = json.stdout.trim().split('\n').map((l) => Stats.parse(JSON.parse(l)));
+    expect(docs.map((doc) => doc.routes.find((r) => r.name === 'DIRECT')!.connections)).toEqual([3, 3]);
+  });
+});
+
 describe('route', () => {
   test('explains each rule kind: the rule that matched, why the earlier ones did not, and the addresses used', async () => {
     d = await startTestDaemon(`hosts: { corp.test: 10.1.2.3, pub.test: 198.51.100.7 }

@@ -1,4 +1,5 @@
 // Human output for proxyctl: aligned tables, units, and colour only on a terminal without NO_COLOR.
+import { formatBytes } from '../log/pretty.js';
 
 export interface Style {
   bold(s: string): string;
@@ -32,17 +33,8 @@ export function table(header: string[], rows: string[][], right: ReadonlySet<num
   return [style.bold(line(header)), ...rows.map(line)].join('\n');
 }
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
-}
+/** bytes with a binary unit: 811 B, 4.5 KiB, 40.0 MiB (the log's format) */
+export const bytes = (n: number): string => formatBytes(n);
 
 /** a latency in ms with the precision it deserves: 0.31, 2.4, 120; `-` with no sample */
 export function ms(v: number | null): string {

@@ -3,8 +3,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { AllowList } from '../../src/access/allow-list.js';
 import { AuthThrottle, REFUSE } from '../../src/access/auth-throttle.js';
@@ -12,19 +10,8 @@ import { fileBudget } from '../../src/access/file-limit.js';
 import { ConnectionCount, countUpstream, uncountUpstream, type ConnectionLimits } from '../../src/access/connection-count.js';
 import { Credentials } from '../../src/access/credentials.js';
 import { parseCidr, type Cidr } from '../../src/address/index.js';
-import type { Logger } from '../../src/log/logger.js';
+import { capturingLogger } from '../fixtures/logger.js';
 
-/** A pino logger whose lines are collected, parsed, in `lines`. */
-function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, sink), lines };
-}
 
 /** admit() and countUpstream() only listen for 'close'. */
 function fakeSocket(): Socket & EventEmitter {

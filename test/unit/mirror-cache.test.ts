@@ -5,23 +5,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
-import { pino } from 'pino';
+import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import type { Logger } from '../../src/log/logger.js';
 import { ArtifactCache } from '../../src/mirror/cache.js';
+import { capturingLogger } from '../fixtures/logger.js';
 
-/** A pino logger whose lines are collected, parsed, in `lines`. */
-function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, sink), lines };
-}
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 

@@ -89,7 +89,8 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   const listeners = new Map<ListenerName, Listener>();
   /** listeners a reload replaced: no longer accepting, their open connections going on */
   const retiredListeners = new Set<Listener>();
-  const addresses: Partial<Record<ListenerName, AddressInfo>> = {};
+  /** bound addresses by listener name, from the listeners themselves */
+  const addresses = (): Partial<Record<ListenerName, AddressInfo>> => Object.fromEntries([...listeners].map(([name, l]) => [name, l.address!]));
 
   const bind = async (name: ListenerName, address: Target): Promise<Listener> => {
     const listener = new Listener({ name, address, settings: () => engine.state, handlers, log, files });
@@ -109,7 +110,6 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
       if (!address) continue;
       const listener = await bind(name, address);
       listeners.set(name, listener);
-      addresses[name] = listener.address!;
     }
   } catch (err) {
     for (const l of listeners.values()) l.stopAccepting();
@@ -120,12 +120,13 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   const reload = async (next: Config): Promise<{ changes: string[] }> => {
     const changes = describeChanges(config, next);
     // bind the new addresses first: if one fails, nothing has changed
+    const text = (t: Target | null) => (t ? formatTarget(t) : 'off');
+    const moved = LISTENER_NAMES.filter((name) => text(config.listen[name]) !== text(next.listen[name]));
     const rebound = new Map<ListenerName, Listener>();
     try {
-      for (const name of LISTENER_NAMES) {
-        const [a, b] = [config.listen[name], next.listen[name]];
-        if ((a && formatTarget(a)) === (b && formatTarget(b))) continue;
-        if (b) rebound.set(name, await bind(name, b));
+      for (const name of moved) {
+        const address = next.listen[name];
+        if (address) rebound.set(name, await bind(name, address));
       }
     } catch (err) {
       for (const l of rebound.values()) l.stopAccepting();
@@ -134,18 +135,12 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     checkFiles(next);
     const { state, retired } = buildState(next, deps, engine.state);
     engine.swap(state, retired);
-    for (const name of LISTENER_NAMES) {
-      const [a, b] = [config.listen[name], next.listen[name]];
-      if ((a && formatTarget(a)) === (b && formatTarget(b))) continue;
+    for (const name of moved) {
       const old = listeners.get(name);
       if (old) retire(old);
       listeners.delete(name);
-      delete addresses[name];
       const fresh = rebound.get(name);
-      if (fresh) {
-        listeners.set(name, fresh);
-        addresses[name] = fresh.address!;
-      }
+      if (fresh) listeners.set(name, fresh);
     }
     log.level = next.log.level;
     config = next;
@@ -204,7 +199,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   }
   log.info({
     version: VERSION, pid: process.pid, config: config.file, rules: config.rules.length,
-    listeners: Object.fromEntries(Object.entries(addresses).map(([n, a]) => [n, formatTarget({ host: a.address, port: a.port })])),
+    listeners: Object.fromEntries(Object.entries(addresses()).map(([n, a]) => [n, formatTarget({ host: a.address, port: a.port })])),
     control: controlPath ?? 'off',
   }, `proxyd ${VERSION} started: ${config.rules.length} rules from ${config.file}; control socket ${controlPath ?? 'off'}`);
 
@@ -234,7 +229,9 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
       return config;
     },
     engine,
-    addresses,
+    get addresses() {
+      return addresses();
+    },
     controlPath,
     reload,
     reloadFile,

@@ -1,5 +1,5 @@
 // The control socket's reports, built from the daemon's parts (engine, stats, state, listeners).
-import { parseHostPort } from '../address/index.js';
+import { formatTarget, parseHostPort } from '../address/index.js';
 import type { Config } from '../config/index.js';
 import { ProxyError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
@@ -53,7 +53,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       const state = engine.state;
       const explained = await state.router.explain(target, (host) => state.resolver.resolve(host));
       const def = src.config().outbounds.find((d) => d.name === explained.route);
-      return { target: `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`, ...explained, kind: def?.type ?? explained.route.toLowerCase() };
+      return { target: formatTarget(target), ...explained, kind: def?.type ?? explained.route.toLowerCase() };
     },
     reload: (dryRun) => src.reload(dryRun),
     connections: (): Connections => {
@@ -65,7 +65,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
           mode: session.mode,
           client: `${session.client.address}:${session.client.port}`,
           ...(session.user === undefined ? {} : { user: session.user }),
-          target: `${session.target.host.includes(':') ? `[${session.target.host}]` : session.target.host}:${session.target.port}`,
+          target: formatTarget(session.target),
           route,
           rule,
           ageMs: now - since,

@@ -244,12 +244,22 @@ export class Engine {
   #carried(routed: Routed, chain: string[] | undefined): void {
     if (!chain) return;
     routed.chain = chain;
-    const last = chain[chain.length - 1]!;
-    // DIRECT is an upstream figure only as a group's member (it tells how often the group went direct)
-    if ((last === 'DIRECT' || last === 'REJECT') && (chain.length === 1 || routed.outbound.kind === 'responder')) return;
-    const upstream = (routed.upstream = this.stats.upstream(last));
+    const upstream = this.#upstreamOf(chain, routed.outbound.kind === 'responder');
+    if (!upstream) return;
+    routed.upstream = upstream;
     upstream.connections++;
     upstream.active++; // until #finish
+  }
+
+  /**
+   * The figures of the upstream a chain names: its last hop, a proxy or a group's member. DIRECT
+   * counts only as a group's member (how often the group went direct), not as a route of its own
+   * nor under a mirror's fallback.
+   */
+  #upstreamOf(chain: readonly string[], viaResponder: boolean): Figures | undefined {
+    const last = chain[chain.length - 1]!;
+    if ((last === 'DIRECT' || last === 'REJECT') && (chain.length === 1 || viaResponder)) return undefined;
+    return this.stats.upstream(last);
   }
 
   /** Dials through a route under the session's deadline, timing the connect. */
@@ -265,8 +275,7 @@ export class Engine {
     if (this.stats.enabled) {
       const us = (performance.now() - t0) * 1000;
       stats.connect.record(us);
-      const last = dialed.chain[dialed.chain.length - 1]!;
-      if (dialed.chain.length > 1 || (last !== 'DIRECT' && last !== 'REJECT')) this.stats.upstream(last).connect.record(us);
+      this.#upstreamOf(dialed.chain, false)?.connect.record(us);
     }
     return dialed;
   }
@@ -320,13 +329,9 @@ export class Engine {
   #finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult & { headAt?: number | undefined }): void {
     this.open.delete(session.id);
     if (routed) {
-      for (const f of routed.upstream ? [routed.stats, routed.upstream] : [routed.stats]) {
-        f.active--;
-        f.bytesUp += result.up;
-        f.bytesDown += result.down;
-        if (result.error) f.errors[result.error.cls]++;
-        if (result.headAt !== undefined && this.stats.enabled) f.ttfb.record((result.headAt - started) * 1000);
-      }
+      const ttfbUs = result.headAt !== undefined && this.stats.enabled ? (result.headAt - started) * 1000 : undefined;
+      routed.stats.settle(result, ttfbUs);
+      routed.upstream?.settle(result, ttfbUs);
       this.#release(routed);
     }
     const error = result.error;

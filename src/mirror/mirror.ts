@@ -16,6 +16,7 @@ import { fallbackOrder, type Candidate } from '../outbound/group/order.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Session } from '../session.js';
 import type { MirrorDef } from './definition.js';
+import type { CachedArtifact } from './cache.js';
 import { Fetcher, type Fetched } from './fetcher.js';
 import { HOT_MAX_ITEM, HotArtifacts } from './hot.js';
 import { joinUrl, type Classified, type Protocol } from './protocol.js';
@@ -129,27 +130,14 @@ export class Mirror implements Responder, HealthChecked {
     // the disk cache is shared: an artifact is this mirror's own (two npm registries may both have utils@1.0.0)
     const key = `${this.name} ${c.key}`;
     const hot = this.#hot.get(key);
-    if (hot) return void send(answer, request, 200, hot.type, hot.body), 'served';
+    if (hot) {
+      send(answer, request, 200, hot.type, hot.body);
+      return 'served';
+    }
     const cache = await this.#deps.artifactCache();
     await this.#storing.get(key); // a store in progress: the disk will have it
     const hit = cache.get(key);
-    if (hit) {
-      const type = hit.meta.type ?? this.#protocol.contentType(rel);
-      if (hit.size > HOT_MAX_ITEM) {
-        // the first time this daemon serves a large file, it is checked whole before a byte goes out,
-        // so a file that went bad on disk is fetched again and served; after that it is checked as it flows
-        if (this.#checkedOnDisk.has(key) || (await readAll(hit.open(), true).then(() => true, () => false))) {
-          this.#checkedOnDisk.add(key);
-          return await stream(answer, request, type, hit.size, hit.open()), 'served';
-        }
-      } else {
-        const body = await readAll(hit.open()).catch(() => undefined); // undefined: it failed its check and was dropped
-        if (body) {
-          this.#hot.set(key, { body, type });
-          return void send(answer, request, 200, type, body), 'served';
-        }
-      }
-    }
+    if (hit && (await this.#serveCached(key, hit, rel, request, answer))) return 'served';
     return cache.once(key, async () => {
       const outcome = await this.#first(rel, this.#order(true), accept, true);
       if ('fetched' in outcome) {
@@ -161,6 +149,28 @@ export class Mirror implements Responder, HealthChecked {
       }
       return outcome;
     });
+  }
+
+  /**
+   * A disk-cache hit: small artifacts are read whole through the hash check and kept in memory;
+   * the first time this daemon serves a large one it is checked whole before a byte goes out, and
+   * after that as it flows. False when the file failed its check (the cache dropped it): fetch again.
+   */
+  async #serveCached(key: string, hit: CachedArtifact, rel: string, request: HttpRequest, answer: HttpAnswer): Promise<boolean> {
+    const type = hit.meta.type ?? this.#protocol.contentType(rel);
+    if (hit.size <= HOT_MAX_ITEM) {
+      const body = await readAll(hit.open()).catch(() => undefined);
+      if (!body) return false;
+      this.#hot.set(key, { body, type });
+      send(answer, request, 200, type, body);
+      return true;
+    }
+    if (!this.#checkedOnDisk.has(key)) {
+      if (!(await readAll(hit.open(), true).then(() => true, () => false))) return false;
+      this.#checkedOnDisk.add(key);
+    }
+    await stream(answer, request, type, hit.size, hit.open());
+    return true;
   }
 
   /** A document that changes: kept a minute; merged with the origin's when the protocol merges it. */

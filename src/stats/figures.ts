@@ -17,6 +17,15 @@ export class Figures {
 
   constructor(readonly name: string) {}
 
+  /** A connection or request ended: its bytes, its error, and (an HTTP answer's) time to first byte in µs. */
+  settle(result: { up: number; down: number; error?: { cls: ErrorClass } | undefined }, ttfbUs: number | undefined): void {
+    this.active--;
+    this.bytesUp += result.up;
+    this.bytesDown += result.down;
+    if (result.error) this.errors[result.error.cls]++;
+    if (ttfbUs !== undefined) this.ttfb.record(ttfbUs);
+  }
+
   report(now = Date.now()): FiguresReport {
     return {
       name: this.name,

@@ -95,7 +95,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       listeners: src.listeners(),
       routes: engine.stats.routes(),
       upstreams: engine.stats.upstreams(),
-      rules: engine.stats.report(rules()).rules,
+      rules: engine.stats.ruleHits(rules()),
       health: [...health('dialer').groups, ...health('responder').groups],
     }),
   };

@@ -47,8 +47,13 @@ export class Stats {
       at: new Date(now).toISOString(),
       routes: this.routes().map(full),
       upstreams: this.upstreams().map(full),
-      rules: rules.map((r, index) => ({ index, rule: r.rule, target: r.target, hits: this.#ruleHits.get(r.rule) ?? 0 })),
+      rules: this.ruleHits(rules),
     };
+  }
+
+  /** the config's rules in order, with their hits */
+  ruleHits(rules: ReadonlyArray<{ rule: string; target: string }>): StatsReport['rules'] {
+    return rules.map((r, index) => ({ index, rule: r.rule, target: r.target, hits: this.#ruleHits.get(r.rule) ?? 0 }));
   }
 
   #figures(map: Map<string, Figures>, name: string): Figures {

@@ -18,7 +18,7 @@ import { ForwardPools } from '../forward/pools.js';
 import type { Logger } from '../log/logger.js';
 import type { Dialed, Dialer, Outbound, Responder } from '../outbound/index.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
-import { relay, type RelayResult } from '../relay.js';
+import { relay, type RelayResult } from '../relay/relay.js';
 import type { RouteMatch } from '../router/index.js';
 import type { Session } from '../session.js';
 import type { Figures } from '../stats/figures.js';
@@ -111,16 +111,17 @@ export class Engine {
       this.#carried(opened.routed, chain);
       this.#release(opened.routed);
       countUpstream(client);
+      let firstByte: (() => void) | undefined;
       if (this.stats.enabled) {
         const { stats, upstream } = opened.routed;
-        socket.once('data', () => {
+        firstByte = () => {
           const us = (performance.now() - started) * 1000;
           stats.ttfb.record(us);
           upstream?.ttfb.record(us);
-        });
+        };
       }
       answer.ok(socket);
-      const result = await relay(client, socket, state.idle);
+      const result = await relay(client, socket, state.idle, firstByte);
       uncountUpstream(client);
       this.#finish(session, opened.routed, started, result);
     } catch (e) {

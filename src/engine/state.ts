@@ -6,7 +6,7 @@ import { AllowList } from '../access/allow-list.js';
 import { Credentials } from '../access/credentials.js';
 import type { Config, Limits } from '../config/index.js';
 import { buildOutbounds, type Outbound, type OutboundDeps, type Responder } from '../outbound/index.js';
-import { IdleWatch } from '../relay.js';
+import { IdleWatch } from '../relay/idle-watch.js';
 import { Resolver } from '../resolver.js';
 import type { Router } from '../router/index.js';
 

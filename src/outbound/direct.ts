@@ -5,6 +5,7 @@ import { connect, isIP } from 'node:net';
 import { formatTarget, reachedAddress, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
 import { classify, LOOP, ProxyError } from '../errors.js';
+import { ReadSlot } from '../relay/read-slot.js';
 import { fixedLookup } from '../resolver.js';
 import type { DialContext, Dialed, Dialer, OutboundDeps } from './types.js';
 
@@ -34,7 +35,9 @@ export class DirectDialer implements Dialer {
       throw new ProxyError('rejected', `${formatTarget(target)} is proxyd's own listener: refused (proxy loop)`, LOOP, 'proxyd');
     }
     return new Promise((resolve, reject) => {
-      const socket = connect({
+      const slot = new ReadSlot();
+      const socket = slot.bind(connect({
+        onread: slot.onread,
         host: target.host,
         port: target.port,
         lookup: fixedLookup(addresses),
@@ -42,7 +45,7 @@ export class DirectDialer implements Dialer {
         autoSelectFamilyAttemptTimeout: HAPPY_EYEBALLS_DELAY_MS,
         allowHalfOpen: true,
         noDelay: true,
-      });
+      }));
       const onError = (err: Error & { errors?: Error[] }) => {
         stopWatching();
         // Happy Eyeballs reports an AggregateError of every attempt; the first tells the class

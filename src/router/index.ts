@@ -119,7 +119,7 @@ export class Router {
   }
 
   #result(id: number, resolved: string[] | undefined): RouteMatch {
-    if (id === NONE || id >= 0x7fffffff) return { target: 'DIRECT', rule: '(no rule matched)', index: -1 };
+    if (id === NONE) return { target: 'DIRECT', rule: '(no rule matched)', index: -1 };
     const entry = this.#tables.entries[id]!;
     const rule = this.#rules[entry.rule]!;
     const m: RouteMatch = { target: rule.target, rule: rule.text, index: entry.rule };

@@ -42,7 +42,7 @@ export class Tables {
   }
 
   addPorts(from: number, to: number, id: number): void {
-    const ports = (this.ports ??= new Int32Array(65536).fill(0x7fffffff));
+    const ports = (this.ports ??= new Int32Array(65536).fill(NONE));
     for (let p = from; p <= to; p++) if (id < ports[p]!) ports[p] = id;
   }
 }

@@ -1,85 +1,106 @@
 // DOMAIN-KEYWORD rules as one Aho-Corasick automaton, compiled to a DFA table: a host is scanned
 // once, one table read per character, however many keywords there are.
+//
+// The table is kept small, because with many keywords its rows are what a match waits for: a
+// row has a column only for the characters the keywords use (one more for all others), states are
+// numbered breadth-first so the shallow ones every host walks through share cache lines, and an
+// entry is the next state's row offset, negated (~) when that state ends a keyword, so the scan
+// reads nothing else per character.
 import { NONE } from './domain-trie.js';
 
-/** Characters a normalised host name can hold; anything else maps to symbol 0 (matches nothing). */
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789-._';
-const SYMBOLS = ALPHABET.length + 1;
-const SYMBOL = new Uint8Array(128);
-for (let i = 0; i < ALPHABET.length; i++) SYMBOL[ALPHABET.charCodeAt(i)] = i + 1;
-
 interface Pending {
-  next: Map<number, number>[]; // trie edges per state, while keywords are added
+  next: Map<number, number>[]; // trie edges per state (char code → state), while keywords are added
   out: number[]; // smallest entry id of a keyword ending in each state
+}
+
+interface Dfa {
+  /** char code (< 128) → column; 0, the column of every character no keyword uses */
+  column: Uint8Array;
+  width: number;
+  /** row offset + column → next state's row offset, ~offset when the next state ends a keyword */
+  table: Int32Array;
+  /** state (row offset / width) → smallest entry id of a keyword ending there */
+  out: Int32Array;
 }
 
 export class KeywordMatcher {
   #pending: Pending | undefined;
-  /** state × symbol → next state; built on first match after keywords were added */
-  #table: Int32Array | undefined;
-  #out: Float64Array | undefined;
+  #dfa: Dfa | undefined;
 
   add(keyword: string, id: number): void {
     const p = (this.#pending ??= { next: [new Map()], out: [NONE] });
     let s = 0;
     for (let i = 0; i < keyword.length; i++) {
-      const sym = SYMBOL[keyword.charCodeAt(i)] ?? 0;
-      let n = p.next[s]!.get(sym);
+      const c = keyword.charCodeAt(i);
+      let n = p.next[s]!.get(c);
       if (n === undefined) {
         n = p.next.length;
         p.next.push(new Map());
         p.out.push(NONE);
-        p.next[s]!.set(sym, n);
+        p.next[s]!.set(c, n);
       }
       s = n;
     }
     p.out[s] = Math.min(p.out[s]!, id);
-    this.#table = undefined;
+    this.#dfa = undefined;
   }
 
   match(host: string): number {
     if (!this.#pending) return NONE;
-    if (!this.#table) this.#build(this.#pending);
-    const table = this.#table!;
-    const out = this.#out!;
+    const { column, width, table, out } = (this.#dfa ??= build(this.#pending));
     let best = NONE;
-    let s = 0;
+    let row = 0;
     for (let i = 0; i < host.length; i++) {
       const c = host.charCodeAt(i);
-      s = table[s * SYMBOLS + (c < 128 ? SYMBOL[c]! : 0)]!;
-      if (out[s]! < best) best = out[s]!;
+      const next = table[row + (c < 128 ? column[c]! : 0)]!;
+      if (next >= 0) row = next;
+      else {
+        row = ~next;
+        best = Math.min(best, out[row / width]!);
+      }
     }
     return best;
   }
+}
 
-  /** Breadth-first: fail links fill the missing transitions, and each state inherits its fail state's best id. */
-  #build(p: Pending): void {
-    const states = p.next.length;
-    const table = new Int32Array(states * SYMBOLS);
-    const out = Float64Array.from(p.out);
-    const fail = new Int32Array(states);
-    const queue: number[] = [];
-    for (let sym = 0; sym < SYMBOLS; sym++) {
-      const n = p.next[0]!.get(sym);
-      if (n !== undefined && sym !== 0) {
-        table[sym] = n;
-        queue.push(n);
-      }
+/**
+ * Breadth-first over the trie: states are renumbered in that order, fail links fill the missing
+ * transitions, and each state inherits its fail state's smallest id.
+ */
+function build(p: Pending): Dfa {
+  const column = new Uint8Array(128);
+  let width = 1;
+  for (const edges of p.next) for (const c of edges.keys()) if (c < 128 && column[c] === 0) column[c] = width++;
+
+  const order = [0]; // trie states in breadth-first order
+  const number = new Int32Array(p.next.length); // trie state → new state number
+  for (let q = 0; q < order.length; q++) {
+    for (const n of p.next[order[q]!]!.values()) {
+      number[n] = order.length;
+      order.push(n);
     }
-    for (let q = 0; q < queue.length; q++) {
-      const s = queue[q]!;
-      out[s] = Math.min(out[s]!, out[fail[s]!]!);
-      for (let sym = 0; sym < SYMBOLS; sym++) {
-        const n = sym === 0 ? undefined : p.next[s]!.get(sym);
-        if (n === undefined) table[s * SYMBOLS + sym] = table[fail[s]! * SYMBOLS + sym]!;
-        else {
-          table[s * SYMBOLS + sym] = n;
-          fail[n] = table[fail[s]! * SYMBOLS + sym]!;
-          queue.push(n);
-        }
-      }
-    }
-    this.#table = table;
-    this.#out = out;
   }
+  const states = order.length;
+  const goto = new Int32Array(states * width); // state × column → state
+  const fail = new Int32Array(states);
+  const out = new Int32Array(states);
+  for (let s = 0; s < states; s++) {
+    const row = s * width;
+    const f = fail[s]! * width; // a shallower state: its row is complete
+    if (s !== 0) goto.copyWithin(row, f, f + width);
+    for (const [c, n] of p.next[order[s]!]!) {
+      const col = c < 128 ? column[c]! : 0;
+      if (col === 0) continue; // no host character reaches it
+      const child = number[n]!;
+      goto[row + col] = child;
+      if (s !== 0) fail[child] = goto[f + col]!;
+    }
+    out[s] = s === 0 ? p.out[0]! : Math.min(p.out[order[s]!]!, out[fail[s]!]!);
+  }
+  const table = new Int32Array(states * width);
+  for (let i = 0; i < table.length; i++) {
+    const n = goto[i]!;
+    table[i] = out[n]! < NONE ? ~(n * width) : n * width;
+  }
+  return { column, width, table, out };
 }

@@ -3,6 +3,7 @@
 // outbound), so the connect deadline, the loop guard and chains apply to it like to any dial.
 //
 //   proxyd ──server hop──► upstream ──greeting, RFC 1929, CONNECT name:port──► target
+import type { Socket } from 'node:net';
 import { SocksClient } from 'socks';
 import { formatTarget, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
@@ -41,6 +42,7 @@ export class Socks5Proxy extends UpstreamProxy {
         existing_socket: socket,
         timeout: LIBRARY_TIMEOUT_MS,
       }), ctx.cancel);
+      await keepExcess(socket);
       return { socket, chain: this.carriedBy(first) };
     } catch (err) {
       socket.destroy();
@@ -66,6 +68,21 @@ export class Socks5Proxy extends UpstreamProxy {
     if (/Socket closed/.test(m)) return upstreamFailure(this.name, 'reset', 'closed the connection during the SOCKS5 handshake', 'ECONNRESET', err);
     return upstreamFailure(this.name, 'protocol', `not a SOCKS5 answer (${m})`, 'EPROTO', err);
   }
+}
+
+/**
+ * The socks client hands the bytes that came with its last answer (the target's first: an SSH
+ * banner) to the socket's 'data' listeners in a setImmediate after the handshake; whoever reads the
+ * socket next (the relay reads it through its stream) must find them there, so they are put back.
+ */
+async function keepExcess(socket: Socket): Promise<void> {
+  const excess: Buffer[] = [];
+  const keep = (b: Buffer) => excess.push(b);
+  socket.on('data', keep);
+  await new Promise((resolve) => setImmediate(resolve)); // after the client's own setImmediate
+  socket.removeListener('data', keep);
+  socket.pause();
+  if (excess.length) socket.unshift(Buffer.concat(excess));
 }
 
 export const SOCKS5_PROXY_KIND = upstreamKind('socks5', (def, ctx) => new Socks5Proxy(def, ctx));

@@ -5,7 +5,7 @@
 // arrays: no allocation and no chain of Maps to chase. IPv6 (rare in rule lists): one hash map
 // per prefix length. Never a cost per rule.
 import { ipv6Bytes, maskBytes, type Cidr } from '../address/index.js';
-import { NONE } from './domain-trie.js';
+import { NONE } from './domain-table.js';
 
 // Long-prefix records: network number, prefix length (0 marks a free slot), smallest entry id.
 const NET = 0;

@@ -3,7 +3,7 @@
 // that matches the target or any address its lookup returned, so every rule before that one failed
 // on all of them, and the reason follows from the rule's kind and payload and from those facts.
 import { formatTarget, type Target } from '../address/index.js';
-import { NONE } from './domain-trie.js';
+import { NONE } from './domain-table.js';
 import type { RouteMatch } from './index.js';
 import { RULE_KINDS } from './kinds.js';
 import type { RuleSet } from './rule-set.js';

@@ -1,7 +1,7 @@
-// The router: Clash-style rule lines compiled into per-kind indexes (domain trie, keyword
+// The router: Clash-style rule lines compiled into per-kind indexes (domain table, keyword
 // automaton, CIDR table, port table); a match costs the same with 10 rules or 100,000.
 //
-//   target ──► domain trie + keywords (host names) ─┐
+//   target ──► domain table + keywords (host names) ┐
 //          └─► CIDR table (IP literals) ────────────┼─► smallest entry id ─► rule ─► route name
 //          └─► port table, MATCH ───────────────────┘
 //   host names are resolved (hosts overrides, then system DNS) only when an IP rule without
@@ -9,7 +9,7 @@
 import { isIPv4 } from 'node:net';
 import { closest } from '../did-you-mean.js';
 import type { Target } from '../address/index.js';
-import { NONE } from './domain-trie.js';
+import { NONE } from './domain-table.js';
 import { explainMatch, type RouteExplanation } from './explain.js';
 import { isError, RULE_KINDS } from './kinds.js';
 import type { RuleSet } from './rule-set.js';

@@ -6,7 +6,7 @@
 // numbered breadth-first so the shallow ones every host walks through share cache lines, and an
 // entry is the next state's row offset, negated (~) when that state ends a keyword, so the scan
 // reads nothing else per character.
-import { NONE } from './domain-trie.js';
+import { NONE } from './domain-table.js';
 
 interface Pending {
   next: Map<number, number>[]; // trie edges per state (char code → state), while keywords are added

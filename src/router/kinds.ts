@@ -40,7 +40,7 @@ export const RULE_KINDS: Record<string, RuleKind> = {
   }),
   'DOMAIN-WILDCARD': kind({
     parse: (v) =>
-      /^[a-z0-9_.*?[\]-]+$/i.test(v) && !/\[[^\]]*$/.test(v) ? v.toLowerCase() : { error: `"${v}" is not a wildcard domain pattern` },
+      /^[a-z0-9_.*?[\]-]{1,253}$/i.test(v) && !/\[[^\]]*$/.test(v) ? v.toLowerCase() : { error: `"${v}" is not a wildcard domain pattern` },
     insert: (t, p, id) => t.domains.addWildcard(p, id),
   }),
   'IP-CIDR': kind({ parse: cidr(), insert: (t, c, id, noResolve) => t.addCidr(c, id, noResolve), ip: true }),

@@ -2,7 +2,7 @@
 // every inserted entry gets an id in rule order, so "first match wins" is "smallest id wins".
 import type { Cidr } from '../address/index.js';
 import { CidrTable } from './cidr-table.js';
-import { DomainTrie, NONE } from './domain-trie.js';
+import { DomainTable, NONE } from './domain-table.js';
 import { KeywordMatcher } from './keyword-matcher.js';
 
 export interface Entry {
@@ -14,7 +14,7 @@ export interface Entry {
 
 export class Tables {
   readonly entries: Entry[] = [];
-  readonly domains = new DomainTrie();
+  readonly domains = new DomainTable();
   readonly keywords = new KeywordMatcher();
   /** every IP entry: matched against IP-literal targets */
   readonly cidrs = new CidrTable();

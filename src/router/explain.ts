@@ -48,19 +48,19 @@ export interface Facts {
   resolved: string[] | undefined;
 }
 
-/** The explanation of `match`, listing up to `limit` of the rules before it (`text` and, for RULE-SET lines, `sets`). */
+/** The explanation of `match`, listing up to `limit` of the rules before it (`texts` and, for RULE-SET lines, `sets`). */
 export function explainMatch(
   match: RouteMatch,
   facts: Facts,
-  rules: ReadonlyArray<{ text: string }>,
+  texts: readonly string[],
   sets: ReadonlyMap<number, RuleSet>,
   limit = 50,
 ): RouteExplanation {
-  const before = match.index < 0 ? rules.length : match.index;
+  const before = match.index < 0 ? texts.length : match.index;
   const first = before - Math.min(before, Math.max(0, limit));
   const tried: RuleTrial[] = [];
   for (let index = first; index < before; index++) {
-    const rule = rules[index]!.text;
+    const rule = texts[index]!;
     tried.push({ index, rule, reason: whyNot(rule, sets.get(index), facts) });
   }
   const e: RouteExplanation = { route: match.target, rule: match.rule, index: match.index, tried, omitted: first };

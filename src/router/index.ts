@@ -50,27 +50,26 @@ export interface CompileOptions {
   targets?: Set<string>;
 }
 
-interface CompiledRule {
-  text: string;
-  target: string;
-}
-
 export type Resolve = (host: string) => Promise<string[]>;
 
 export class Router {
   readonly #tables: Tables;
-  readonly #rules: CompiledRule[];
+  // rule index → the line as written, and its target: side by side rather than in an object per
+  // rule, so that a match reads both at once instead of one after the other
+  readonly #texts: string[];
+  readonly #targets: string[];
   /** rule index → the set of a RULE-SET line, for explain */
   readonly #sets: ReadonlyMap<number, RuleSet>;
 
-  constructor(tables: Tables, rules: CompiledRule[], sets: ReadonlyMap<number, RuleSet>) {
+  constructor(tables: Tables, texts: string[], targets: string[], sets: ReadonlyMap<number, RuleSet>) {
     this.#tables = tables;
-    this.#rules = rules;
+    this.#texts = texts;
+    this.#targets = targets;
     this.#sets = sets;
   }
 
   get size(): number {
-    return this.#rules.length;
+    return this.#texts.length;
   }
 
   /**
@@ -107,7 +106,7 @@ export class Router {
       resolved = []; // what match() makes of a failed lookup
       return resolve(host).then((addresses) => (resolved = addresses));
     });
-    return explainMatch(m, { target, address: isAddress(target.host), resolved }, this.#rules, this.#sets, options.limit);
+    return explainMatch(m, { target, address: isAddress(target.host), resolved }, this.#texts, this.#sets, options.limit);
   }
 
   #bestWithoutResolving(target: Target): number {
@@ -120,10 +119,10 @@ export class Router {
 
   #result(id: number, resolved: string[] | undefined): RouteMatch {
     if (id === NONE) return { target: 'DIRECT', rule: '(no rule matched)', index: -1 };
-    const entry = this.#tables.entries[id]!;
-    const rule = this.#rules[entry.rule]!;
-    const m: RouteMatch = { target: rule.target, rule: rule.text, index: entry.rule };
-    if (entry.detail) m.detail = entry.detail;
+    const index = this.#tables.ruleOf[id]!;
+    const m: RouteMatch = { target: this.#targets[index]!, rule: this.#texts[index]!, index };
+    const detail = this.#tables.details.size ? this.#tables.details.get(id) : undefined;
+    if (detail) m.detail = detail;
     if (resolved) m.resolved = resolved;
     return m;
   }
@@ -138,7 +137,8 @@ function isAddress(host: string): boolean {
 /** Compiles rule lines (`KIND,VALUE,TARGET[,no-resolve]`, `MATCH,TARGET`); throws RuleCompileError. */
 export function compileRules(lines: readonly string[], options: CompileOptions = {}): Router {
   const tables = new Tables();
-  const rules: CompiledRule[] = [];
+  const texts: string[] = [];
+  const targets: string[] = [];
   const sets = new Map<number, RuleSet>();
   const errors: RuleError[] = [];
   lines.forEach((text, index) => {
@@ -148,7 +148,8 @@ export function compileRules(lines: readonly string[], options: CompileOptions =
     if (kindName === 'MATCH') {
       if (fields.length !== 2) return err(0, 'MATCH takes only a target: MATCH,TARGET');
       if (!checkTarget(fields[1]!, options, (m) => err(1, m))) return;
-      rules.push({ text, target: fields[1]! });
+      texts.push(text);
+      targets.push(fields[1]!);
       tables.matchAll = Math.min(tables.matchAll, tables.newEntry(index));
       return;
     }
@@ -166,7 +167,8 @@ export function compileRules(lines: readonly string[], options: CompileOptions =
       const set = options.ruleSets?.get(value);
       if (!set) return err(1, `unknown rule set "${value}"${options.ruleSets?.size ? ` (known: ${[...options.ruleSets.keys()].join(', ')})` : ''}`);
       if (!checkTarget(target, options, (m) => err(2, m))) return;
-      rules.push({ text, target });
+      texts.push(text);
+      targets.push(target);
       sets.set(index, set);
       for (const e of set.entries) e.insert(tables, tables.newEntry(index, e.detail), noResolve);
       return;
@@ -174,11 +176,12 @@ export function compileRules(lines: readonly string[], options: CompileOptions =
     const payload = kind!.parse(value);
     if (isError(payload)) return err(1, payload.error);
     if (!checkTarget(target, options, (m) => err(2, m))) return;
-    rules.push({ text, target });
+    texts.push(text);
+    targets.push(target);
     kind!.insert(tables, payload, tables.newEntry(index), noResolve);
   });
   if (errors.length) throw new RuleCompileError(errors);
-  return new Router(tables, rules, sets);
+  return new Router(tables, texts, targets, sets);
 }
 
 function checkTarget(target: string, options: CompileOptions, err: (m: string) => void): boolean {

@@ -5,15 +5,11 @@ import { CidrTable } from './cidr-table.js';
 import { DomainTable, NONE } from './domain-table.js';
 import { KeywordMatcher } from './keyword-matcher.js';
 
-export interface Entry {
-  /** index of the rule line this entry came from */
-  rule: number;
-  /** for an entry of a rule set: its own text and where it stands, e.g. `+.corp.example (rules/git.txt:4)` */
-  detail?: string;
-}
-
 export class Tables {
-  readonly entries: Entry[] = [];
+  /** entry id → index of the rule line it came from (numbers, not objects: one read fewer per match) */
+  readonly ruleOf: number[] = [];
+  /** entry id → for an entry of a rule set, its own text and where it stands, e.g. `+.corp.example (rules/git.txt:4)` */
+  readonly details = new Map<number, string>();
   readonly domains = new DomainTable();
   readonly keywords = new KeywordMatcher();
   /** every IP entry: matched against IP-literal targets */
@@ -28,8 +24,9 @@ export class Tables {
   matchAll = NONE;
 
   newEntry(rule: number, detail?: string): number {
-    this.entries.push(detail === undefined ? { rule } : { rule, detail });
-    return this.entries.length - 1;
+    const id = this.ruleOf.push(rule) - 1;
+    if (detail !== undefined) this.details.set(id, detail);
+    return id;
   }
 
   addCidr(cidr: Cidr, id: number, noResolve: boolean): void {

@@ -2,10 +2,10 @@
 // once, one table read per character, however many keywords there are.
 //
 // The table is kept small, because with many keywords its rows are what a match waits for: a
-// row has a column only for the characters the keywords use (one more for all others), states are
-// numbered breadth-first so the shallow ones every host walks through share cache lines, and an
-// entry is the next state's row offset, negated (~) when that state ends a keyword, so the scan
-// reads nothing else per character.
+// row has a column only for the characters the keywords use (one more for all others), entries
+// are 16-bit while there are fewer than 32,768 states, states are numbered breadth-first so the
+// shallow ones every host walks through share cache lines, and an entry has ENDS added when its
+// state ends a keyword, so the scan reads nothing else per character.
 import { NONE } from './domain-table.js';
 
 interface Pending {
@@ -17,9 +17,10 @@ interface Dfa {
   /** char code (< 128) → column; 0, the column of every character no keyword uses */
   column: Uint8Array;
   width: number;
-  /** row offset + column → next state's row offset, ~offset when the next state ends a keyword */
-  table: Int32Array;
-  /** state (row offset / width) → smallest entry id of a keyword ending there */
+  /** state × width + column → next state, plus `ends` when the next state ends a keyword */
+  table: Uint16Array | Int32Array;
+  ends: number;
+  /** state → smallest entry id of a keyword ending there */
   out: Int32Array;
 }
 
@@ -47,16 +48,15 @@ export class KeywordMatcher {
 
   match(host: string): number {
     if (!this.#pending) return NONE;
-    const { column, width, table, out } = (this.#dfa ??= build(this.#pending));
+    const { column, width, table, ends, out } = (this.#dfa ??= build(this.#pending));
     let best = NONE;
-    let row = 0;
+    let s = 0;
     for (let i = 0; i < host.length; i++) {
       const c = host.charCodeAt(i);
-      const next = table[row + (c < 128 ? column[c]! : 0)]!;
-      if (next >= 0) row = next;
-      else {
-        row = ~next;
-        best = Math.min(best, out[row / width]!);
+      s = table[s * width + (c < 128 ? column[c]! : 0)]!;
+      if (s >= ends) {
+        s -= ends;
+        best = Math.min(best, out[s]!);
       }
     }
     return best;
@@ -97,10 +97,11 @@ function build(p: Pending): Dfa {
     }
     out[s] = s === 0 ? p.out[0]! : Math.min(p.out[order[s]!]!, out[fail[s]!]!);
   }
-  const table = new Int32Array(states * width);
+  const ends = states < 0x8000 ? 0x8000 : 0x40000000;
+  const table = ends === 0x8000 ? new Uint16Array(states * width) : goto;
   for (let i = 0; i < table.length; i++) {
     const n = goto[i]!;
-    table[i] = out[n]! < NONE ? ~(n * width) : n * width;
+    table[i] = out[n]! < NONE ? n + ends : n;
   }
-  return { column, width, table, out };
+  return { column, width, table, ends, out };
 }

@@ -102,7 +102,7 @@ export class Listener {
       return;
     }
     this.sockets.add(socket);
-    socket.once('close', () => {
+    socket.on('close', () => { // 'close' comes once: `on` spares once()'s wrapper for the connection's life
       this.sockets.delete(socket);
       if (this.sockets.size === 0 && this.#emptied) {
         const emptied = this.#emptied;

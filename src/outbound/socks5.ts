@@ -81,8 +81,9 @@ async function keepExcess(socket: Socket): Promise<void> {
   socket.on('data', keep);
   await new Promise((resolve) => setImmediate(resolve)); // after the client's own setImmediate
   socket.removeListener('data', keep);
+  if (excess.length === 0) return; // left flowing, as the client leaves it: a chained handshake reads on at once
   socket.pause();
-  if (excess.length) socket.unshift(Buffer.concat(excess));
+  socket.unshift(Buffer.concat(excess));
 }
 
 export const SOCKS5_PROXY_KIND = upstreamKind('socks5', (def, ctx) => new Socks5Proxy(def, ctx));

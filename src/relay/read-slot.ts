@@ -5,16 +5,19 @@
 //
 // Until a relay claims it, a socket behaves as any other (handshakes, HTTP parsing): each read is
 // copied into a Buffer of its exact length and pushed to the socket's stream. Once claimed, a read
-// is written to the client from the buffer itself; when that write does not complete at once, the
-// socket stops reading until it has, so one buffer serves the whole tunnel and nothing piles up.
+// is written to the client; when that write does not complete at once, the socket stops reading
+// until it has (backpressure, and the buffer is not reused while the write still holds it).
 //
-// Memory: every socket keeps a small buffer of its own; one that fills it borrows a large one from a
-// shared free list and gives it back when reads are small again, so an idle tunnel holds 2 KiB.
+// Memory: every socket reads into one shared buffer, and a read from it is copied before it is
+// written (it is small: the next read of any socket goes there), so an idle tunnel holds no buffer.
+// A read that fills the shared buffer means a stream: the socket then reads into a large buffer of
+// its own, taken from a free list, which goes back when reads are small again or the socket closes.
 import type { Socket, OnReadOpts } from 'node:net';
 
-const SMALL_BYTES = 2 * 1024;
-export const LARGE_BYTES = 64 * 1024;
-/** large buffers kept for reuse: enough for the streams of a busy machine, 1 MiB at most */
+const SHARED_BYTES = 16 * 1024;
+const shared = Buffer.allocUnsafeSlow(SHARED_BYTES);
+export const LARGE_BYTES = 128 * 1024;
+/** large buffers kept for reuse: enough for the streams of a busy machine, 2 MiB at most */
 const FREE_LIST_MAX = 16;
 const freeList: Buffer[] = [];
 
@@ -29,11 +32,10 @@ export interface ReadSink {
 }
 
 export class ReadSlot {
-  readonly #small = Buffer.allocUnsafe(SMALL_BYTES);
-  #buf: Buffer = this.#small;
+  #buf: Buffer = shared;
   #socket: Socket | undefined;
   #sink: ReadSink | undefined;
-  /** a write still holds #buf: no read may go into it */
+  /** a write has not completed: no read until it has (it may hold #buf) */
   #held = false;
   /** the size of the last read, which chooses the next buffer */
   #last = 0;
@@ -48,7 +50,7 @@ export class ReadSlot {
   bind(socket: Socket): Socket {
     this.#socket = socket;
     slots.set(socket, this);
-    socket.once('close', this.#release);
+    socket.on('close', this.#release);
     return socket;
   }
 
@@ -81,7 +83,7 @@ export class ReadSlot {
     const bytes = n === this.#buf.length ? this.#buf : this.#buf.subarray(0, n);
     if (!sink) return socket.push(Buffer.from(bytes));
     this.#fireFirstByte();
-    sink.to.write(bytes, this.#written);
+    sink.to.write(this.#buf === shared ? Buffer.from(bytes) : bytes, this.#written);
     if (sink.to.writableLength === 0) return true;
     // the write holds the buffer until it completes: read nothing more until then
     this.#held = true;
@@ -102,21 +104,20 @@ export class ReadSlot {
     first();
   }
 
-  /** The buffer for the next read: large after a read that filled the buffer, small after a small one. */
+  /** The buffer for the next read: its own after a read that filled the shared one, the shared one after a small read. */
   #next(): Buffer {
     if (this.#held) return this.#buf;
-    if (this.#buf === this.#small) {
-      if (this.#last === SMALL_BYTES) this.#buf = freeList.pop() ?? Buffer.allocUnsafe(LARGE_BYTES);
-    } else if (this.#last < SMALL_BYTES) {
+    if (this.#buf === shared) {
+      if (this.#last === SHARED_BYTES) this.#buf = freeList.pop() ?? Buffer.allocUnsafeSlow(LARGE_BYTES);
+    } else if (this.#last < SHARED_BYTES / 2) {
       this.#giveBack();
     }
     return this.#buf;
   }
 
-  /** Returns the large buffer to the free list (the socket is done with it: closed, or reads are small). */
   #giveBack(): void {
-    if (this.#buf !== this.#small && freeList.length < FREE_LIST_MAX) freeList.push(this.#buf);
-    this.#buf = this.#small;
+    if (this.#buf !== shared && freeList.length < FREE_LIST_MAX) freeList.push(this.#buf);
+    this.#buf = shared;
   }
 
   /** When the socket closes: its large buffer, unless a write still holds it, goes back for reuse. */

@@ -4,7 +4,8 @@
 //
 // upstream → client, the way downloads go, reads into the upstream socket's own buffer when
 // proxyd opened it with a ReadSlot (read-slot.ts); client → upstream, and any other upstream,
-// go through pipe(). Node offers `onread` only on sockets it connects, not on accepted ones.
+// go by 'data' events (forward). Node offers `onread` only on sockets it connects, not on
+// accepted ones.
 import type { Socket } from 'node:net';
 import { classify, ProxyError } from '../errors.js';
 import type { IdleWatch } from './idle-watch.js';
@@ -38,20 +39,35 @@ export function relay(client: Socket, upstream: Socket, idle: IdleWatch, firstBy
       if (error) result.error = error;
       resolve(result);
     };
+    const onError = (err: Error) => abort(classify(err));
     for (const s of [client, upstream]) {
-      s.on('error', (err) => abort(classify(err)));
+      s.on('error', onError);
       if (s.closed) onClose(); // it closed before the relay began: its 'close' will not come again
-      else s.once('close', onClose);
+      else s.on('close', onClose); // 'close' and 'end' come once: `on` spares once()'s wrapper for the tunnel's life
     }
-    client.pipe(upstream);
+    forward(client, upstream);
     const slot = ReadSlot.of(upstream);
     if (slot) {
       if (upstream.readableEnded) client.end();
-      else upstream.once('end', () => client.end());
+      else upstream.on('end', () => client.end());
       slot.claim(firstByte ? { to: client, firstByte } : { to: client });
     } else {
       if (firstByte) upstream.once('data', firstByte);
-      upstream.pipe(client);
+      forward(upstream, client);
     }
   });
+}
+
+/**
+ * from → to with backpressure and half-close: what pipe() does for a socket pair, with three
+ * listeners instead of pipe's nine (an idle tunnel keeps them all).
+ */
+function forward(from: Socket, to: Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  if (from.readableEnded) to.end();
+  else from.on('end', () => to.end());
+  from.resume(); // a handshake may have paused it; a 'data' listener alone does not undo that
 }

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, type TestContext } from 'vitest';
 import type { Group } from '../../src/outbound/group/index.js';
+import { httpConnect, socks5Connect } from '../fixtures/bulk-peers.js';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
 import { git, gitAvailable, gitEnv, seedRepo, startGitServer, type GitServer, type SeededRepo } from '../fixtures/git-server.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
@@ -476,6 +477,24 @@ rules:
 // Regression guards for bugs found while these tests were written: each asserts the behaviour the
 // README and the log format promise.
 describe('regressions', () => {
+  test('a target that speaks first (an SSH banner) through microsocks, dante and tinyproxy upstreams: the banner reaches SOCKS5 and CONNECT clients whole', async (ctx) => {
+    needs(ctx, 'microsocks', 'danted', 'tinyproxy');
+    const bannerPort = await startBanner();
+    const upstreams = { ms: await startMicrosocks(), dante: await startDante(), tp: await startTinyproxy({}) };
+    for (const [name, up] of Object.entries(upstreams)) {
+      const type = name === 'tp' ? 'http' : 'socks5';
+      const d = await daemon(`proxies:\n  - { name: ${name}, type: ${type}, server: ${up.server} }\nrules:\n  - MATCH,${name}\n`);
+      for (const dial of [socks5Connect, httpConnect]) {
+        const s = await dial(dial === socks5Connect ? d.socksPort : d.httpPort, bannerPort);
+        let got = '';
+        s.on('data', (b: Buffer) => { got += b.toString('latin1'); });
+        s.resume(); // the handshake client leaves it paused
+        await expect.poll(() => `${name} ${dial.name}: ${got}`, POLL).toBe(`${name} ${dial.name}: SSH-2.0-OpenSSH_9.2p1\r\n`);
+        s.destroy();
+      }
+    }
+  });
+
   test('an absolute-URI request carried by a group member is logged with route group/member', async (ctx) => {
     needs(ctx, 'microsocks');
     const ms = await startMicrosocks({ bind: '127.0.0.2' });

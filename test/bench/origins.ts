@@ -12,6 +12,8 @@ export interface Origins {
   /** plain-HTTP origin for the forwarding row */
   http: number;
   httpKind: string;
+  /** the origin processes (the round-trip row pins them to one core) */
+  pids: number[];
 }
 
 export async function startOrigins(tmp: string, repoRoot: string): Promise<Origins> {
@@ -19,7 +21,7 @@ export async function startOrigins(tmp: string, repoRoot: string): Promise<Origi
   const node = new Daemon('origin', process.execPath, ['--import', 'tsx', script], repoRoot);
   const ports = JSON.parse((await node.waitFor(/^\{.*\}$/m))[0]);
   const nginx = findBinary('nginx');
-  if (!nginx) return { ...ports, httpKind: 'Node http (nginx not installed)' };
+  if (!nginx) return { ...ports, httpKind: 'Node http (nginx not installed)', pids: [node.pid] };
 
   const dir = join(tmp, 'nginx');
   mkdirSync(dir, { recursive: true });
@@ -41,5 +43,5 @@ http {
 `);
   const d = new Daemon('nginx', nginx, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
   await waitForPort(port, d);
-  return { ...ports, http: port, httpKind: 'nginx, 1 worker' };
+  return { ...ports, http: port, httpKind: 'nginx, 1 worker', pids: [node.pid, d.pid] };
 }

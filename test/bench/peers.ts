@@ -85,19 +85,22 @@ async function started(name: string, bin: string | undefined, args: (port: numbe
 export function makeRows(workDir: string, repoRoot: string): Row[] {
   const file = (dir: string, name: string, text: string) => { writeFileSync(join(dir, name), text); return join(dir, name); };
 
-  /** A proxyd whose routing is `routes()` (rules, and the proxies they name), started with `env` added. */
-  const proxydServer = (name: string, routes: () => Promise<string>, env?: Record<string, string>) => new Server(name, async (dir) => {
+  /**
+   * A proxyd whose routing is `routes()` (rules, and the proxies they name), started with `env`
+   * added; at log level info (its default: a line per connection, to a file) unless told otherwise.
+   */
+  const proxydServer = (name: string, routes: () => Promise<string>, env?: Record<string, string>, level = 'info') => new Server(name, async (dir) => {
     const entry = join(repoRoot, 'dist', 'proxyd.js');
     if (!existsSync(entry)) throw new Error('not available (dist/proxyd.js missing: build failed?)');
     const [socks5, http] = [await freePort(), await freePort()];
     const conf = file(dir, 'proxyd.yaml', `listen: { socks: 127.0.0.1:${socks5}, http: 127.0.0.1:${http} }
-log: { level: warn }
+log: { level: ${level} }
 control: ${JSON.stringify(join(dir, 'control.sock'))}  # one per daemon: several run at once
 limits: { max-connections: 20000, max-connections-per-client: 20000, drain-timeout: 1s }  # one load generator makes every connection
 ${await routes()}`);
     // BENCH_PROXYD_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the daemon under load
     const nodeArgs = (process.env.BENCH_PROXYD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const daemon = new Daemon(name, process.execPath, [...nodeArgs, entry, '--config', conf], repoRoot, env);
+    const daemon = new Daemon(name, process.execPath, [...nodeArgs, entry, '--config', conf], repoRoot, env, join(dir, 'proxyd.log'));
     try {
       await waitForPort(socks5, daemon);
       await waitForPort(http, daemon);
@@ -109,6 +112,8 @@ ${await routes()}`);
   }, workDir);
   const direct = async () => 'rules:\n  - MATCH,DIRECT\n';
   const proxyd = proxydServer('proxyd', direct);
+  /** the same at log level warn: what a line per connection costs */
+  const quiet = proxydServer('proxyd-warn', direct, undefined, 'warn');
   /** the same proxyd without statistics (PROXYD_STATS=off), for the statistics section (stats-cost.ts) */
   const nostats = proxydServer('proxyd-nostats', direct, { PROXYD_STATS: 'off' });
   /** proxyd in front of a SOCKS5 peer: client → proxyd → peer → origin (the peer is started if its own row is not measured) */
@@ -168,6 +173,8 @@ socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 log: error }
     { label: 'direct', protocol: 'direct', plainHttp: true },
     { label: 'proxyd http', server: proxyd, protocol: 'http', plainHttp: true },
     { label: 'proxyd socks5', server: proxyd, protocol: 'socks5', plainHttp: false },
+    { label: 'proxyd-warn http', server: quiet, protocol: 'http', plainHttp: true },
+    { label: 'proxyd-warn socks5', server: quiet, protocol: 'socks5', plainHttp: false },
     { label: 'tinyproxy', server: tinyproxy, protocol: 'http', plainHttp: true },
     { label: 'squid', server: squid, protocol: 'http', plainHttp: true },
     { label: 'node-pipe', server: pipe, protocol: 'http', plainHttp: false },

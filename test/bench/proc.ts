@@ -1,7 +1,7 @@
 // Child processes of the bench: start with a raised fd limit, wait for a port,
 // read resident memory of a process tree, stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 
@@ -27,19 +27,28 @@ export class Daemon {
   #log = '';
   readonly exited: Promise<number | null>;
 
-  /** `env`: variables added to the bench's own environment (e.g. PROXYD_STATS=off) */
-  constructor(readonly name: string, cmd: string, args: string[], cwd?: string, env?: Record<string, string>) {
+  readonly #logFile: string | undefined;
+
+  /**
+   * `env`: variables added to the bench's own environment (e.g. PROXYD_STATS=off); `logFile`:
+   * stdout goes there instead of through a pipe to the bench (a daemon logging every connection
+   * would otherwise make the load generator read its log)
+   */
+  constructor(readonly name: string, cmd: string, args: string[], cwd?: string, env?: Record<string, string>, logFile?: string) {
     // The soft fd limit is raised to the hard one (20000 here; root cannot go higher in
     // this sandbox): 1000 idle tunnels need 2000+ descriptors in the proxy.
     // Own process group (detached) so that forked children (danted) are stopped with it.
+    const out = logFile === undefined ? 'pipe' : openSync(logFile, 'a');
     this.child = spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', cmd, ...args], {
       cwd,
       env: env ? { ...process.env, ...env } : process.env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', out, 'pipe'],
     });
+    if (typeof out === 'number') closeSync(out);
+    this.#logFile = logFile;
     const keep = (b: Buffer) => { this.#log = (this.#log + b.toString()).slice(-4000); };
-    this.child.stdout!.on('data', keep);
+    this.child.stdout?.on('data', keep);
     this.child.stderr!.on('data', keep);
     this.exited = new Promise((r) => this.child.once('exit', (code) => { running.delete(this); r(code); }));
     this.child.once('error', (e) => keep(Buffer.from(`spawn error: ${e.message}\n`)));
@@ -50,14 +59,21 @@ export class Daemon {
   get alive(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
   /** Last lines the process printed, for error messages. */
   tail(lines = 5): string {
-    return this.#log.trim().split('\n').slice(-lines).join(' | ');
+    return this.#printed().trim().split('\n').slice(-lines).join(' | ');
+  }
+
+  #printed(): string {
+    if (this.#logFile === undefined) return this.#log;
+    let file = '';
+    try { file = readFileSync(this.#logFile, 'utf8').slice(-4000); } catch { /* not written yet */ }
+    return file + this.#log;
   }
 
   /** Waits until the process has printed something matching re. */
   async waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const m = re.exec(this.#log);
+      const m = re.exec(this.#printed());
       if (m) return m;
       if (!this.alive) throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.tail()}`);
       if (Date.now() > deadline) throw new Error(`${this.name}: no ${re} after ${timeoutMs} ms: ${this.tail()}`);
@@ -176,6 +192,17 @@ function processTree(root: number): number[] {
     todo.push(...(children.get(pid) ?? []));
   }
   return out;
+}
+
+/**
+ * Pins a process and its descendants, every thread, to the given CPUs (`taskset -a -p -c`);
+ * false when taskset is not installed.
+ */
+export async function pinTree(root: number, cpus: string): Promise<boolean> {
+  const taskset = findBinary('taskset');
+  if (!taskset) return false;
+  for (const pid of processTree(root)) await runCommand(taskset, ['-a', '-p', '-c', cpus, String(pid)], 5000);
+  return true;
 }
 
 /** Runs a command to completion with a hard time limit; resolves with its output. */

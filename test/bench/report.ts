@@ -15,6 +15,8 @@ export interface Figure {
   label: string;
   /** no "× direct" column (no direct equivalent, e.g. memory of a proxy process) */
   noRatio?: boolean;
+  /** a "+ direct" column (what the proxy adds, e.g. to a round trip) instead of "× direct" */
+  added?: boolean;
 }
 
 export interface RowResult {
@@ -49,7 +51,8 @@ export function summarize(m: MetricResult, row: RowResult): Summary | undefined 
   const out: Summary = { median: {}, ratio: {}, spread: 0 };
   for (const f of m.figures) {
     out.median[f.key] = med(row, f.key);
-    if (!f.noRatio && direct?.runs.length) out.ratio[f.key] = out.median[f.key] / med(direct, f.key);
+    if (f.noRatio || !direct?.runs.length) continue;
+    out.ratio[f.key] = f.added ? out.median[f.key] - med(direct, f.key) : out.median[f.key] / med(direct, f.key);
   }
   const first = row.runs.map((x) => x[m.figures[0].key]);
   out.spread = (Math.max(...first) - Math.min(...first)) / 2 / out.median[m.figures[0].key];
@@ -65,14 +68,15 @@ export function fmt(v: number): string {
 }
 
 export function renderMetric(m: MetricResult): string {
-  const head = ['', ...m.figures.flatMap((f) => (f.noRatio ? [f.label] : [f.label, '× direct'])), 'spread', 'notes'];
+  const head = ['', ...m.figures.flatMap((f) => (f.noRatio ? [f.label] : [f.label, f.added ? '+ direct' : '× direct'])), 'spread', 'notes'];
   const body = m.rows.map((row) => {
     const s = summarize(m, row);
     const cells = m.figures.flatMap((f) => {
       const v = s ? fmt(s.median[f.key]) : '';
       if (f.noRatio) return [v];
       const r = s?.ratio[f.key];
-      return [v, r === undefined || row.label === 'direct' ? '' : `${r.toFixed(2)}×`];
+      if (r === undefined || row.label === 'direct') return [v, ''];
+      return [v, f.added ? `${r >= 0 ? "+" : ""}${fmt(r)}` : `${r.toFixed(2)}×`];
     });
     const notes = [row.error, ...new Set(row.notes)].filter(Boolean).join('; ');
     return [row.label, ...cells, s && row.runs.length > 1 ? `±${(s.spread * 100).toFixed(0)}%` : '', notes];

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { startOrigins, type Origins } from './origins.ts';
 import { makeRows, unavailable, via, type Row } from './peers.ts';
 import { httpForwarding, idleMemory, newTunnels, roundTrip, throughput } from './measures.ts';
-import { awaitFreePorts, buildIfStale, findBinary, killAllNow, stopAll, treeCpuSeconds } from './proc.ts';
+import { awaitFreePorts, buildIfStale, findBinary, killAllNow, pinTree, stopAll, treeCpuSeconds } from './proc.ts';
 import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
 import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
 import { failover } from './failover.ts';
@@ -37,7 +37,7 @@ const { values: flags } = parseArgs({
 const quick = flags.quick || process.env.BENCH_QUICK === '1';
 const settings = quick
   ? { rounds: 1, oneStream: 64 * MiB, eachOfEight: 16 * MiB, capMs: 5000, tunnels: 500, tunnelCapMs: 2000, concurrency: 16, roundTrips: 500, idle: 200, wrkSeconds: 2, ruleCalls: 50_000 }
-  : { rounds: 3, oneStream: 256 * MiB, eachOfEight: 64 * MiB, capMs: 15_000, tunnels: 3000, tunnelCapMs: 5000, concurrency: 16, roundTrips: 2000, idle: 1000, wrkSeconds: 5, ruleCalls: 200_000 };
+  : { rounds: 3, oneStream: 1024 * MiB, eachOfEight: 128 * MiB, capMs: 15_000, tunnels: 3000, tunnelCapMs: 5000, concurrency: 16, roundTrips: 2000, idle: 1000, wrkSeconds: 5, ruleCalls: 200_000 };
 if (flags.rounds) settings.rounds = Math.max(1, Math.min(20, Number(flags.rounds) || 1));
 
 /** Configs, logs and pid files of this run; removed at the end, also on Ctrl-C. */
@@ -70,35 +70,44 @@ function metrics(o: Origins): Metric[] {
     applies: () => true,
     run: async (row) => {
       // the proxy's own CPU per GiB moved (its process tree; for proxyd→peer rows, proxyd's alone)
-      const pid = row.server?.daemon?.pid;
-      const cpu0 = pid === undefined ? 0 : treeCpuSeconds(pid);
+      const cpu = proxyCpu(row);
       const one = await throughput(via(row), o.source, 1, s.oneStream, s.capMs);
-      const cpu = pid === undefined ? NaN : (treeCpuSeconds(pid) - cpu0) / ((one.mbps * one.seconds * 1e6) / 2 ** 30);
+      const perGiB = cpu() / ((one.mbps * one.seconds * 1e6) / 2 ** 30);
       const eight = await throughput(via(row), o.source, 8, s.eachOfEight, s.capMs);
-      return { figures: { one: one.mbps, eight: eight.mbps, cpu }, note: one.capped || eight.capped ? 'hit the time cap' : undefined };
+      return { figures: { one: one.mbps, eight: eight.mbps, cpu: perGiB }, note: one.capped || eight.capped ? 'hit the time cap' : undefined };
     },
   }, {
     id: 'tunnels',
     title: 'New tunnels per second (open, one byte from the origin, close)',
     method: `${s.tunnels} tunnels or ${s.tunnelCapMs / 1000} s, ${s.concurrency} at a time; the client sends a byte, the origin echoes it (as TLS/HTTP); `
       + 'latency from TCP connect to that byte. Last column: p50 when the origin speaks first (as SSH), 200 tunnels',
-    figures: [{ key: 'rate', label: 'tunnels/s' }, { key: 'p50', label: 'p50 ms' }, { key: 'p99', label: 'p99 ms' }, { key: 'serverFirst', label: 'origin-first p50 ms' }],
+    figures: [{ key: 'rate', label: 'tunnels/s' }, { key: 'cpu', label: 'proxy CPU ms/1000', noRatio: true }, { key: 'p50', label: 'p50 ms' }, { key: 'p99', label: 'p99 ms' },
+      { key: 'serverFirst', label: 'origin-first p50 ms' }],
     applies: () => true,
     run: async (row) => {
+      const cpu = proxyCpu(row);
       const r = await newTunnels(via(row), o.echo, true, s.tunnels, s.tunnelCapMs, s.concurrency);
+      const perThousand = (cpu() * 1e6) / r.done;
       const serverFirst = await newTunnels(via(row), o.hold, false, 200, s.tunnelCapMs, s.concurrency);
       const failed = r.errors + serverFirst.errors;
-      return { figures: { rate: r.perSecond, p50: r.p50Ms, p99: r.p99Ms, serverFirst: serverFirst.p50Ms }, note: failed ? `${failed} failed` : undefined };
+      return { figures: { rate: r.perSecond, cpu: perThousand, p50: r.p50Ms, p99: r.p99Ms, serverFirst: serverFirst.p50Ms }, note: failed ? `${failed} failed` : undefined };
     },
   }, {
     id: 'rtt',
-    title: 'Round trip over an established tunnel (64-byte ping-pong)',
-    method: `${s.roundTrips} round trips after a warm-up`,
-    figures: [{ key: 'p50', label: 'p50 µs' }, { key: 'p99', label: 'p99 µs' }],
+    title: 'Round trip over an established tunnel (64-byte ping-pong), all on one core',
+    method: `${s.roundTrips} round trips after a warm-up; the client, the origin and the proxy pinned to one core (taskset), `
+      + 'so that the figure is the work in the path rather than wake-ups across cores; + direct = what the proxy adds',
+    figures: [{ key: 'p50', label: 'p50 µs', added: true }, { key: 'p99', label: 'p99 µs', added: true }],
     applies: () => true,
     run: async (row) => {
-      const r = await roundTrip(via(row), o.echo, s.roundTrips, 10_000);
-      return { figures: { p50: r.p50Us, p99: r.p99Us } };
+      const pids = [process.pid, ...o.pids, ...(row.server?.daemon ? [row.server.daemon.pid] : [])];
+      const pinned = (await Promise.all(pids.map((pid) => pinTree(pid, '0')))).every(Boolean);
+      try {
+        const r = await roundTrip(via(row), o.echo, s.roundTrips, 10_000);
+        return { figures: { p50: r.p50Us, p99: r.p99Us }, note: pinned ? undefined : 'not pinned (taskset missing)' };
+      } finally {
+        await Promise.all(pids.map((pid) => pinTree(pid, allCpus)));
+      }
     },
   }, {
     id: 'memory',
@@ -122,6 +131,20 @@ function metrics(o: Origins): Metric[] {
       return { figures: { rate: r.perSecond }, note: r.errors || undefined };
     },
   }];
+}
+
+const allCpus = `0-${os.cpus().length - 1}`;
+
+/**
+ * Starts counting the proxy's CPU (utime + stime of its process tree, which include the threads
+ * that have exited: microsocks runs a thread per connection); the function returns the seconds
+ * used since, NaN for direct.
+ */
+function proxyCpu(row: Row): () => number {
+  const pid = row.server?.daemon?.pid;
+  if (pid === undefined) return () => NaN;
+  const start = treeCpuSeconds(pid);
+  return () => treeCpuSeconds(pid) - start;
 }
 
 async function runMetric(m: Metric, rows: Row[]): Promise<MetricResult> {

@@ -181,6 +181,7 @@ export function compileRules(lines: readonly string[], options: CompileOptions =
     kind!.insert(tables, payload, tables.newEntry(index), noResolve);
   });
   if (errors.length) throw new RuleCompileError(errors);
+  tables.keywords.build();
   return new Router(tables, texts, targets, sets);
 }
 

@@ -46,9 +46,14 @@ export class KeywordMatcher {
     this.#dfa = undefined;
   }
 
+  /** Builds the automaton now rather than on the first match (compileRules does: no connection waits for it). */
+  build(): void {
+    if (this.#pending) this.#dfa ??= compile(this.#pending);
+  }
+
   match(host: string): number {
     if (!this.#pending) return NONE;
-    const { column, width, table, ends, out } = (this.#dfa ??= build(this.#pending));
+    const { column, width, table, ends, out } = (this.#dfa ??= compile(this.#pending));
     let best = NONE;
     let s = 0;
     for (let i = 0; i < host.length; i++) {
@@ -67,7 +72,7 @@ export class KeywordMatcher {
  * Breadth-first over the trie: states are renumbered in that order, fail links fill the missing
  * transitions, and each state inherits its fail state's smallest id.
  */
-function build(p: Pending): Dfa {
+function compile(p: Pending): Dfa {
   const column = new Uint8Array(128);
   let width = 1;
   for (const edges of p.next) for (const c of edges.keys()) if (c < 128 && column[c] === 0) column[c] = width++;

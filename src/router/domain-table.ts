@@ -3,15 +3,16 @@
 // way of matching, because the first rule (smallest id) wins.
 //
 // With 100,000 rules a match is bound by memory reads, not instructions, and a read beyond the
-// last-level cache and the TLB's reach (about 8 MB here) costs ten times one within. So:
+// last-level cache and the TLB's reach (about 8 MB on the 2-core bench machine) costs ten times
+// one within. So:
 // - the suffixes' hashes are computed from the host's characters as it is scanned from the right,
 //   without splitting or slicing it: no allocation per match;
 // - a Bloom filter small enough to stay in cache tells, for most suffixes, that no rule has that
 //   name (the table is not read) and that no rule's name ends with it (the scan stops there);
 // - the table is open addressing over one Int32Array of 48-byte records, up to three quarters
-//   full, that hold the name too (up to 27 characters; longer ones are in a pool beside it), so
-//   a suffix that is there costs one record read: a tree of Maps and node objects took several
-//   cache misses per label, and a name kept apart one more.
+//   full, that hold the name too (up to 30 characters; longer ones are in a pool beside it), so
+//   a suffix that is there costs one record read, 6 MB for 100,000 rules: a tree of Maps and
+//   node objects took several cache misses per label.
 
 /** No entry: larger than any entry id, and fits an Int32Array. */
 export const NONE = 0x7fffffff;
@@ -40,7 +41,7 @@ interface Extras {
 
 const DOT = 46;
 const SEED = 0x811c9dc5;
-/** table slots per 32-bit word of the Bloom filter: 8 bits per slot, 10 to 20 per name */
+/** table slots per 32-bit word of the Bloom filter: 8 bits per slot, the table being 3/8 to 3/4 full */
 const SLOTS_PER_BLOOM_WORD = 4;
 
 /** FNV-1a, one character at a time: a name's hash is built from its right end, label by label. */
@@ -144,7 +145,7 @@ export class DomainTable {
       if (r >= 0) {
         best = Math.min(best, records[r + (start === 0 ? AT_NAME : UNDER)]!);
         if (this.#bytes[(r + NAME) * 4 + 1] !== 0) {
-          const extras = this.#extras.get(host.slice(start))!;
+          const extras = this.#extras.get(host.slice(start))!; // rare: a slice only here
           oneBelow = extras.oneBelow;
           best = testGlobs(extras.globs, host, best);
         }
@@ -187,22 +188,21 @@ export class DomainTable {
 
   /** The record of a name, created if need be. */
   #recordOf(name: string): number {
+    // normalised names are ASCII and at most 253 characters (DOMAIN-WILDCARD patterns too: see kinds)
+    if (name.length > 255 || /[^\x00-\x7f]/.test(name)) throw new Error(`not a normalised domain name: ${name}`);
     const keys = suffixKeys(name);
-    const key = keys.pop()!;
+    const key = keys[keys.length - 1]!;
     const found = this.#find(key, name, 0);
     if (found >= 0) return found;
     if (4 * (this.#count + 1) > 3 * (this.#mask + 1)) this.#grow();
     this.#count++;
-    // normalised names are ASCII and at most 253 characters (DOMAIN-WILDCARD patterns too: see kinds)
-    if (name.length > 255 || /[^\x00-\x7f]/.test(name)) throw new Error(`not a normalised domain name: ${name}`);
     const r = this.#freeSlot(key);
     const inline = name.length <= INLINE;
     this.#records.set([key, NONE, NONE, inline ? -1 : this.#addToPool(name)], r);
     const at = (r + NAME) * 4;
     this.#bytes[at] = name.length;
     if (inline) for (let i = 0; i < name.length; i++) this.#bytes[at + 2 + i] = name.charCodeAt(i);
-    this.#mark(key, nameBits);
-    for (const k of keys) this.#mark(k, ancestorBits);
+    this.#markName(keys, false);
     return r;
   }
 
@@ -211,19 +211,27 @@ export class DomainTable {
     if (!extras) {
       this.#extras.set(name, (extras = { oneBelow: NONE, globs: [] }));
       this.#bytes[(r + NAME) * 4 + 1] = 1;
-      this.#mark(this.#records[r + KEY]!, ancestorBits); // a `*.name` entry needs the scan to go on
+      this.#markName(suffixKeys(name), true);
     }
     return extras;
+  }
+
+  /**
+   * Sets a name's bits in the Bloom filter (`keys` from suffixKeys): the name, the suffixes it ends
+   * with, and, for a name with extras, the name as a suffix too (a `*.name` entry needs the scan to go on).
+   */
+  #markName(keys: number[], extras: boolean): void {
+    const bloom = this.#bloom;
+    const words = bloom.length - 1;
+    const key = keys[keys.length - 1]!;
+    bloom[bloomWord(key, words)]! |= nameBits(key) | (extras ? ancestorBits(key) : 0);
+    for (let i = 0; i < keys.length - 1; i++) bloom[bloomWord(keys[i]!, words)]! |= ancestorBits(keys[i]!);
   }
 
   #freeSlot(key: number): number {
     let slot = (key >>> 1) & this.#mask;
     while (this.#records[slot * RECORD + KEY] !== 0) slot = (slot + 1) & this.#mask;
     return slot * RECORD;
-  }
-
-  #mark(key: number, bits: (key: number) => number): void {
-    this.#bloom[bloomWord(key, this.#bloom.length - 1)]! |= bits(key);
   }
 
   #addToPool(name: string): number {
@@ -250,10 +258,7 @@ export class DomainTable {
       if (key === 0) continue;
       const moved = this.#freeSlot(key);
       this.#records.set(old.subarray(r, r + RECORD), moved);
-      const keys = suffixKeys(this.#nameAt(moved));
-      this.#mark(keys.pop()!, nameBits);
-      for (const k of keys) this.#mark(k, ancestorBits);
-      if (this.#bytes[(moved + NAME) * 4 + 1] !== 0) this.#mark(key, ancestorBits);
+      this.#markName(suffixKeys(this.#nameAt(moved)), this.#bytes[(moved + NAME) * 4 + 1] !== 0);
     }
   }
 }

@@ -47,14 +47,28 @@ describe('domain table agrees with a naive scan', () => {
     );
   });
 
-  test('wildcards under a name and at the root', () => {
+  test('`*.name` entries added before the table grows still match one label below, and only one', () => {
+    const table = new DomainTable();
+    for (let i = 0; i < 300; i++) table.add(`s${i}.example`, 'oneBelow', i);
+    for (let i = 0; i < 3000; i++) table.add(`other${i}.example.net`, 'exact', 1000 + i);
+    for (let i = 0; i < 300; i++) {
+      expect(table.match(`a.s${i}.example`)).toBe(i);
+      expect(table.match(`a.b.s${i}.example`)).toBe(NONE);
+      expect(table.match(`s${i}.example`)).toBe(NONE);
+    }
+  });
+
+  test('wildcards under a name and at the root, before and after the table grows', () => {
     const table = new DomainTable();
     table.addWildcard('api-*.example.com', 3);
     table.addWildcard('*', 9);
     table.add('example.com', 'suffix', 5);
-    expect(table.match('api-eu.example.com')).toBe(3);
-    expect(table.match('web.example.com')).toBe(5);
-    expect(table.match('other.org')).toBe(9);
+    for (let grown = 0; grown < 2; grown++) {
+      expect(table.match('api-eu.example.com')).toBe(3);
+      expect(table.match('web.example.com')).toBe(5);
+      expect(table.match('other.org')).toBe(9);
+      for (let i = 0; i < 500; i++) table.add(`n${i}.example.net`, 'exact', 100 + i);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
 // The table is kept small, because with many keywords its rows are what a match waits for: a
 // row has a column only for the characters the keywords use (one more for all others), entries
 // are 16-bit while there are fewer than 32,768 states, states are numbered breadth-first so the
-// shallow ones every host walks through share cache lines, and an entry has ENDS added when its
+// shallow ones every host walks through share cache lines, and an entry has `ends` added when its
 // state ends a keyword, so the scan reads nothing else per character.
 import { NONE } from './domain-table.js';
 

@@ -21,9 +21,9 @@ import { Listener, type ProtocolHandlers } from './inbound/listen.js';
 import { handleSocks5 } from './inbound/socks5.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { LoopGuard } from './loop-guard.js';
-import { ArtifactCache } from './mirror/cache.js';
+import type { ArtifactCache } from './mirror/cache.js';
 import { autoCacheDir } from './mirror/cache-dir.js';
-import type { OutboundDeps } from './outbound/index.js';
+import { loadOutboundKinds, type OutboundDeps } from './outbound/index.js';
 import { Stats } from './stats/stats.js';
 import { VERSION } from './version.js';
 
@@ -77,9 +77,10 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   const artifactCache = (): Promise<ArtifactCache> => {
     // one cache per directory: a second one on the same files would clear the first's writes
     const dir = config.cache.dir === 'auto' ? autoCacheDir() : config.cache.dir;
-    if (opened?.key !== dir) opened = { key: dir, cache: ArtifactCache.open({ dir, maxBytes: config.cache.maxBytes, log }) };
+    if (opened?.key !== dir) opened = { key: dir, cache: openArtifactCache({ dir, maxBytes: config.cache.maxBytes, log }) };
     return opened.cache;
   };
+  await loadOutboundKinds(config.outbounds);
   const deps: OutboundDeps = { isSelf: guard.isSelf, resolver: () => engine.state.resolver, log, artifactCache };
   const engine: Engine = new Engine(buildState(config, deps).state, new Stats(options.stats ?? true), log);
   const throttle = new AuthThrottle(log);
@@ -118,6 +119,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   }
 
   const reload = async (next: Config): Promise<{ changes: string[] }> => {
+    await loadOutboundKinds(next.outbounds);
     const changes = describeChanges(config, next);
     // bind the new addresses first: if one fails, nothing has changed
     const text = (t: Target | null) => (t ? formatTarget(t) : 'off');
@@ -238,6 +240,12 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     connections: () => Object.fromEntries([...listeners].map(([name, l]) => [name, l.connections])),
     stop,
   };
+}
+
+/** the cache code is loaded with the first mirror that asks for it */
+async function openArtifactCache(options: Parameters<typeof ArtifactCache.open>[0]): Promise<ArtifactCache> {
+  const { ArtifactCache }: typeof import('./mirror/cache.js') = await import('./mirror/cache.js');
+  return ArtifactCache.open(options);
 }
 
 function problem(p: Problem): Reload['errors'][number] {

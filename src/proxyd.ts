@@ -2,7 +2,6 @@
 // proxyd: the daemon's command line. Everything it does lives in the library (daemon.ts, config/).
 import { Command } from 'commander';
 import { ConfigError, formatProblem, loadConfig } from './config/index.js';
-import { startDaemon } from './daemon.js';
 import { VERSION } from './version.js';
 
 const program = new Command('proxyd')
@@ -34,6 +33,8 @@ async function main(): Promise<void> {
   // nothing proxyd creates is writable by others (a control socket is then never connectable by
   // others before it is narrowed to 0600/0660), whatever umask it was started with
   process.umask(process.umask(0o022) | 0o022);
+  // the daemon's code (listeners, engine, control server) is loaded only to start it: --check reads the config alone
+  const { startDaemon }: typeof import('./daemon.js') = await import('./daemon.js');
   // PROXYD_STATS=off is for the benchmark's statistics-off runs only
   const daemon = await startDaemon(config, { stats: process.env.PROXYD_STATS !== 'off' });
   const log = daemon.engine.log;

@@ -1,36 +1,57 @@
 // The mirror kinds (`mirrors: - { name, kind: goproxy | sumdb | npm | pypi | generic, … }`): each
 // is a Mirror with its protocol. Registered with the outbound kinds: a mirror is a route target.
+// Reading a definition needs definition.ts alone; the Mirror and its protocol (undici, the cache,
+// the zip checks) are loaded by `load` when a config has such a mirror, so that a daemon without
+// mirrors, and a config check, never load them.
 import type { OutboundKind } from '../outbound/kinds.js';
 import type { Dialer, OutboundDef } from '../outbound/index.js';
 import { MIRROR_OPTIONS, parseMirror, type MirrorDef, type MirrorKind } from './definition.js';
-import { GENERIC } from './generic.js';
-import { GOPROXY, SUMDB_PROTOCOL } from './goproxy.js';
-import { Mirror } from './mirror.js';
-import { NPM } from './npm.js';
 import type { Protocol } from './protocol.js';
-import { PypiProtocol } from './pypi.js';
 
-export { Mirror } from './mirror.js';
+type MirrorClass = typeof import('./mirror.js').Mirror;
 
-const PROTOCOLS: Record<MirrorKind, () => Protocol> = {
-  goproxy: () => GOPROXY,
-  sumdb: () => SUMDB_PROTOCOL,
-  npm: () => NPM,
-  pypi: () => new PypiProtocol(), // it remembers the hashes of the pages it served
-  generic: () => GENERIC,
+/** each kind's protocol, from the module that defines it: a new one per mirror */
+const PROTOCOLS: Record<MirrorKind, () => Promise<() => Protocol>> = {
+  goproxy: async () => {
+    const { GOPROXY }: typeof import('./goproxy.js') = await import('./goproxy.js');
+    return () => GOPROXY;
+  },
+  sumdb: async () => {
+    const { SUMDB_PROTOCOL }: typeof import('./goproxy.js') = await import('./goproxy.js');
+    return () => SUMDB_PROTOCOL;
+  },
+  npm: async () => {
+    const { NPM }: typeof import('./npm.js') = await import('./npm.js');
+    return () => NPM;
+  },
+  pypi: async () => {
+    const { PypiProtocol }: typeof import('./pypi.js') = await import('./pypi.js');
+    return () => new PypiProtocol(); // it remembers the hashes of the pages it served
+  },
+  generic: async () => {
+    const { GENERIC }: typeof import('./generic.js') = await import('./generic.js');
+    return () => GENERIC;
+  },
 };
 
 function mirrorKind(type: MirrorKind): OutboundKind {
+  let loaded: { Mirror: MirrorClass; protocol: () => Protocol } | undefined;
   return {
     section: 'mirrors',
     options: MIRROR_OPTIONS,
     parse: (entry) => parseMirror(entry, type),
     uses: (def: OutboundDef) => [{ name: (def as MirrorDef).fallback, key: 'fallback' }],
+    load: async () => {
+      const { Mirror }: typeof import('./mirror.js') = await import('./mirror.js');
+      loaded ??= { Mirror, protocol: await PROTOCOLS[type]() };
+    },
     build: (def, ctx) => {
+      if (!loaded) throw new Error(`mirror "${def.name}": the ${type} mirror code is not loaded (loadOutboundKinds before buildOutbounds)`);
+      const { Mirror, protocol } = loaded;
       const fallback = ctx.get((def as MirrorDef).fallback);
       if (fallback.kind !== 'dialer') throw new Error(`mirror "${def.name}": fallback "${fallback.name}" is a mirror; it must carry connections (DIRECT, a proxy or a group)`);
       const previous = ctx.previous instanceof Mirror ? ctx.previous : undefined;
-      return new Mirror(def as MirrorDef, PROTOCOLS[type](), ctx.get('DIRECT') as Dialer, fallback, ctx, previous);
+      return new Mirror(def as MirrorDef, protocol(), ctx.get('DIRECT') as Dialer, fallback, ctx, previous);
     },
   };
 }

@@ -14,6 +14,12 @@ export const BUILT_IN_OUTBOUNDS: readonly OutboundDef[] = [
   { name: 'REJECT', type: 'reject' },
 ];
 
+/** Loads the code of the kinds `defs` use that load it on demand (mirrors): before buildOutbounds. */
+export async function loadOutboundKinds(defs: readonly OutboundDef[]): Promise<void> {
+  const kinds = new Set(defs.map((d) => outboundKind(d.type)));
+  await Promise.all([...kinds].map((k) => k?.load?.()));
+}
+
 export interface BuiltOutbounds {
   outbounds: Map<string, Outbound>;
   /** outbounds of `previous` that the new set does not keep: close them once no session uses them */
@@ -22,9 +28,10 @@ export interface BuiltOutbounds {
 
 /**
  * Builds every outbound of `defs` (after the built-ins), each after the ones it uses (the config
- * has refused unknown names and loops). With `previous` (a reload), an outbound whose definition
- * did not change, nor that of anything it uses, is carried over as the same object, with its
- * pools and health; one that changed is built anew and may take over state from the old one.
+ * has refused unknown names and loops; loadOutboundKinds has loaded their kinds). With `previous`
+ * (a reload), an outbound whose definition did not change, nor that of anything it uses, is
+ * carried over as the same object, with its pools and health; one that changed is built anew and
+ * may take over state from the old one.
  */
 export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps, previous?: ReadonlyMap<string, Outbound>): BuiltOutbounds {
   const byName = new Map([...BUILT_IN_OUTBOUNDS, ...defs].map((d) => [d.name, d]));

@@ -18,6 +18,8 @@ export interface OutboundKind {
   parse?(entry: DefinitionReader): OutboundDef | undefined;
   /** the other outbounds a definition uses (members, via): checked to exist, to form no loop, built first */
   uses?(def: OutboundDef): Reference[];
+  /** loads the code `build` needs that only configs using this kind should pay for (see loadOutboundKinds) */
+  load?(): Promise<void>;
   build(def: OutboundDef, ctx: BuildContext): Outbound;
 }
 

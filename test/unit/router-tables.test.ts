@@ -47,14 +47,19 @@ describe('domain table agrees with a naive scan', () => {
     );
   });
 
-  test('`*.name` entries added before the table grows still match one label below, and only one', () => {
+  test('thousands of names: `*.name` entries from before the table grew, and names of three to five labels', () => {
     const table = new DomainTable();
     for (let i = 0; i < 300; i++) table.add(`s${i}.example`, 'oneBelow', i);
-    for (let i = 0; i < 3000; i++) table.add(`other${i}.example.net`, 'exact', 1000 + i);
+    for (let i = 0; i < 3000; i++) table.add(`${'x.'.repeat(i % 3)}n${i}.example.net`, i % 2 ? 'exact' : 'suffix', 1000 + i);
     for (let i = 0; i < 300; i++) {
       expect(table.match(`a.s${i}.example`)).toBe(i);
       expect(table.match(`a.b.s${i}.example`)).toBe(NONE);
       expect(table.match(`s${i}.example`)).toBe(NONE);
+    }
+    for (let i = 0; i < 3000; i++) {
+      const name = `${'x.'.repeat(i % 3)}n${i}.example.net`;
+      expect(table.match(name)).toBe(1000 + i);
+      expect(table.match(`y.${name}`)).toBe(i % 2 ? NONE : 1000 + i);
     }
   });
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // proxyd: the daemon's command line. Everything it does lives in the library (daemon.ts, config/).
+import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import { ConfigError, formatProblem, loadConfig } from './config/index.js';
 import { VERSION } from './version.js';
@@ -33,6 +34,10 @@ async function main(): Promise<void> {
   // nothing proxyd creates is writable by others (a control socket is then never connectable by
   // others before it is narrowed to 0600/0660), whatever umask it was started with
   process.umask(process.umask(0o022) | 0o022);
+  // V8 grows the young generation (up to 32 MiB) when objects survive their first collections, as
+  // every tunnel's do, and keeps it: held at its first size, an idle tunnel costs 8 KiB, not 17
+  // (BENCHMARKS.md). Read at each growth, so it applies when set here (unlike --max-semi-space-size).
+  setFlagsFromString('--semi-space-growth-factor=1');
   // the daemon's code (listeners, engine, control server) is loaded only to start it: --check reads the config alone
   const { startDaemon }: typeof import('./daemon.js') = await import('./daemon.js');
   // PROXYD_STATS=off is for the benchmark's statistics-off runs only

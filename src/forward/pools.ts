@@ -5,7 +5,7 @@
 //
 //   client connection ─► ForwardPools ─► Pool(route, origin, addresses) ─► dialer.dial (+ TLS)
 import type { Socket } from 'node:net';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { formatTarget, normalizeHost, type Target } from '../address/index.js';
 import { Deadline, type Cancel } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
@@ -40,6 +40,9 @@ interface CarryingPool {
   carried: Map<Socket, string[]>;
 }
 
+/** undici, loaded at the first forwarded request: a daemon that only tunnels never needs it (about 5 MB) */
+let PoolClass: typeof Pool | undefined;
+
 export class ForwardPools {
   readonly #pools = new Map<string, CarryingPool>();
   readonly #ids = new WeakMap<Dialer, number>();
@@ -59,6 +62,7 @@ export class ForwardPools {
    * Resolves with what carried it (['group', 'member']) when all the pool's connections agree.
    */
   async exchange(dialer: Dialer, resolved: string[] | undefined, settings: PoolSettings, request: HttpRequest, answer: HttpAnswer): Promise<string[] | undefined> {
+    PoolClass ??= (await import('undici')).Pool;
     if (this.#closed) throw new ProxyError('reset', 'client connection closed', undefined, 'client');
     const proxy = dialer.httpProxy;
     if (proxy && request.origin.startsWith('http:')) {
@@ -107,7 +111,7 @@ export class ForwardPools {
       void oldest.pool.close().catch(() => undefined);
     }
     const carried = new Map<Socket, string[]>();
-    const pool = new Pool(origin, {
+    const pool = new PoolClass!(origin, {
       connections: MAX_IN_FLIGHT,
       pipelining: 1,
       keepAliveTimeout: KEEP_ALIVE_MS,

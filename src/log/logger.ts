@@ -28,12 +28,23 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
 }
 
 /**
- * stdout in writes of 4 KiB or every 100 ms, whichever comes first, instead of a write per line:
- * a line per connection would otherwise cost a system call per connection. What is buffered is
- * written at exit (also after an uncaught exception); a SIGKILL loses at most 100 ms of lines.
+ * stdout in writes of 4 KiB, or 100 ms after a line that is still waiting, instead of a write per
+ * line: a line per connection would otherwise cost a system call per connection. An idle daemon
+ * sets no timer. What is buffered is written at exit (also after an uncaught exception); a
+ * SIGKILL loses at most 100 ms of lines.
  */
 function bufferedStdout(): DestinationStream {
-  const out = pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 100 });
-  process.once('exit', () => out.flushSync());
-  return out;
+  const out = pino.destination({ dest: 1, sync: true, minLength: 4096 });
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    out.flushSync();
+  };
+  process.once('exit', flush);
+  return {
+    write(line: string) {
+      out.write(line);
+      timer ??= setTimeout(flush, 100).unref();
+    },
+  };
 }

@@ -4,7 +4,7 @@
 //
 //   proxyd ──server hop──► upstream ──greeting, RFC 1929, CONNECT name:port──► target
 import type { Socket } from 'node:net';
-import { SocksClient } from 'socks';
+import type { SocksClient } from 'socks';
 import { formatTarget, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
 import type { ErrorClass } from '../errors.js';
@@ -22,6 +22,9 @@ const TARGET_REPLIES: Record<string, [ErrorClass, string]> = {
   TTLExpired: ['timeout', 'ETIMEDOUT'],
 };
 
+/** the socks client, loaded at the first dial through a SOCKS5 upstream (a config may have none) */
+let Socks: typeof SocksClient | undefined;
+
 export class Socks5Proxy extends UpstreamProxy {
   readonly #def: UpstreamDef;
 
@@ -31,11 +34,12 @@ export class Socks5Proxy extends UpstreamProxy {
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
+    Socks ??= (await import('socks')).SocksClient;
     const first = await this.hop.connect(ctx);
     const { socket } = first;
     const destination = targetForUpstream(target, ctx);
     try {
-      await raceCancel(SocksClient.createConnection({
+      await raceCancel(Socks.createConnection({
         proxy: { host: this.hop.server.host, port: this.hop.server.port, type: 5, userId: this.#def.username, password: this.#def.password },
         command: 'connect',
         destination,

@@ -5,7 +5,8 @@
 //
 //   flags: --quick (or BENCH_QUICK=1)   smaller sizes, one round
 //          --rounds N                   rounds per figure (default 3, quick 1)
-//          --only throughput,tunnels,rtt,memory,http,rules,failover,mirror,stats
+//          --only throughput,tunnels,rtt,memory,http,rules,rest,failover,mirror,stats
+//   rest:  the daemon at rest: idle RSS once settled, and the time of `proxyd --check` (at-rest.ts)
 //          --peers direct,squid,...     row labels, comma-separated (direct is always kept);
 //                                       proxyd-nostats rows only when named in full
 //   stats: proxyd with statistics on and off (PROXYD_STATS=off), proxy CPU per GiB and per
@@ -24,6 +25,7 @@ import { httpForwarding, idleMemory, newTunnels, roundTrip, throughput } from '.
 import { awaitFreePorts, buildIfStale, findBinary, killAllNow, pinTree, stopAll, treeCpuSeconds } from './proc.ts';
 import { renderMetric, summarize, table, fmt, type Figure, type MetricResult } from './report.ts';
 import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
+import { atRest, renderAtRest, type AtRestResult } from './at-rest.ts';
 import { failover } from './failover.ts';
 import { mirrorBench, type MirrorFigures } from './mirror.ts';
 import { renderStatsCost, statsCost, statsCostSettings, type StatsCostResult } from './stats-cost.ts';
@@ -254,6 +256,12 @@ async function main(): Promise<void> {
     console.log(`\n${renderStatsCost(stats)}`);
   }
 
+  let rest: AtRestResult | undefined;
+  if (!only || only.includes('rest')) {
+    rest = await atRest(repoRoot, tmp, settings.rounds);
+    console.log(`\n${renderAtRest(rest, settings.rounds)}`);
+  }
+
   let failed: Awaited<ReturnType<typeof failover>> | undefined;
   if (!only || only.includes('failover')) {
     await awaitFreePorts();
@@ -277,6 +285,7 @@ async function main(): Promise<void> {
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, kernel: os.release() },
     metrics: Object.fromEntries(results.map((m) => [m.id, { title: m.title, method: m.method, rows: m.rows.map((row) => ({ ...row, ...summarize(m, row) })) }])),
     ruleMatch: rules,
+    atRest: rest,
     failover: failed,
     statsCost: stats,
     mirror,

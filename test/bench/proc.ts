@@ -135,13 +135,16 @@ export function treeMemoryKiB(root: number): { rss: number; pss: number } {
   return total;
 }
 
-/** CPU seconds (user + system) used so far by a process and its live descendants. */
+/**
+ * CPU seconds (user + system) used so far by a process and its live descendants, with the
+ * children they have reaped (danted forks and reaps workers as the load changes).
+ */
 export function treeCpuSeconds(root: number): number {
   let ticks = 0;
   for (const pid of processTree(root)) {
     try {
       const rest = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      ticks += Number(rest[11]) + Number(rest[12]); // utime, stime
+      ticks += Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]); // utime, stime, cutime, cstime
     } catch { /* exited meanwhile */ }
   }
   return ticks / 100; // USER_HZ

@@ -146,7 +146,11 @@ function proxyCpu(row: Row): () => number {
   const pid = row.server?.daemon?.pid;
   if (pid === undefined) return () => NaN;
   const start = treeCpuSeconds(pid);
-  return () => treeCpuSeconds(pid) - start;
+  // a child that exited without being reaped takes its CPU with it: no figure rather than a wrong one
+  return () => {
+    const used = treeCpuSeconds(pid) - start;
+    return used >= 0 ? used : NaN;
+  };
 }
 
 async function runMetric(m: Metric, rows: Row[]): Promise<MetricResult> {
@@ -258,6 +262,7 @@ async function main(): Promise<void> {
 
   let rest: AtRestResult | undefined;
   if (!only || only.includes('rest')) {
+    await awaitFreePorts();
     rest = await atRest(repoRoot, tmp, settings.rounds);
     console.log(`\n${renderAtRest(rest, settings.rounds)}`);
   }

@@ -38,9 +38,9 @@ function bufferedStdout(): DestinationStream {
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
     timer = undefined;
-    out.flushSync();
+    out.flush(); // a plain write (flushSync would also fsync a file)
   };
-  process.once('exit', flush);
+  process.once('exit', () => out.flushSync());
   return {
     write(line: string) {
       out.write(line);

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { formatTarget, normalizeHost, parseHostPort, type Target } from '../address/index.js';
 import { hold, REFUSE, type AuthThrottle } from '../access/auth-throttle.js';
 import type { Limits } from '../config/index.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, TunnelAnswer } from '../engine/engine.js';
 import { classify, LOOP, ProxyError } from '../errors.js';
 import type { Responder } from '../outbound/index.js';
 import { MAX_IN_FLIGHT, type HttpRequest } from '../protocol/http-exchange.js';
@@ -248,10 +248,7 @@ export class HttpInbound {
       if (!target) return sendRawError(socket, this.#refused(req, new ProxyError('protocol', `CONNECT needs host:port (got "${req.url}")`, undefined, 'client')));
       if (head.length) socket.unshift(head);
       const session = openSession('http', 'tunnel', socket, target, user);
-      void this.#engine.tunnel(session, socket, { // never rejects: failures are answered and logged there
-        ok: () => socket.write(CONNECT_OK),
-        fail: (err) => sendRawError(socket, err),
-      });
+      void this.#engine.tunnel(session, socket, tunnelAnswer(socket)); // never rejects: failures are answered and logged there
     };
     // without credentials to check (or a brake to wait for) the tunnel starts in this turn
     if (admitted instanceof Promise) admitted.then(open).catch((err: unknown) => this.#bug(err, socket));
@@ -307,4 +304,15 @@ function rawPath(target: string): string {
   if (end < 0) return '/';
   const rest = target.slice(authority + end).split('#')[0]!;
   return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
+/**
+ * The CONNECT answer, made outside #connect: the tunnel keeps it for its whole life, and it holds
+ * only the socket, not the request (its headers) and the bytes that came with it.
+ */
+function tunnelAnswer(socket: Socket): TunnelAnswer {
+  return {
+    ok: () => socket.write(CONNECT_OK),
+    fail: (err) => sendRawError(socket, err),
+  };
 }

@@ -1,3 +1,4 @@
+// One timer for the idle timeouts of every relay.
 import type { Socket } from 'node:net';
 
 interface Watched {

@@ -12,26 +12,11 @@ type MirrorClass = typeof import('./mirror.js').Mirror;
 
 /** each kind's protocol, from the module that defines it: a new one per mirror */
 const PROTOCOLS: Record<MirrorKind, () => Promise<() => Protocol>> = {
-  goproxy: async () => {
-    const { GOPROXY }: typeof import('./goproxy.js') = await import('./goproxy.js');
-    return () => GOPROXY;
-  },
-  sumdb: async () => {
-    const { SUMDB_PROTOCOL }: typeof import('./goproxy.js') = await import('./goproxy.js');
-    return () => SUMDB_PROTOCOL;
-  },
-  npm: async () => {
-    const { NPM }: typeof import('./npm.js') = await import('./npm.js');
-    return () => NPM;
-  },
-  pypi: async () => {
-    const { PypiProtocol }: typeof import('./pypi.js') = await import('./pypi.js');
-    return () => new PypiProtocol(); // it remembers the hashes of the pages it served
-  },
-  generic: async () => {
-    const { GENERIC }: typeof import('./generic.js') = await import('./generic.js');
-    return () => GENERIC;
-  },
+  goproxy: () => import('./goproxy.js').then((m) => () => m.GOPROXY),
+  sumdb: () => import('./goproxy.js').then((m) => () => m.SUMDB_PROTOCOL),
+  npm: () => import('./npm.js').then((m) => () => m.NPM),
+  pypi: () => import('./pypi.js').then((m) => () => new m.PypiProtocol()), // it remembers the hashes of the pages it served
+  generic: () => import('./generic.js').then((m) => () => m.GENERIC),
 };
 
 function mirrorKind(type: MirrorKind): OutboundKind {

@@ -48,8 +48,7 @@ export function relay(client: Socket, upstream: Socket, idle: IdleWatch, firstBy
     forward(client, upstream);
     const slot = ReadSlot.of(upstream);
     if (slot) {
-      if (upstream.readableEnded) client.end();
-      else upstream.on('end', () => client.end());
+      passEnd(upstream, client);
       slot.claim(firstByte ? { to: client, firstByte } : { to: client });
     } else {
       if (firstByte) upstream.once('data', firstByte);
@@ -67,7 +66,12 @@ function forward(from: Socket, to: Socket): void {
     if (!to.write(chunk)) from.pause();
   });
   to.on('drain', () => from.resume());
+  passEnd(from, to);
+  from.resume(); // a handshake may have paused it; a 'data' listener alone does not undo that
+}
+
+/** Half-close: `from`'s FIN ends `to` once what was written to it has gone out. */
+function passEnd(from: Socket, to: Socket): void {
   if (from.readableEnded) to.end();
   else from.on('end', () => to.end());
-  from.resume(); // a handshake may have paused it; a 'data' listener alone does not undo that
 }

@@ -76,6 +76,7 @@ export class HttpProxy extends UpstreamProxy {
       socket.on('data', onData);
       socket.once('close', onClose);
       socket.once('error', onError);
+      socket.resume(); // a socket handed on by an earlier hop (a SOCKS5 upstream) comes paused
       const auth = this.#authorization ? `Proxy-Authorization: ${this.#authorization}\r\n` : '';
       socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${auth}\r\n`);
     });

@@ -1,29 +1,27 @@
 // An upstream SOCKS5 proxy (`proxies: - { type: socks5, server: HOST:PORT, username, password, via }`),
-// through the `socks` client over a connection proxyd makes itself (directly or via another
-// outbound), so the connect deadline, the loop guard and chains apply to it like to any dial.
+// spoken to over a connection proxyd makes itself (directly or via another outbound), so the
+// connect deadline, the loop guard and chains apply to it like to any dial. Its answers are parsed
+// strictly: one that is not exactly SOCKS5 is the upstream's failure (class protocol), never a
+// success whose garbage would reach the client as the target's bytes.
 //
 //   proxyd ──server hop──► upstream ──greeting, RFC 1929, CONNECT name:port──► target
 import type { Socket } from 'node:net';
-import type { SocksClient } from 'socks';
 import { formatTarget, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
-import type { ErrorClass } from '../errors.js';
+import type { ErrorClass, ProxyError } from '../errors.js';
+import { METHOD_NO_AUTH, METHOD_NONE_ACCEPTABLE, METHOD_USER_PASS, REPLY } from '../protocol/socks5.js';
+import { encodeConnect, encodeGreeting, encodeUserPass, parseAuthStatus, parseMethodChoice, parseReply } from '../protocol/socks5-client.js';
+import { Socks5Answers } from './socks5-answers.js';
 import type { BuildContext, DialContext, Dialed } from './types.js';
 import { targetFailure, targetForUpstream, upstreamFailure, upstreamKind, UpstreamProxy, type UpstreamDef } from './upstream.js';
 
-/** The socks client's own timer is a backstop only: the session's deadline ends the handshake. */
-const LIBRARY_TIMEOUT_MS = 10 * 60_000;
-
-/** RFC 1928 replies that are about the target, not the upstream (as the socks client names them). */
-const TARGET_REPLIES: Record<string, [ErrorClass, string]> = {
-  NetworkUnreachable: ['unreachable', 'ENETUNREACH'],
-  HostUnreachable: ['unreachable', 'EHOSTUNREACH'],
-  ConnectionRefused: ['refused', 'ECONNREFUSED'],
-  TTLExpired: ['timeout', 'ETIMEDOUT'],
+/** RFC 1928 replies that are about the target, not the upstream. */
+const TARGET_REPLIES: Record<number, [ErrorClass, string, string]> = {
+  [REPLY.networkUnreachable]: ['unreachable', 'network unreachable', 'ENETUNREACH'],
+  [REPLY.hostUnreachable]: ['unreachable', 'host unreachable', 'EHOSTUNREACH'],
+  [REPLY.connectionRefused]: ['refused', 'connection refused', 'ECONNREFUSED'],
+  [REPLY.ttlExpired]: ['timeout', 'TTL expired', 'ETIMEDOUT'],
 };
-
-/** the socks client, loaded at the first dial through a SOCKS5 upstream (a config may have none) */
-let Socks: typeof SocksClient | undefined;
 
 export class Socks5Proxy extends UpstreamProxy {
   readonly #def: UpstreamDef;
@@ -34,60 +32,56 @@ export class Socks5Proxy extends UpstreamProxy {
   }
 
   async dial(target: Target, ctx: DialContext): Promise<Dialed> {
-    Socks ??= (await import('socks')).SocksClient;
     const first = await this.hop.connect(ctx);
     const { socket } = first;
-    const destination = targetForUpstream(target, ctx);
     try {
-      await raceCancel(Socks.createConnection({
-        proxy: { host: this.hop.server.host, port: this.hop.server.port, type: 5, userId: this.#def.username, password: this.#def.password },
-        command: 'connect',
-        destination,
-        existing_socket: socket,
-        timeout: LIBRARY_TIMEOUT_MS,
-      }), ctx.cancel);
-      await keepExcess(socket);
+      const early = await raceCancel(this.#handshake(socket, targetForUpstream(target, ctx)), ctx.cancel);
+      if (early.length) socket.unshift(early);
       return { socket, chain: this.carriedBy(first) };
     } catch (err) {
       socket.destroy();
-      if (ctx.cancel.aborted) throw ctx.cancel.reason;
-      throw this.#failure(err as Error, formatTarget(destination));
+      throw ctx.cancel.aborted ? ctx.cancel.reason : err;
     }
   }
 
-  /** The socks client's error text → a class, and whose fault it is. */
-  #failure(err: Error, destination: string) {
-    const m = err.message;
-    const rejected = /rejected connection - (\w+)/.exec(m)?.[1];
-    if (rejected && TARGET_REPLIES[rejected]) {
-      const [cls, code] = TARGET_REPLIES[rejected];
-      return targetFailure(this.name, cls, `${destination}: ${rejected}`, code);
+  /** Greeting, RFC 1929 when the upstream asks, CONNECT; resolves with the bytes after the reply (the target's). */
+  async #handshake(socket: Socket, destination: Target): Promise<Buffer> {
+    const { username, password } = this.#def;
+    const answers = new Socks5Answers(socket, this.name);
+    try {
+      socket.write(encodeGreeting(username !== undefined));
+      const { method } = await answers.next(parseMethodChoice);
+      if (method === METHOD_NONE_ACCEPTABLE) throw this.#authFailure();
+      if (method === METHOD_USER_PASS && username !== undefined) {
+        socket.write(encodeUserPass(username, password!));
+        if (!(await answers.next(parseAuthStatus)).ok) throw this.#authFailure();
+      } else if (method !== METHOD_NO_AUTH) {
+        throw upstreamFailure(this.name, 'protocol', `not a SOCKS5 answer (it chose method 0x${method.toString(16)}, which was not offered)`, 'EPROTO');
+      }
+      socket.write(encodeConnect(destination));
+      const { reply } = await answers.next(parseReply);
+      if (reply !== REPLY.succeeded) throw this.#refusal(reply, formatTarget(destination));
+    } catch (err) {
+      answers.stop();
+      throw err;
     }
-    if (rejected === 'NotAllowed') return upstreamFailure(this.name, 'rejected', `${destination} not allowed by the upstream's rules`, 'EUPSTREAMPOLICY', err);
+    return answers.stop();
+  }
+
+  #authFailure(): ProxyError {
+    return upstreamFailure(this.name, 'auth', this.#def.username ? 'wrong user name or password' : 'it requires a user name and password', 'EUPSTREAMAUTH');
+  }
+
+  /** A reply other than success → a class, and whose fault it is. */
+  #refusal(reply: number, destination: string): ProxyError {
+    const about = TARGET_REPLIES[reply];
+    if (about) return targetFailure(this.name, about[0], `${destination}: ${about[1]}`, about[2]);
+    if (reply === REPLY.notAllowed) return upstreamFailure(this.name, 'rejected', `${destination} not allowed by the upstream's rules`, 'EUPSTREAMPOLICY');
     // "general failure" says nothing about whose fault it is: another member may well carry it
-    if (rejected === 'Failure') return upstreamFailure(this.name, 'unreachable', `general failure connecting to ${destination}`, 'EUPSTREAMFAILURE', err);
-    if (/Authentication failed|no accepted authentication type/i.test(m)) {
-      return upstreamFailure(this.name, 'auth', this.#def.username ? 'wrong user name or password' : 'it requires a user name and password', 'EUPSTREAMAUTH', err);
-    }
-    if (/Socket closed/.test(m)) return upstreamFailure(this.name, 'reset', 'closed the connection during the SOCKS5 handshake', 'ECONNRESET', err);
-    return upstreamFailure(this.name, 'protocol', `not a SOCKS5 answer (${m})`, 'EPROTO', err);
+    if (reply === REPLY.generalFailure) return upstreamFailure(this.name, 'unreachable', `general failure connecting to ${destination}`, 'EUPSTREAMFAILURE');
+    const unsupported = reply === REPLY.commandNotSupported ? 'the CONNECT command' : `the address type of ${destination}`;
+    return upstreamFailure(this.name, 'protocol', `it does not support ${unsupported}`, 'EPROTO');
   }
-}
-
-/**
- * The socks client hands the bytes that came with its last answer (the target's first: an SSH
- * banner) to the socket's 'data' listeners in a setImmediate after the handshake; whoever reads the
- * socket next (the relay reads it through its stream) must find them there, so they are put back.
- */
-async function keepExcess(socket: Socket): Promise<void> {
-  const excess: Buffer[] = [];
-  const keep = (b: Buffer) => excess.push(b);
-  socket.on('data', keep);
-  await new Promise((resolve) => setImmediate(resolve)); // after the client's own setImmediate
-  socket.removeListener('data', keep);
-  if (excess.length === 0) return; // left flowing, as the client leaves it: a chained handshake reads on at once
-  socket.pause();
-  socket.unshift(Buffer.concat(excess));
 }
 
 export const SOCKS5_PROXY_KIND = upstreamKind('socks5', (def, ctx) => new Socks5Proxy(def, ctx));

@@ -26,6 +26,9 @@ function parseUpstream(entry: DefinitionReader, type: string): UpstreamDef | und
   if (server === undefined) return void entry.problem(undefined, `a ${type} proxy needs server: HOST:PORT`);
   if (!parseHostPort(server)) return void entry.problem('server', `server: expected HOST:PORT such as 127.0.0.1:7891 (got "${server}")`);
   if ((username === undefined) !== (password === undefined)) return void entry.problem(username === undefined ? 'password' : 'username', 'username and password go together');
+  for (const [key, value] of [['username', username], ['password', password]] as const) {
+    if (type === 'socks5' && Buffer.byteLength(value ?? '') > 255) return void entry.problem(key, `${key}: at most 255 bytes for a socks5 proxy (RFC 1929)`);
+  }
   const def: UpstreamDef = { name: entry.name, type, server };
   if (username !== undefined) Object.assign(def, { username, password });
   if (via !== undefined) def.via = via;

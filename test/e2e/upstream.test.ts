@@ -80,6 +80,39 @@ async function startBanner(): Promise<number> {
   return (banner.address() as AddressInfo).port;
 }
 
+/**
+ * A SOCKS5 "upstream" that takes the greeting (no auth) and the CONNECT request as a real one would,
+ * then answers the request with `reply` (and closes when `close`); it never connects anywhere.
+ */
+async function startLyingSocks5(reply: Buffer, close = false): Promise<number> {
+  const held = new Set<Socket>();
+  const liar: Server = createServer((s) => {
+    held.add(s);
+    s.on('error', () => undefined);
+    s.once('close', () => held.delete(s));
+    let buf = Buffer.alloc(0);
+    let greeted = false;
+    s.on('data', (b: Buffer) => {
+      buf = Buffer.concat([buf, b]);
+      if (!greeted && buf.length >= 2 && buf.length >= 2 + buf[1]!) {
+        buf = buf.subarray(2 + buf[1]!);
+        greeted = true;
+        s.write(Buffer.from([5, 0]));
+      }
+      const atyp = buf[3];
+      const request = atyp === 1 ? 10 : atyp === 4 ? 22 : atyp === 3 && buf.length > 4 ? 7 + buf[4]! : Infinity;
+      if (greeted && buf.length >= request) {
+        buf = Buffer.alloc(0);
+        if (close) s.end(reply);
+        else s.write(reply);
+      }
+    });
+  });
+  await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => { for (const s of held) s.destroy(); liar.close(() => r()); }));
+  return (liar.address() as AddressInfo).port;
+}
+
 async function daemon(yaml: string): Promise<TestDaemon> {
   const d = await startTestDaemon(yaml);
   daemons.push(d);
@@ -300,6 +333,23 @@ rules:
     // dante logs each connect as `… [: 127.0.0.2.PORT 127.0.0.1.PORT -> 127.0.0.3.PORT 127.0.0.1.ORIGIN`
     await expect.poll(() => dante.output(), POLL).toMatch(new RegExp(`127\\.0\\.0\\.2\\.\\d+ 127\\.0\\.0\\.1\\.${dante.port} -> 127\\.0\\.0\\.3\\.\\d+ 127\\.0\\.0\\.1\\.${origin.port}\\b`));
   });
+  test('tinyproxy (Bind 127.0.0.4) reached via microsocks: tunnels and absolute-URI requests go through both (the SOCKS5 hop hands on a paused socket)', async (ctx) => {
+    needs(ctx, 'microsocks', 'tinyproxy');
+    const ms = await startMicrosocks();
+    const tp = await startTinyproxy({ bind: '127.0.0.4' });
+    const d = await daemon(`proxies:
+  - { name: ms, type: socks5, server: ${ms.server} }
+  - { name: chained, type: http, server: ${tp.server}, via: ms }
+rules:
+  - MATCH,chained
+`);
+    for (const [way, via] of Object.entries(ways(d))) {
+      const r = await fetchVia(via, url(`/n/f-tp-${way}`));
+      expect(r, r.stderr).toMatchObject({ exit: 0, status: 200, body: `f-tp-${way}` });
+    }
+    expect(seenAt('/n/f-tp-')).toEqual([['/n/f-tp-socks', '127.0.0.4'], ['/n/f-tp-connect', '127.0.0.4'], ['/n/f-tp-forward', '127.0.0.4']]);
+    await expect.poll(() => ms.output().match(new RegExp(`connected to 127\\.0\\.0\\.1:${tp.port}\\b`, 'g'))?.length, POLL).toBe(3);
+  });
 });
 
 describe('groups', () => {
@@ -404,6 +454,55 @@ rules:
     expect(tunnels.length).toBeGreaterThan(0);
     expect(tunnels.map((l) => l.route)).toEqual(tunnels.map(() => 'out/ms'));
     expect((d.engine.state.outbounds.get('out') as Group).health().members.map((m) => [m.name, m.status])).toEqual([['dead', 'down'], ['ms', 'up']]);
+  });
+
+  test('SOCKS5 upstreams whose CONNECT reply is malformed (address type 9, version 4, reserved byte 1, truncated) fail as class protocol: the connection goes on to the next member, and the client sees only the target', async (ctx) => {
+    needs(ctx, 'microsocks');
+    const garbage = Buffer.alloc(40, 0x41);
+    const liars = {
+      atyp9: await startLyingSocks5(Buffer.concat([Buffer.from([5, 0, 0, 9]), garbage])),
+      version4: await startLyingSocks5(Buffer.concat([Buffer.from([4, 0, 0, 1, 127, 0, 0, 1, 0, 80]), garbage])),
+      reserved1: await startLyingSocks5(Buffer.concat([Buffer.from([5, 0, 1, 1, 127, 0, 0, 1, 0, 80]), garbage])),
+      truncated: await startLyingSocks5(Buffer.from([5, 0, 0, 1, 127, 0]), true),
+    };
+    const ms = await startMicrosocks({ bind: '127.0.0.2' });
+    const names = Object.keys(liars);
+    const d = await daemon(`proxies:
+${Object.entries(liars).map(([name, port]) => `  - { name: ${name}, type: socks5, server: 127.0.0.1:${port} }`).join('\n')}
+  - { name: ms, type: socks5, server: ${ms.server} }
+groups:
+  - { name: out, type: fallback, members: [${names.join(', ')}, ms], check: { interval: 1h, failures: 1 } }
+rules:
+  - MATCH,out
+`);
+    const group = d.engine.state.outbounds.get('out') as Group;
+    // without a check URL a liar passes its checks (its server accepts): only a connection finds it out
+    await expect.poll(() => group.health().members.map((m) => m.status), POLL).toEqual([...names.map(() => 'up'), 'up']);
+    expect(group.choice().order).toEqual([...names, 'ms']);
+    const r = await fetchVia(ways(d).socks, url('/n/l-liars'));
+    expect(r, r.stderr).toMatchObject({ exit: 0, status: 200, body: 'l-liars' });
+    expect(seenAt('/n/l-liars')).toEqual([['/n/l-liars', '127.0.0.2']]); // microsocks carried it
+    await expect.poll(() => sessions(d, `127.0.0.1:${origin.port}`).length, POLL).toBe(1);
+    expect(sessions(d, `127.0.0.1:${origin.port}`).map((l) => [l.route, l.error])).toEqual([['out/ms', undefined]]);
+    for (const name of names) {
+      const down = d.logs.find((l) => String(l.msg).startsWith(`out/${name} is down: `));
+      expect(down?.msg, name).toMatch(new RegExp(`\\(upstream ${name}: not a SOCKS5 answer \\(.+\\) \\(protocol\\)\\)$`));
+    }
+    expect(group.health().members.map((m) => [m.name, m.errors.protocol])).toEqual([...names.map((n) => [n, 1]), ['ms', 0]]);
+  });
+
+  test('a single SOCKS5 upstream answering success with address type 9: the SOCKS5 client gets reply 0x01, the absolute-URI client 502 protocol, never the garbage', async () => {
+    const liar = await startLyingSocks5(Buffer.concat([Buffer.from([5, 0, 0, 9]), Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ngarbage')]));
+    const d = await daemon(`proxies:\n  - { name: liar, type: socks5, server: 127.0.0.1:${liar} }\nrules:\n  - MATCH,liar\n`);
+    const s = await fetchVia(ways(d).socks, url('/n/l-liar'));
+    expect(s.exit, s.stderr).toBe(97);
+    expect(s.stderr).toMatch(/SOCKS5.*\(1\)/);
+    const f = await fetchVia(ways(d).forward, url('/n/l-liar'));
+    expect(f.status).toBe(502);
+    expect(f.headers).toMatch(/^x-proxyd-error: protocol\r?$/m);
+    expect(f.body).not.toContain('garbage');
+    await expect.poll(() => sessions(d, `127.0.0.1:${origin.port}`).length, POLL).toBe(2);
+    for (const l of sessions(d, `127.0.0.1:${origin.port}`)) expect(l).toMatchObject({ route: 'liar', error: 'protocol', hop: 'upstream' });
   });
 });
 

@@ -15,10 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, type TestContext } from 'vitest';
 import type { Group } from '../../src/outbound/group/index.js';
+import { startBlackHole } from '../fixtures/black-hole.js';
 import { httpConnect, socks5Connect } from '../fixtures/bulk-peers.js';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
 import { git, gitAvailable, gitEnv, seedRepo, startGitServer, type GitServer, type SeededRepo } from '../fixtures/git-server.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
+import { proxyctl } from '../fixtures/proxyctl.js';
 import { curl } from '../fixtures/run.js';
 import { missingBinaries, PACKAGES, startDante, startMicrosocks, startTinyproxy, stopAllUpstreams } from '../fixtures/upstreams.js';
 
@@ -503,6 +505,31 @@ rules:
     expect(f.body).not.toContain('garbage');
     await expect.poll(() => sessions(d, `127.0.0.1:${origin.port}`).length, POLL).toBe(2);
     for (const l of sessions(d, `127.0.0.1:${origin.port}`)) expect(l).toMatchObject({ route: 'liar', error: 'protocol', hop: 'upstream' });
+  });
+  test('a check URL with a token in its query: the query shows as ?… in the down lines and in proxyctl reports, the token in none of them', async () => {
+    const hole = await startBlackHole();
+    cleanups.push(() => hole.close());
+    const token = 's3cret-token-4711';
+    const d = await daemon(`groups:
+  - { name: missing, type: fallback, members: [DIRECT], check: { url: "http://127.0.0.1:${origin.port}/missing?token=${token}", interval: 1h, failures: 1 } }
+  - { name: silent, type: fallback, members: [DIRECT], check: { url: "http://127.0.0.1:${hole.port}/health?token=${token}#${token}", interval: 1h, timeout: 200ms, failures: 1 } }
+rules:
+  - MATCH,DIRECT
+`);
+    const downs = () => messages(d).filter((m) => / is down: /.test(m)).sort();
+    await expect.poll(downs, POLL).toHaveLength(2);
+    expect(downs()).toEqual([
+      expect.stringMatching(new RegExp(`^missing/DIRECT is down: 1 failure\\(s\\) in a row \\(http://127\\.0\\.0\\.1:${origin.port}/missing\\?… answered 404 \\(protocol\\)\\)$`)),
+      expect.stringMatching(new RegExp(`^silent/DIRECT is down: 1 failure\\(s\\) in a row \\(health check of DIRECT \\(http://127\\.0\\.0\\.1:${hole.port}/health\\?…\\) timed out`)),
+    ]);
+    expect(origin.seen.map((s) => s.url)).toContain(`/missing?token=${token}`); // the check itself sent it
+    for (const args of [['upstreams'], ['upstreams', '--json'], ['status'], ['status', '--json'], ['metrics']]) {
+      const r = await proxyctl(d.controlPath, args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout, args.join(' ')).not.toContain(token);
+      if (args[0] !== 'metrics') expect(r.stdout, args.join(' ')).toContain('/missing?…');
+    }
+    expect(JSON.stringify(d.logs)).not.toContain(token);
   });
 });
 

@@ -25,7 +25,8 @@ interface Reachable {
 /** Resolves with the check's latency in ms (undefined when there was nothing to time), or rejects with a ProxyError. */
 export async function checkThrough(member: Dialer, settings: CheckSettings, resolver: Resolver): Promise<number | undefined> {
   const url = settings.url;
-  const deadline = new Deadline(settings.timeoutMs, `health check of ${member.name}${url ? ` (${url.href})` : ''}`);
+  const shown = url && shownUrl(url.href);
+  const deadline = new Deadline(settings.timeoutMs, `health check of ${member.name}${url ? ` (${shown})` : ''}`);
   const t0 = performance.now();
   let socket: Socket | undefined;
   try {
@@ -43,14 +44,19 @@ export async function checkThrough(member: Dialer, settings: CheckSettings, reso
     const first = await deadline.race(firstChunk(socket));
     const latency = performance.now() - t0;
     const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(first.toString('latin1', 0, 32))?.[1] ?? NaN);
-    if (Number.isNaN(status)) throw new ProxyError('protocol', `${url.href} did not answer HTTP`, 'EPROTO', 'origin');
+    if (Number.isNaN(status)) throw new ProxyError('protocol', `${shown} did not answer HTTP`, 'EPROTO', 'origin');
     const ok = settings.expect.length ? settings.expect.includes(status) : status >= 200 && status < 400;
-    if (!ok) throw new ProxyError('protocol', `${url.href} answered ${status}`, 'ESTATUS', 'origin');
+    if (!ok) throw new ProxyError('protocol', `${shown} answered ${status}`, 'ESTATUS', 'origin');
     return latency;
   } finally {
     deadline.done();
     socket?.destroy();
   }
+}
+
+/** A URL as messages show it: user info as `…@`, the query and fragment as `?…` and `#…` (a token is often there). */
+export function shownUrl(text: string): string {
+  return text.replace(/\/\/[^/?#]*@/, '//…@').replace(/([?#]).*$/s, '$1…');
 }
 
 function firstChunk(socket: Socket): Promise<Buffer> {

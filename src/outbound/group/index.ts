@@ -2,6 +2,7 @@
 // how each reads its options; they share one Group dialer that orders members by type.
 import type { OutboundKind } from '../kinds.js';
 import type { DefinitionReader, OutboundDef } from '../types.js';
+import { shownUrl } from './check.js';
 import { Group, type GroupDef } from './group.js';
 import type { GroupType } from './order.js';
 
@@ -34,7 +35,10 @@ function parseGroup(entry: DefinitionReader, type: GroupType): GroupDef | undefi
         parsed = new URL(url);
       } catch { /* reported below */ }
       if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-        c.problem('url', `url: expected an http:// or https:// URL (got "${url}")`);
+        c.problem('url', `url: expected an http:// or https:// URL (got "${shownUrl(url)}")`);
+        ok = false;
+      } else if (parsed.username || parsed.password) {
+        c.problem('url', 'url: credentials in a check URL are not supported (they would be shown in proxyctl and logs)');
         ok = false;
       } else check.url = parsed.href;
     }

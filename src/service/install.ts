@@ -36,6 +36,7 @@ export async function install(run: Run, configOption: string | undefined): Promi
     config = parseConfig(configText, run.disk(configFile));
   }
   const daemon = daemonFacts(run, configFile, config);
+  const definition = renderDefinition({ host, layout, config: configFile, stopTimeoutS: daemon.stopTimeoutS }); // a value it refuses: before any change
   m.background = wantsBackground(run);
   const manager = managerFor(run, m.background);
   run.say(`${run.dryRun ? 'dry run, nothing is changed: would install' : 'installing'} proxyd as ${manager.name}, ${layout.scope} scope, on ${layout.platform}${run.root ? ` under ${run.root}` : ''}`);
@@ -61,7 +62,6 @@ export async function install(run: Run, configOption: string | undefined): Promi
     }
     // the control socket's directory: others may enter it for the read-only status socket (the control socket is 0660)
     if (m.background) recordDirs(m, run.makeDirs(layout.path.dirname(daemon.control), linuxSystem ? 0o755 : privateMode, service));
-    const definition = renderDefinition({ host, layout, config: configFile, stopTimeoutS: daemon.stopTimeoutS });
     run.write(layout.definition, definition, 0o644);
     recordFile(m, layout.definition, sha256(definition));
     if (configText !== undefined) {

@@ -104,6 +104,35 @@ describe('what install and uninstall refuse or keep', () => {
     expect(fileTree(root)).toEqual(before);
   });
 
+  for (const c of cases) {
+    test(`${c.name}: a --config path with a line break ("\\nUser=root") is refused, naming it, before anything is written`, async () => {
+      const root = populatedRoot();
+      const config = c.platform === 'windows' ? 'C:\\srv\nUser=root\n\\proxyd.yaml' : '/srv\nUser=root\n/proxyd.yaml';
+      mkdirSync(dirname(onDisk(config, root)), { recursive: true });
+      writeFileSync(onDisk(config, root), 'rules:\n  - MATCH,DIRECT\n');
+      const before = fileTree(root);
+      const r = await service(['install', ...c.args, '--root', root, '--config', config]);
+      expect(r.code).toBe(1);
+      const format = { linux: 'systemd unit', darwin: 'launchd plist', windows: 'WinSW service XML' }[c.platform];
+      const named = config.replaceAll('\n', '\\n');
+      expect(r.stderr).toBe(`proxyctl: the config file "${named}" holds a control character: it cannot go into the ${format}; use a plainer path\n`);
+      expect(fileTree(root)).toEqual(before);
+    });
+  }
+
+  test('Windows: a --config path with %VAR% (WinSW would expand it) or a quote is refused', async () => {
+    for (const config of ['C:\\srv\\%SystemRoot%\\proxyd.yaml', 'C:\\srv\\a" --config "C:\\other.yaml']) {
+      const root = populatedRoot();
+      mkdirSync(dirname(onDisk(config, root)), { recursive: true });
+      writeFileSync(onDisk(config, root), 'rules:\n  - MATCH,DIRECT\n');
+      const before = fileTree(root);
+      const r = await service(['install', '--platform', 'windows', '--root', root, '--config', config]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`proxyctl: the config file "${config}" holds a quote, a % or a trailing backslash: it cannot go into the WinSW service XML; use a plainer path\n`);
+      expect(fileTree(root)).toEqual(before);
+    }
+  });
+
   test('a unit it did not write is not overwritten; nothing changes', async () => {
     const root = populatedRoot();
     writeFileSync(join(root, 'etc/systemd/system/proxyd.service'), '[Service]\nExecStart=/opt/mine\n');

@@ -82,6 +82,19 @@ describe('systemd units', () => {
     expect(() => unit('system', linuxHost({ node: '/opt/it\'s/node' }))).toThrow('systemd cannot run a program at "/opt/it\'s/node"');
   });
 
+  test('a package path with a line break (a new directive, User=root) or another control character is refused, naming it, for every platform', () => {
+    const evil = '/opt/x\nUser=root\n/proxyd.js';
+    for (const scope of ['system', 'user'] as const) {
+      expect(() => unit(scope, linuxHost({ proxyd: evil }))).toThrow('the proxyd script "/opt/x\\nUser=root\\n/proxyd.js" holds a control character: it cannot go into the systemd unit');
+    }
+    expect(() => unit('system', linuxHost({ node: '/opt/\x1b[31m/node' }))).toThrow('the node binary "/opt/\\u001b[31m/node" holds a control character');
+    for (const platform of ['darwin', 'windows'] as const) {
+      const host = { ...hostFor(platform), proxyd: evil };
+      const layout = layoutFor(host, 'system');
+      expect(() => renderDefinition({ host, layout, config: layout.config, stopTimeoutS: 20 })).toThrow(`the proxyd script "/opt/x\\nUser=root\\n/proxyd.js" holds a control character: it cannot go into the ${platform === 'darwin' ? 'launchd plist' : 'WinSW service XML'}`);
+    }
+  });
+
   test('the system unit: the proxyd account, runtime, state and config directories, restart, journal, sandbox, drain time', () => {
     const s = settings(unit('system', linuxHost(), 25));
     expect(s['Service.ExecStart']).toEqual([`"${process.execPath}" "${PROXYD_JS}" --config "/etc/proxyd/config.yaml"`]);

@@ -106,6 +106,16 @@ export function isLoopback(address: string): boolean {
   return a === '::1' || a === 'localhost' || (isIP(a) === 4 && a.startsWith('127.'));
 }
 
+/** An address that only this host or its link can be reached at: loopback, link-local (169.254/16, fe80::/10), unspecified. */
+export function isHostLocal(address: string): boolean {
+  const a = unmapIPv4(address);
+  if (isLoopback(a)) return true;
+  if (isIP(a) === 4) return a === '0.0.0.0' || a.startsWith('169.254.');
+  if (isIP(a) !== 6) return false;
+  const bytes = ipv6Bytes(a);
+  return bytes.every((b) => b === 0) || (bytes[0] === 0xfe && (bytes[1]! & 0xc0) === 0x80);
+}
+
 /** A small list of CIDRs, for the client allow list (a handful of entries, checked per connection). */
 export function cidrContains(c: Cidr, address: string): boolean {
   const a = unmapIPv4(address);

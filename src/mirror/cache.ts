@@ -7,7 +7,8 @@
 //   objects/<h>             the artifact's bytes; h = hex sha256 of the key (keys never become paths).
 //                           Its mtime is when the entry was last used: the LRU order across restarts.
 //   objects/<h>.json        the sidecar { key, size, sha256, meta, storedAt }
-//   tmp/                    files being written; whatever is there at open is a crash's leftover, removed
+//   tmp/                    files being written, and bodies being fetched (body.ts); whatever is
+//                           there at open is a crash's leftover, removed
 //   quarantine/<h>-<ms>[.json]  entries found corrupt, moved aside for a look; not counted in
 //                           maxBytes, safe to delete at any time
 //
@@ -25,8 +26,9 @@ import { mkdir, open as openFile, rename, rm, unlink, utimes } from 'node:fs/pro
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
+import { Spool, type Body } from './body.js';
 import {
-  CheckedReader, OBJECTS, QUARANTINE, SIDECAR, TMP, clearTemp, errCode, nameOf, quarantine, scan, sha256Hex, syncDir, tempName, writeDurably,
+  CheckedReader, OBJECTS, QUARANTINE, SIDECAR, TMP, clearTemp, errCode, nameOf, quarantine, scan, syncDir, tempName, writeDurably,
   type Sidecar,
 } from './cache-index.js';
 
@@ -96,6 +98,8 @@ export class ArtifactCache {
   /** per key, the tail of its chain of disk changes (store, removal, quarantine) */
   readonly #locks = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<void>>();
+  /** where the mirrors' fetches keep their bodies: tmp/ here, so that a verified one is stored by a rename */
+  spool = new Spool(undefined);
 
   private constructor(options: CacheOptions) {
     this.#dir = resolve(options.dir);
@@ -129,13 +133,13 @@ export class ArtifactCache {
 
   /**
    * Stores a complete, already-verified body atomically (temp file in the cache dir + fsync +
-   * rename, sidecar likewise), then evicts least recently used entries beyond maxBytes (never the
-   * one just stored unless it alone exceeds maxBytes, in which case it is not stored). Resolves
+   * rename, sidecar likewise; a body already in a file under tmp/ is taken by a rename), then
+   * evicts least recently used entries beyond maxBytes (never the one just stored unless it alone exceeds maxBytes, in which case it is not stored). Resolves
    * false when it could not be stored (disk full, read-only: logged once per cause, not per
    * request); never rejects.
    */
-  async put(key: string, body: Buffer, meta: Record<string, string>): Promise<boolean> {
-    if (!this.#enabled || body.length > this.#maxBytes) return false;
+  async put(key: string, body: Body, meta: Record<string, string>): Promise<boolean> {
+    if (!this.#enabled || body.size > this.#maxBytes) return false;
     try {
       await this.#serial(key, () => this.#store(key, body, { ...meta }));
       this.#lastWriteOk = true;
@@ -186,6 +190,7 @@ export class ArtifactCache {
       const probe = join(this.#dir, TMP, tempName('probe'));
       await writeDurably(probe, Buffer.alloc(0));
       await unlink(probe);
+      this.spool = new Spool(join(this.#dir, TMP));
     } catch (err) {
       this.#enabled = false;
       this.#logOnce(errCode(err), { dir: this.#dir, err: (err as Error).message }, 'the artifact cache directory cannot be written: nothing will be cached');
@@ -239,28 +244,31 @@ export class ArtifactCache {
     })());
   }
 
-  async #store(key: string, body: Buffer, meta: Record<string, string>): Promise<void> {
-    const sha256 = sha256Hex(body);
+  async #store(key: string, body: Body, meta: Record<string, string>): Promise<void> {
+    const { sha256, size } = body;
     const old = this.#index.get(key);
-    if (old && old.sha256 === sha256 && old.size === body.length) return this.#use(old);
+    if (old && old.sha256 === sha256 && old.size === size) return this.#use(old);
 
     const name = nameOf(key);
     const used = this.#tick();
-    const side: Sidecar = { key, size: body.length, sha256, meta, storedAt: Date.now() };
-    const tmpBody = join(this.#dir, TMP, tempName(name));
-    const tmpSide = tmpBody + SIDECAR;
+    const side: Sidecar = { key, size, sha256, meta, storedAt: Date.now() };
+    const tmpBody = body.file ?? join(this.#dir, TMP, tempName(name));
+    const tmpSide = join(this.#dir, TMP, tempName(name)) + SIDECAR;
     let replacing = false;
     try {
-      await writeDurably(tmpBody, body, used);
+      if (body.buffer) await writeDurably(tmpBody, body.buffer, used);
+      else await utimes(tmpBody, used / 1000, used / 1000);
       await writeDurably(tmpSide, Buffer.from(JSON.stringify(side)));
       if (old) this.#forget(old);
       replacing = true;
       await rm(this.#object(name) + SIDECAR, { force: true }); // no entry until the new sidecar is in place
       await rename(tmpBody, this.#object(name));
+      body.adopted();
       await rename(tmpSide, this.#object(name) + SIDECAR);
       await syncDir(join(this.#dir, OBJECTS));
     } catch (err) {
-      await Promise.all([tmpBody, tmpSide].map((p) => rm(p, { force: true }).catch(() => {})));
+      // a body in a file is its owner's to remove until the cache took it
+      await Promise.all([body.buffer ? tmpBody : undefined, tmpSide].map((p) => p && rm(p, { force: true }).catch(() => {})));
       if (replacing) await rm(this.#object(name), { force: true }).catch(() => {});
       throw err;
     }

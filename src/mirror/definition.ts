@@ -1,6 +1,7 @@
 // A `mirrors:` entry as its kind reads it:
-//   { name, kind: goproxy | sumdb | npm | pypi | generic, path, origins, upstreams, fallback, intercept, check }
+//   { name, kind: goproxy | sumdb | npm | pypi | generic, path, origins, upstreams, fallback, intercept, check, sumdb-key }
 import type { DefinitionReader, OutboundDef } from '../outbound/index.js';
+import { GO_SUMDB_KEY, parseVerifierKey } from './sumdb/note.js';
 
 export type MirrorKind = 'goproxy' | 'sumdb' | 'npm' | 'pypi' | 'generic';
 
@@ -15,10 +16,12 @@ export interface MirrorDef extends OutboundDef {
   /** the route to the origins, and for tunnels whose rule names this mirror */
   fallback: string;
   check: { intervalMs: number; timeoutMs: number; failures: number; maxLatencyMs: number; path: string };
+  /** goproxy and sumdb: the checksum database's verifier key (GOSUMDB's NAME+HASH+KEY), or 'off' */
+  sumdbKey: string;
 }
 
 const CHECK_DEFAULTS = { intervalMs: 30_000, timeoutMs: 5_000, failures: 3, maxLatencyMs: 500, path: '/' };
-export const MIRROR_OPTIONS = ['path', 'origins', 'upstreams', 'fallback', 'intercept', 'check'] as const;
+export const MIRROR_OPTIONS = ['path', 'origins', 'upstreams', 'fallback', 'intercept', 'check', 'sumdb-key'] as const;
 
 export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDef | undefined {
   let ok = true;
@@ -78,6 +81,16 @@ export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDe
       ok = false;
     } else if (p !== undefined) check.path = p;
   }
+  const sumdbKey = entry.string('sumdb-key') ?? GO_SUMDB_KEY;
+  if (entry.string('sumdb-key') !== undefined && type !== 'goproxy' && type !== 'sumdb') {
+    problem('sumdb-key', `sumdb-key: only goproxy and sumdb mirrors check against a checksum database`);
+  } else if (sumdbKey !== 'off') {
+    try {
+      parseVerifierKey(sumdbKey);
+    } catch (err) {
+      problem('sumdb-key', `sumdb-key: ${(err as Error).message}, or off`);
+    }
+  }
   if (!ok) return undefined;
-  return { name: entry.name, type, path, origins, upstreams, fallback: entry.string('fallback') ?? 'DIRECT', check };
+  return { name: entry.name, type, path, origins, upstreams, fallback: entry.string('fallback') ?? 'DIRECT', check, sumdbKey };
 }

@@ -1,7 +1,8 @@
 // The mirror's HTTP client: one keep-alive pool per (route, origin), each connection dialled
 // through the route (DIRECT for the mirror's upstreams, its `fallback` for the origin) with TLS
-// on top for https://, and each answer read whole: a mirror checks a body before any byte of it
-// reaches a client, so a failed or garbled one can still be retried on the next upstream.
+// on top for https://, and each answer read whole (into memory or a file, body.ts): a mirror checks
+// a body before any byte of it reaches a client, so a failed or garbled one can still be retried
+// on the next upstream.
 import type { Socket } from 'node:net';
 import { Pool } from 'undici';
 import { formatTarget, normalizeHost } from '../address/index.js';
@@ -9,11 +10,12 @@ import { Deadline } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
 import type { Dialer, OutboundDeps } from '../outbound/index.js';
 import { tlsOver } from '../tls-client.js';
+import type { Body } from './body.js';
 
 export interface Fetched {
   status: number;
   headers: Record<string, string>;
-  body: Buffer;
+  body: Body;
   /** ms from asking to the whole body */
   ms: number;
 }
@@ -21,11 +23,13 @@ export interface Fetched {
 export interface FetchOptions {
   /** to connect, to the head, and the longest pause in the body */
   timeoutMs: number;
-  /** larger bodies are a failure (a module zip is at most 500 MiB) */
+  /** the whole fetch, body included: a body that trickles in forever ends here */
+  deadlineMs: number;
+  /** larger bodies are a failure (a module zip is at most 500 MiB; a version list far less) */
   maxBytes: number;
+  /** bytes of the body that may be kept in memory; a larger one goes to a file */
+  memoryBytes: number;
   headers?: Record<string, string>;
-  /** HEAD-like checks: the head is enough, the body is not read */
-  headOnly?: boolean;
 }
 
 const KEEP_ALIVE_MS = 30_000;
@@ -42,38 +46,55 @@ export class Fetcher {
   /** GET `url` through `route`; rejects with a classified ProxyError (hop: origin) on any failure to get an answer. */
   async get(url: URL, route: Dialer, options: FetchOptions): Promise<Fetched> {
     const started = performance.now();
+    const { spool } = await this.#deps.artifactCache();
     const pool = this.#pool(url, route, options.timeoutMs);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), options.deadlineMs);
+    const writer = spool.writer(options.memoryBytes);
     try {
-      // the timeout is per phase: connecting, the head, and each pause in the body (a large zip
-      // over a slow link takes as long as it takes while bytes keep coming)
+      // the timeout is per phase: connecting, the head, and each pause in the body; the deadline
+      // bounds the whole (a large zip over a slow link takes long, but not forever)
       const res = await pool.request({
         method: 'GET',
         path: url.pathname + url.search,
         headers: { 'user-agent': 'proxyd-mirror', ...options.headers },
         headersTimeout: options.timeoutMs,
         bodyTimeout: options.timeoutMs,
+        signal: deadline.signal,
       });
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-      if (options.headOnly) {
-        await res.body.dump();
-        return { status: res.statusCode, headers, body: Buffer.alloc(0), ms: performance.now() - started };
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
+      const headers = headersOf(res.headers);
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > options.maxBytes) {
+        if (writer.size + chunk.length > options.maxBytes) {
           res.body.destroy();
-          throw new ProxyError('protocol', `${url.origin} sent more than ${options.maxBytes} bytes`, undefined, 'origin');
+          throw new ProxyError('protocol', `${url.origin} sent more than ${options.maxBytes} bytes for ${url.pathname}`, undefined, 'origin');
         }
-        chunks.push(chunk);
+        await writer.write(chunk);
       }
       const declared = Number(headers['content-length']);
-      if (headers['content-length'] !== undefined && declared !== size) {
-        throw new ProxyError('protocol', `${url.origin} sent ${size} of ${declared} bytes`, undefined, 'origin');
+      if (headers['content-length'] !== undefined && declared !== writer.size) {
+        throw new ProxyError('protocol', `${url.origin} sent ${writer.size} of ${declared} bytes`, undefined, 'origin');
       }
-      return { status: res.statusCode, headers, body: Buffer.concat(chunks, size), ms: performance.now() - started };
+      return { status: res.statusCode, headers, body: await writer.finish(), ms: performance.now() - started };
+    } catch (err) {
+      await writer.abort();
+      if (deadline.signal.aborted) throw new ProxyError('timeout', `${url.origin} did not finish ${url.pathname} within ${Math.round(options.deadlineMs / 1000)} s`, undefined, 'origin');
+      throw classify(err, 'origin');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** GET `url` for a health check: the status and how long the head took; the body is not kept. */
+  async status(url: URL, route: Dialer, timeoutMs: number): Promise<{ status: number; ms: number }> {
+    const started = performance.now();
+    const pool = this.#pool(url, route, timeoutMs);
+    try {
+      const res = await pool.request({
+        method: 'GET', path: url.pathname + url.search, headers: { 'user-agent': 'proxyd-mirror' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      });
+      const ms = performance.now() - started;
+      await res.body.dump();
+      return { status: res.statusCode, ms };
     } catch (err) {
       throw classify(err, 'origin');
     }
@@ -113,4 +134,10 @@ export class Fetcher {
     this.#pools.set(key, pool);
     return pool;
   }
+}
+
+function headersOf(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  return headers;
 }

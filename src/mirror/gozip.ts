@@ -2,10 +2,13 @@
 // file under `module@version/`, no path escaping it, no name twice (case-folded), sizes within
 // the limits; and its go.sum hash (dirhash "h1:") computed as the go command computes it.
 import { createHash } from 'node:crypto';
-import { inflateRawSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createInflateRaw, inflateRawSync } from 'node:zlib';
+import type { Body } from './body.js';
 
-const MAX_ZIP_BYTES = 500 * 1024 * 1024;
-const MAX_GO_MOD_BYTES = 16 * 1024 * 1024;
+export const MAX_ZIP_BYTES = 500 * 1024 * 1024;
+export const MAX_GO_MOD_BYTES = 16 * 1024 * 1024;
 
 interface Entry {
   name: string;
@@ -18,9 +21,9 @@ interface Entry {
 export class ZipError extends Error {}
 
 /** Throws ZipError when `zip` is not a valid module zip for module@version; returns its h1 hash. */
-export function checkModuleZip(zip: Buffer, module: string, version: string): string {
+export async function checkModuleZip(zip: Body, module: string, version: string): Promise<string> {
   const prefix = `${module}@${version}/`;
-  const entries = centralDirectory(zip);
+  const entries = await centralDirectory(zip);
   if (!entries.length) throw new ZipError('the zip holds no files');
   const seen = new Set<string>();
   let total = 0;
@@ -36,15 +39,14 @@ export function checkModuleZip(zip: Buffer, module: string, version: string): st
     total += e.size;
     if (total > MAX_ZIP_BYTES) throw new ZipError(`the files add up to more than ${MAX_ZIP_BYTES} bytes`);
     if (rel === 'go.mod' && e.size > MAX_GO_MOD_BYTES) throw new ZipError(`go.mod is larger than ${MAX_GO_MOD_BYTES} bytes`);
-    const data = contents(zip, e);
-    lines.push(`${createHash('sha256').update(data).digest('hex')}  ${e.name}\n`);
+    lines.push(`${await contentHash(zip, e)}  ${e.name}\n`);
   }
   return h1(lines);
 }
 
-/** The go.sum hash of a go.mod file (`module version/go.mod h1:…`). */
-export function goModHash(mod: Buffer): string {
-  return h1([`${createHash('sha256').update(mod).digest('hex')}  go.mod\n`]);
+/** The go.sum hash of a go.mod file (`module version/go.mod h1:…`), from the file's hex sha256. */
+export function goModHash(sha256: string): string {
+  return h1([`${sha256}  go.mod\n`]);
 }
 
 function h1(lines: string[]): string {
@@ -54,52 +56,81 @@ function h1(lines: string[]): string {
 
 const nameOf = (line: string) => line.slice(66, -1);
 
-function centralDirectory(zip: Buffer): Entry[] {
+async function centralDirectory(zip: Body): Promise<Entry[]> {
   // the end-of-central-directory record: within the last 64 KiB + 22 bytes
+  const tailAt = Math.max(0, zip.size - 65_557);
+  const tail = await zip.read(tailAt, zip.size - tailAt);
   let eocd = -1;
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 65_557); i--) {
-    if (zip.readUInt32LE(i) === 0x06054b50) {
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === 0x06054b50) {
       eocd = i;
       break;
     }
   }
   if (eocd < 0) throw new ZipError('not a zip file (no end of central directory)');
-  const count = zip.readUInt16LE(eocd + 10);
-  let at = zip.readUInt32LE(eocd + 16);
-  if (count === 0xffff || at === 0xffffffff) throw new ZipError('zip64 archives are not supported');
+  const count = tail.readUInt16LE(eocd + 10);
+  const length = tail.readUInt32LE(eocd + 12);
+  const start = tail.readUInt32LE(eocd + 16);
+  if (count === 0xffff || start === 0xffffffff) throw new ZipError('zip64 archives are not supported');
+  if (start + length > tailAt + eocd) throw new ZipError('a damaged central directory');
+  const dir = await zip.read(start, length);
   const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) {
-    if (at + 46 > zip.length || zip.readUInt32LE(at) !== 0x02014b50) throw new ZipError('a damaged central directory');
-    const nameLength = zip.readUInt16LE(at + 28);
-    const extra = zip.readUInt16LE(at + 30);
-    const comment = zip.readUInt16LE(at + 32);
+  for (let i = 0, at = 0; i < count; i++) {
+    if (at + 46 > dir.length || dir.readUInt32LE(at) !== 0x02014b50) throw new ZipError('a damaged central directory');
+    const nameLength = dir.readUInt16LE(at + 28);
+    const extra = dir.readUInt16LE(at + 30);
+    const comment = dir.readUInt16LE(at + 32);
     entries.push({
-      method: zip.readUInt16LE(at + 10),
-      compressed: zip.readUInt32LE(at + 20),
-      size: zip.readUInt32LE(at + 24),
-      offset: zip.readUInt32LE(at + 42),
-      name: zip.toString('utf8', at + 46, at + 46 + nameLength),
+      method: dir.readUInt16LE(at + 10),
+      compressed: dir.readUInt32LE(at + 20),
+      size: dir.readUInt32LE(at + 24),
+      offset: dir.readUInt32LE(at + 42),
+      name: dir.toString('utf8', at + 46, at + 46 + nameLength),
     });
     at += 46 + nameLength + extra + comment;
   }
   return entries;
 }
 
-function contents(zip: Buffer, e: Entry): Buffer {
-  const at = e.offset;
-  if (at + 30 > zip.length || zip.readUInt32LE(at) !== 0x04034b50) throw new ZipError(`${e.name}: a damaged local header`);
-  const start = at + 30 + zip.readUInt16LE(at + 26) + zip.readUInt16LE(at + 28);
-  const raw = zip.subarray(start, start + e.compressed);
-  if (raw.length !== e.compressed) throw new ZipError(`${e.name}: truncated`);
+/** hex sha256 of an entry's uncompressed bytes, which must be exactly as many as the directory says */
+async function contentHash(zip: Body, e: Entry): Promise<string> {
+  const header = await zip.read(e.offset, 30);
+  if (header.length < 30 || header.readUInt32LE(0) !== 0x04034b50) throw new ZipError(`${e.name}: a damaged local header`);
+  const start = e.offset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
+  if (start + e.compressed > zip.size) throw new ZipError(`${e.name}: truncated`);
   if (e.method !== 0 && e.method !== 8) throw new ZipError(`${e.name}: compression method ${e.method} is not allowed`);
-  let data = raw;
-  if (e.method === 8) {
+  const hash = createHash('sha256');
+  let size = 0;
+  if (zip.buffer) {
+    // in memory: one call per entry (a module has many small files)
+    const raw = zip.buffer.subarray(start, start + e.compressed);
+    let data = raw;
+    if (e.method === 8) {
+      try {
+        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
+      } catch {
+        throw new ZipError(`${e.name}: does not inflate to its ${e.size} bytes`);
+      }
+    }
+    size = data.length;
+    hash.update(data);
+  } else {
+    // in a file: streamed, never more than a chunk of it in memory, and never past its stated size
+    const raw = e.compressed ? zip.stream(start, start + e.compressed - 1) : Readable.from([]);
+    const count = async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > e.size) throw new ZipError(`${e.name}: more than the ${e.size} bytes the directory says`);
+        hash.update(chunk);
+      }
+    };
     try {
-      data = inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
-    } catch {
+      await (e.method === 8 ? pipeline(raw, createInflateRaw(), count) : pipeline(raw, count));
+    } catch (err) {
+      if (err instanceof ZipError) throw err;
       throw new ZipError(`${e.name}: does not inflate to its ${e.size} bytes`);
     }
   }
-  if (data.length !== e.size) throw new ZipError(`${e.name}: ${data.length} bytes where the directory says ${e.size}`);
-  return data;
+  if (size !== e.size) throw new ZipError(`${e.name}: ${size} bytes where the directory says ${e.size}`);
+  return hash.digest('hex');
 }

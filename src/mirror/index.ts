@@ -10,17 +10,31 @@ import type { Protocol } from './protocol.js';
 
 type MirrorClass = typeof import('./mirror.js').Mirror;
 
+type ProtocolOf = (def: MirrorDef) => Protocol;
+
+/** the checksum database a goproxy or sumdb mirror checks against (undefined: `sumdb-key: off`) */
+const sumdbOf = async (): Promise<(def: MirrorDef) => import('./sumdb/lookup.js').SumdbVerifier | undefined> => {
+  const [{ SumdbVerifier }, { parseVerifierKey }] = await Promise.all([import('./sumdb/lookup.js'), import('./sumdb/note.js')]);
+  return (def) => (def.sumdbKey === 'off' ? undefined : new SumdbVerifier(parseVerifierKey(def.sumdbKey)));
+};
+
 /** each kind's protocol, from the module that defines it: a new one per mirror */
-const PROTOCOLS: Record<MirrorKind, () => Promise<() => Protocol>> = {
-  goproxy: () => import('./goproxy.js').then((m) => () => m.GOPROXY),
-  sumdb: () => import('./goproxy.js').then((m) => () => m.SUMDB_PROTOCOL),
+const PROTOCOLS: Record<MirrorKind, () => Promise<ProtocolOf>> = {
+  goproxy: async () => {
+    const [m, sumdb] = await Promise.all([import('./goproxy.js'), sumdbOf()]);
+    return (def) => m.goproxyProtocol(sumdb(def));
+  },
+  sumdb: async () => {
+    const [m, sumdb] = await Promise.all([import('./goproxy.js'), sumdbOf()]);
+    return (def) => m.sumdbProtocol(sumdb(def));
+  },
   npm: () => import('./npm.js').then((m) => () => m.NPM),
-  pypi: () => import('./pypi.js').then((m) => () => new m.PypiProtocol()), // it remembers the hashes of the pages it served
+  pypi: () => import('./pypi.js').then((m) => () => m.PYPI),
   generic: () => import('./generic.js').then((m) => () => m.GENERIC),
 };
 
 function mirrorKind(type: MirrorKind): OutboundKind {
-  let loaded: { Mirror: MirrorClass; protocol: () => Protocol } | undefined;
+  let loaded: { Mirror: MirrorClass; protocol: ProtocolOf } | undefined;
   return {
     section: 'mirrors',
     options: MIRROR_OPTIONS,
@@ -36,7 +50,7 @@ function mirrorKind(type: MirrorKind): OutboundKind {
       const fallback = ctx.get((def as MirrorDef).fallback);
       if (fallback.kind !== 'dialer') throw new Error(`mirror "${def.name}": fallback "${fallback.name}" is a mirror; it must carry connections (DIRECT, a proxy or a group)`);
       const previous = ctx.previous instanceof Mirror ? ctx.previous : undefined;
-      return new Mirror(def as MirrorDef, protocol(), ctx.get('DIRECT') as Dialer, fallback, ctx, previous);
+      return new Mirror(def as MirrorDef, protocol(def as MirrorDef), ctx.get('DIRECT') as Dialer, fallback, ctx, previous);
     },
   };
 }

@@ -2,24 +2,30 @@
 // of health, failing over inside one request, with the origin (through `fallback`) last.
 //
 //   request ─► classify ─► invalid: 400
-//                       ├► immutable: disk cache ─hit─► stream (hash checked as it flows)
-//                       │                         └miss─► one fetch for all who ask ─► verify ─► store ─► serve
+//                       ├► immutable: memory or disk cache ─hit─► serve
+//                       │             └miss─► one fetch for all who ask ─► verify ─► verified: store, serve
+//                       │                                                         └► unknown: serve, never store
 //                       ├► mutable: minute cache, or mirror + origin (2 s) merged ─► rewrite links ─► serve
 //                       └► pass: first upstream that has it
+//
+// Every fetch is bounded: by its kind's size limit, a deadline for the whole, and the daemon's
+// memory budget for bodies (beyond it they go to a file: body.ts). A client that leaves ends its
+// session at once; the fetch it started goes on for whoever else waits, within its deadline.
 import { isIP } from 'node:net';
-import type { Readable } from 'node:stream';
-import { isLoopback } from '../address/index.js';
+import { isHostLocal, isLoopback } from '../address/index.js';
 import { classify, ProxyError } from '../errors.js';
 import type { Dialer, HealthChecked, HealthState, OutboundDeps, Responder } from '../outbound/index.js';
 import { MemberHealth, type HealthSettings } from '../outbound/group/health.js';
 import { fallbackOrder, type Candidate } from '../outbound/group/order.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Session } from '../session.js';
+import { decodePath, headerOf, loopbackName, readAll, send, stream } from './answer.js';
+import { Body } from './body.js';
+import type { ArtifactCache, CachedArtifact } from './cache.js';
 import type { MirrorDef } from './definition.js';
-import type { CachedArtifact } from './cache.js';
 import { Fetcher, type Fetched } from './fetcher.js';
 import { HOT_MAX_ITEM, HotArtifacts } from './hot.js';
-import { joinUrl, type Classified, type Protocol } from './protocol.js';
+import { joinUrl, MAX_BYTES, type Classified, type Protocol, type Verdict, type VerifyContext } from './protocol.js';
 
 /** mutable answers are kept this long */
 const MUTABLE_MS = 60_000;
@@ -27,8 +33,9 @@ const MUTABLE_MS = 60_000;
 const MUTABLE_BYTES = 64 * 1024 * 1024;
 /** how long the origin is waited for, once a mirror has answered, to merge its answer in */
 const FRESHNESS_MS = 2_000;
-/** a module zip is at most 500 MiB; nothing larger is read */
-const MAX_BODY = 512 * 1024 * 1024;
+/** the longest a whole fetch may take: an artifact of hundreds of megabytes, a document */
+const ARTIFACT_DEADLINE_MS = 15 * 60_000;
+const DOCUMENT_DEADLINE_MS = 2 * 60_000;
 const MAX_REDIRECTS = 3;
 
 interface Endpoint extends Candidate {
@@ -42,10 +49,15 @@ interface Got {
   fetched: Fetched;
   url: URL;
   from: Endpoint;
+  /** for artifacts: what their check found */
+  verdict?: Verdict;
 }
 
 /** every endpoint answered "not here" (the last of those answers), or all failed */
 type Outcome = Got | { absent: Fetched } | { failed: string[] };
+
+/** what is asked of an endpoint: an artifact (verified), a document (checked, read into memory), or a pass-through */
+type Want = { kind: 'artifact' | 'document' | 'pass'; maxBytes: number };
 
 export class Mirror implements Responder, HealthChecked {
   readonly kind = 'responder';
@@ -90,7 +102,15 @@ export class Mirror implements Responder, HealthChecked {
     this.#origins = def.origins.map((u) => endpoint(u, fallback, true));
   }
 
+  /** Answers one request; resolves as soon as the client leaves (what it started goes on for others). */
   async respond(request: HttpRequest, answer: HttpAnswer, session: Session): Promise<void> {
+    let left: () => void = () => {};
+    const gone = new Promise<void>((resolve) => (left = resolve));
+    answer.onClose(() => left());
+    await Promise.race([this.#respond(request, answer, session), gone]);
+  }
+
+  async #respond(request: HttpRequest, answer: HttpAnswer, session: Session): Promise<void> {
     this.#startChecks();
     const header = (name: string) => headerOf(request.headers, name);
     const served = session.mode === 'respond';
@@ -103,7 +123,7 @@ export class Mirror implements Responder, HealthChecked {
     const raw = served ? request.path.slice(this.#def.path.length) || '/' : request.path;
     // clients percent-encode some characters (go sends `!` as %21): the protocols read decoded paths
     const decoded = decodePath(raw);
-    if (decoded === undefined) return text(400, 'the path is not valid (bad percent-encoding, a . or .. segment, a backslash)');
+    if (decoded === undefined) return text(400, 'the path is not valid (bad percent-encoding, a . or .. segment, a backslash, an encoded ? or #)');
     if (request.method !== 'GET' && request.method !== 'HEAD') return text(405, 'a mirror answers GET and HEAD only', { allow: 'GET, HEAD' });
     const c = this.#protocol.classify(decoded.path, header('accept'));
     if (c.type === 'invalid') return text(400, c.reason);
@@ -111,20 +131,27 @@ export class Mirror implements Responder, HealthChecked {
     const rel = c.type === 'pass' ? decoded.path + decoded.query : decoded.path;
     const outcome = c.type === 'immutable' ? await this.#artifact(rel, c, request, answer, header('accept'))
       : c.type === 'mutable' ? await this.#document(rel, c, header('accept'))
-        : await this.#first(rel, this.#order(true), header('accept'));
+        : await this.#first(rel, this.#order(true), header('accept'), { kind: 'pass', maxBytes: c.maxBytes ?? MAX_BYTES.pass });
     if (outcome === 'served') return;
     if ('failed' in outcome) throw new ProxyError('unreachable', `${this.name}: no upstream could answer ${decoded.path} (${outcome.failed.join('; ')})`, undefined, 'upstream');
     if ('absent' in outcome) return text(outcome.absent.status, `not found on any upstream or the origin: ${decoded.path}`);
-    let body = outcome.fetched.body;
+    const { status, headers, body } = outcome.fetched;
+    const type = headers['content-type'] ?? this.#protocol.contentType(rel);
+    if (c.type === 'pass' && !body.buffer) {
+      await stream(answer, request, status, type, body.size, body.stream());
+      return body.discard();
+    }
+    let bytes = body.buffer!;
     // where follow-up downloads are sent: proxyd's endpoint as this client named it, or the origin it asked for
     const clientBase = served ? `http://${header('host') ?? '127.0.0.1'}${this.#def.path}` : request.origin;
-    if (this.#protocol.rewrite && c.type === 'mutable') body = this.#protocol.rewrite(rel, body, clientBase, outcome.url);
-    return send(answer, request, outcome.fetched.status, outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel), body);
+    if (this.#protocol.rewrite && c.type === 'mutable') bytes = this.#protocol.rewrite(rel, bytes, clientBase, outcome.url);
+    return send(answer, request, status, type, bytes);
   }
 
   /**
    * A versioned artifact: from memory (small ones) or the disk cache, or fetched once however many
-   * ask, verified, and stored in the background (the client does not wait for the disk).
+   * ask and verified. A verified one is stored (a small one in the background: the client does not
+   * wait for the disk); one that nothing could verify is served to those who asked and forgotten.
    */
   async #artifact(rel: string, c: Extract<Classified, { type: 'immutable' }>, request: HttpRequest, answer: HttpAnswer, accept: string | undefined): Promise<Outcome | 'served'> {
     // the disk cache is shared: an artifact is this mirror's own (two npm registries may both have utils@1.0.0)
@@ -138,14 +165,42 @@ export class Mirror implements Responder, HealthChecked {
     await this.#storing.get(key); // a store in progress: the disk will have it
     const hit = cache.get(key);
     if (hit && (await this.#serveCached(key, hit, rel, request, answer))) return 'served';
+    const outcome = await this.#fetchArtifact(key, rel, c, accept, cache);
+    if (!('fetched' in outcome)) return outcome;
+    const { body } = outcome.fetched;
+    const type = outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel);
+    if (body.buffer) send(answer, request, 200, type, body.buffer);
+    // in a file: stream it now, before the fetch's owner lets the file go (Body.discard)
+    else if (body.file) await stream(answer, request, 200, type, body.size, body.stream());
+    else {
+      const stored = cache.get(key); // the cache took the file
+      if (!stored || !(await this.#serveCached(key, stored, rel, request, answer))) return { failed: [`${rel} left the cache before it was served`] };
+    }
+    return 'served';
+  }
+
+  /** One fetch of an artifact, however many ask; stored when verified. */
+  #fetchArtifact(key: string, rel: string, c: Extract<Classified, { type: 'immutable' }>, accept: string | undefined, cache: ArtifactCache): Promise<Outcome> {
     return cache.once(key, async () => {
-      const outcome = await this.#first(rel, this.#order(true), accept, true);
-      if ('fetched' in outcome) {
-        const type = outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel);
-        this.#hot.set(key, { body: outcome.fetched.body, type });
-        const storing = cache.put(key, outcome.fetched.body, { type, from: outcome.from.name }).then(() => undefined);
+      const outcome = await this.#first(rel, this.#order(true), accept, { kind: 'artifact', maxBytes: c.maxBytes ?? MAX_BYTES.immutable });
+      if (!('fetched' in outcome)) return outcome;
+      const { body } = outcome.fetched;
+      const verdict = outcome.verdict!;
+      if (!verdict.verified) {
+        this.#deps.log.info({ mirror: this.name, upstream: outcome.from.name, path: rel }, `${this.name}: ${rel} served without storing it: ${'unknown' in verdict ? verdict.unknown : ''}`);
+        body.discard();
+        return outcome;
+      }
+      const meta = { type: outcome.fetched.headers['content-type'] ?? this.#protocol.contentType(rel), from: outcome.from.name };
+      if (body.buffer) {
+        this.#hot.set(key, { body: body.buffer, type: meta.type });
+        const storing = cache.put(key, body, meta).then(() => undefined);
         this.#storing.set(key, storing);
         void storing.then(() => this.#storing.delete(key));
+      } else {
+        // a large one moves into the cache by a rename before anyone is served it
+        if (await cache.put(key, body, meta)) this.#checkedOnDisk.add(key);
+        body.discard();
       }
       return outcome;
     });
@@ -169,7 +224,7 @@ export class Mirror implements Responder, HealthChecked {
       if (!(await readAll(hit.open(), true).then(() => true, () => false))) return false;
       this.#checkedOnDisk.add(key);
     }
-    await stream(answer, request, type, hit.size, hit.open());
+    await stream(answer, request, 200, type, hit.size, hit.open());
     return true;
   }
 
@@ -177,7 +232,8 @@ export class Mirror implements Responder, HealthChecked {
   async #document(rel: string, c: Extract<Classified, { type: 'mutable' }>, accept: string | undefined): Promise<Outcome> {
     const kept = this.#mutable.get(c.key);
     if (kept && kept.expires > Date.now()) return kept.got;
-    const outcome = c.merge && this.#origins.length ? await this.#fresh(rel, accept) : await this.#first(rel, this.#order(true), accept);
+    const want: Want = { kind: 'document', maxBytes: c.maxBytes ?? MAX_BYTES.mutable };
+    const outcome = c.merge && this.#origins.length ? await this.#fresh(rel, accept, want) : await this.#first(rel, this.#order(true), accept, want);
     if ('fetched' in outcome) this.#keep(c.key, outcome);
     return outcome;
   }
@@ -185,77 +241,84 @@ export class Mirror implements Responder, HealthChecked {
   /** Keeps a document a minute: expired ones leave first, then the oldest beyond the byte budget. */
   #keep(key: string, got: Got): void {
     const drop = (k: string) => {
-      this.#mutableBytes -= this.#mutable.get(k)!.got.fetched.body.length;
+      this.#mutableBytes -= this.#mutable.get(k)!.got.fetched.body.size;
       this.#mutable.delete(k);
     };
     if (this.#mutable.has(key)) drop(key);
     const now = Date.now();
+    const size = got.fetched.body.size;
     for (const [k, v] of this.#mutable) {
-      if (v.expires > now && this.#mutableBytes + got.fetched.body.length <= MUTABLE_BYTES) break;
+      if (v.expires > now && this.#mutableBytes + size <= MUTABLE_BYTES) break;
       drop(k); // the map is in insertion order, which is expiry order: the oldest go first
     }
-    if (got.fetched.body.length > MUTABLE_BYTES) return;
+    if (size > MUTABLE_BYTES) return;
     this.#mutable.set(key, { expires: now + MUTABLE_MS, got });
-    this.#mutableBytes += got.fetched.body.length;
+    this.#mutableBytes += size;
   }
 
   /** The mirrors' answer, and the origin's when it comes within 2 s: their union, so a version published a minute ago is found. */
-  async #fresh(rel: string, accept: string | undefined): Promise<Outcome> {
-    const fromOrigin = this.#first(rel, this.#origins, accept);
-    const mirrored = await this.#first(rel, this.#order(false), accept);
+  async #fresh(rel: string, accept: string | undefined, want: Want): Promise<Outcome> {
+    const fromOrigin = this.#first(rel, this.#origins, accept, want);
+    const mirrored = await this.#first(rel, this.#order(false), accept, want);
     if (!('fetched' in mirrored)) return fromOrigin; // no mirror has it: the origin is the answer, however long it takes
     let timer: ReturnType<typeof setTimeout> | undefined;
     const origin = await Promise.race([fromOrigin, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), FRESHNESS_MS)))]);
     clearTimeout(timer);
     if (!origin || !('fetched' in origin)) return mirrored;
-    try {
-      const merged = this.#protocol.merge!(rel, mirrored.fetched.body, origin.fetched.body);
-      if (merged.behind) mirrored.from.counters.behind++;
-      return { ...mirrored, fetched: { ...mirrored.fetched, body: merged.body } };
-    } catch {
-      return mirrored; // an origin answer that does not parse adds nothing
-    }
+    // both passed the protocol's check (#first): a merge that throws is a bug, and surfaces as one
+    const merged = this.#protocol.merge!(rel, mirrored.fetched.body.buffer!, origin.fetched.body.buffer!);
+    if (merged.behind) mirrored.from.counters.behind++;
+    return { ...mirrored, fetched: { ...mirrored.fetched, body: Body.of(merged.body) } };
   }
 
   /**
-   * The first endpoint that has `rel`: a connect error, timeout, 5xx, garbled answer or (with
-   * `verify`) an artifact that does not check out is a failure of that endpoint, and the next is
-   * asked; "not here" (404/410) asks the next too.
+   * The first endpoint that has `rel`: a connect error, timeout, 5xx, garbled document or an
+   * artifact that is not what it should be is a failure of that endpoint, and the next is asked;
+   * "not here" (404/410) asks the next too.
    */
-  async #first(rel: string, order: Endpoint[], accept: string | undefined, verify = false): Promise<Outcome> {
+  async #first(rel: string, order: Endpoint[], accept: string | undefined, want: Want): Promise<Outcome> {
     const failed: string[] = [];
     let absent: Fetched | undefined;
     for (const ep of order) {
       let got: Got;
       try {
-        got = await this.#get(ep, rel, accept);
+        got = await this.#get(ep, rel, accept, want);
       } catch (err) {
         const e = classify(err, 'upstream');
         failed.push(`${ep.name}: ${e.message}`);
         this.#failed(ep, e);
         continue;
       }
-      const { status } = got.fetched;
-      if (this.#protocol.absent(status)) {
-        ep.counters.misses++;
-        absent = got.fetched;
+      const { status, body } = got.fetched;
+      if (this.#protocol.absent(status) || status < 200 || status >= 300) {
+        body.discard();
+        if (this.#protocol.absent(status)) {
+          ep.counters.misses++;
+          absent = got.fetched;
+        } else {
+          failed.push(`${ep.name}: HTTP ${status}`);
+          this.#failed(ep, new ProxyError(status >= 500 ? 'unreachable' : 'protocol', `HTTP ${status}`, undefined, 'upstream'));
+        }
         continue;
       }
-      if (status < 200 || status >= 300) {
-        failed.push(`${ep.name}: HTTP ${status}`);
-        this.#failed(ep, new ProxyError(status >= 500 ? 'unreachable' : 'protocol', `HTTP ${status}`, undefined, 'upstream'));
-        continue;
+      let bad: string | undefined;
+      if (want.kind === 'artifact') {
+        got.verdict = this.#protocol.verify ? await this.#protocol.verify(rel, body, this.#verifyContext(ep, accept)) : { verified: false, unknown: 'this kind of mirror checks nothing' };
+        if ('wrong' in got.verdict) bad = got.verdict.wrong;
+      } else if (want.kind === 'document') {
+        got.fetched.body = await inMemory(body);
+        bad = this.#protocol.check?.(rel, got.fetched.body.buffer!);
       }
-      const wrong = verify ? await this.#protocol.verify?.(rel, got.fetched, this.#verifyContext(accept)) : this.#protocol.check?.(rel, got.fetched.body);
-      if (wrong) {
+      if (bad) {
+        got.fetched.body.discard();
         ep.counters.bad++;
-        failed.push(`${ep.name}: ${wrong}`);
-        this.#failed(ep, new ProxyError('protocol', wrong, undefined, 'upstream'));
-        this.#deps.log.warn({ mirror: this.name, upstream: ep.name, path: rel }, `${this.name}: ${ep.name} served a bad ${verify ? 'artifact' : 'answer'} (${wrong}); trying the next`);
+        failed.push(`${ep.name}: ${bad}`);
+        this.#failed(ep, new ProxyError('protocol', bad, undefined, 'upstream'));
+        this.#deps.log.warn({ mirror: this.name, upstream: ep.name, path: rel }, `${this.name}: ${ep.name} served a bad ${want.kind === 'artifact' ? 'artifact' : 'answer'} (${bad}); trying the next`);
         continue;
       }
       ep.counters.hits++;
-      ep.counters.bytes += got.fetched.body.length;
+      ep.counters.bytes += body.size;
       ep.health.pass(Date.now(), undefined, this.#health);
       return got;
     }
@@ -264,33 +327,63 @@ export class Mirror implements Responder, HealthChecked {
   }
 
   /** GET rel from one endpoint, following a few redirects (registries send tarballs to a CDN). */
-  async #get(ep: Endpoint, rel: string, accept: string | undefined): Promise<Got> {
+  async #get(ep: Endpoint, rel: string, accept: string | undefined, want: Want): Promise<Got> {
     let url = this.#protocol.urlFor?.(ep.base, rel) ?? joinUrl(ep.base, rel);
-    const options = { timeoutMs: this.#def.check.timeoutMs * 6, maxBytes: MAX_BODY, headers: this.#protocol.requestHeaders?.(rel, accept) ?? {} };
+    const options = {
+      timeoutMs: this.#def.check.timeoutMs * 6,
+      deadlineMs: want.kind === 'artifact' ? ARTIFACT_DEADLINE_MS : DOCUMENT_DEADLINE_MS,
+      maxBytes: want.maxBytes,
+      // documents are parsed whole anyway; an artifact past the hot cache's size goes to a file
+      memoryBytes: want.kind === 'document' ? want.maxBytes : HOT_MAX_ITEM,
+      headers: this.#protocol.requestHeaders?.(rel, accept) ?? {},
+    };
     for (let hop = 0; ; hop++) {
       const fetched = await this.#fetcher.get(url, ep.route, options);
       const location = fetched.headers.location;
       if (fetched.status < 300 || fetched.status >= 400 || !location || hop === MAX_REDIRECTS) return { fetched, url, from: ep };
+      fetched.body.discard();
       const next = new URL(location, url);
-      // an upstream may send a download to its CDN, but not proxyd to an address of its choosing
-      if (next.origin !== url.origin && (next.protocol !== 'https:' || isIP(next.hostname.replace(/^\[|\]$/g, '')) !== 0)) {
-        throw new ProxyError('protocol', `${ep.name} redirected to ${next.origin}: only https:// to a host name is followed`, undefined, 'upstream');
-      }
+      if (next.origin !== url.origin) await this.#checkRedirect(ep, next);
       url = next;
     }
   }
 
-  #verifyContext(accept: string | undefined) {
+  /** An upstream may send a download to its CDN, but not proxyd to an address of its choosing (this host, its link). */
+  async #checkRedirect(ep: Endpoint, next: URL): Promise<void> {
+    const refuse = (why: string) => new ProxyError('protocol', `${ep.name} redirected to ${next.origin}: ${why}`, undefined, 'upstream');
+    if (next.protocol !== 'https:' || isIP(next.hostname.replace(/^\[|\]$/g, '')) !== 0) throw refuse('only https:// to a host name is followed');
+    const addresses = await this.#deps.resolver().resolve(next.hostname).catch(() => [] as string[]);
+    if (next.hostname === 'localhost' || next.hostname.endsWith('.localhost') || addresses.some(isHostLocal)) {
+      throw refuse('it names this host or its link (loopback, link-local or unspecified address)');
+    }
+  }
+
+  #verifyContext(ep: Endpoint, accept: string | undefined): VerifyContext {
     return {
-      mutable: async (rel: string) => {
+      mutable: async (rel) => {
         const c = this.#protocol.classify(rel, accept);
         if (c.type !== 'mutable') return undefined;
         const outcome = await this.#document(rel, c, accept);
-        return 'fetched' in outcome ? outcome.fetched.body : undefined;
+        return 'fetched' in outcome ? outcome.fetched.body.buffer : undefined;
       },
-      lookup: async (rel: string) => {
-        const outcome = await this.#first(rel, this.#order(true), undefined);
-        return 'fetched' in outcome ? outcome.fetched.body : undefined;
+      artifact: async (rel) => {
+        const c = this.#protocol.classify(rel, undefined);
+        if (c.type !== 'immutable') return undefined;
+        const key = `${this.name} ${c.key}`;
+        const hot = this.#hot.get(key);
+        if (hot) return hot.body;
+        const cache = await this.#deps.artifactCache();
+        const hit = cache.get(key);
+        const cached = hit && hit.size <= HOT_MAX_ITEM ? await readAll(hit.open()).catch(() => undefined) : undefined;
+        if (cached) return cached;
+        const outcome = await this.#fetchArtifact(key, rel, c, undefined, cache);
+        return 'fetched' in outcome && outcome.verdict?.verified ? outcome.fetched.body.bytes() : undefined;
+      },
+      sameUpstream: async (rel) => {
+        const got = await this.#get(ep, rel, undefined, { kind: 'document', maxBytes: MAX_BYTES.mutable });
+        const body = await inMemory(got.fetched.body);
+        if (got.fetched.status !== 200) throw new Error(`${rel}: HTTP ${got.fetched.status}`);
+        return body.buffer!;
       },
     };
   }
@@ -346,10 +439,10 @@ export class Mirror implements Responder, HealthChecked {
     if (this.#closed) return;
     const url = joinUrl(ep.base, this.#def.check.path);
     try {
-      const fetched = await this.#fetcher.get(url, ep.route, { timeoutMs: this.#def.check.timeoutMs, maxBytes: 0, headOnly: true });
-      if (fetched.status >= 500) throw new ProxyError('unreachable', `check ${url.origin}${url.pathname}: HTTP ${fetched.status}`, undefined, 'upstream');
-      const t = ep.health.pass(Date.now(), Math.round(fetched.ms), this.#health);
-      if (t === 'up' || t === 'slow') this.#deps.log.info({ mirror: this.name, upstream: ep.name, ms: Math.round(fetched.ms) }, `${this.name}/${ep.name} is ${t}`);
+      const { status, ms } = await this.#fetcher.status(url, ep.route, this.#def.check.timeoutMs);
+      if (status >= 500) throw new ProxyError('unreachable', `check ${url.origin}${url.pathname}: HTTP ${status}`, undefined, 'upstream');
+      const t = ep.health.pass(Date.now(), Math.round(ms), this.#health);
+      if (t === 'up' || t === 'slow') this.#deps.log.info({ mirror: this.name, upstream: ep.name, ms: Math.round(ms) }, `${this.name}/${ep.name} is ${t}`);
     } catch (err) {
       const e = classify(err, 'upstream');
       const t = ep.health.fail(Date.now(), e.cls, e.message, this.#health, true);
@@ -358,82 +451,10 @@ export class Mirror implements Responder, HealthChecked {
   }
 }
 
-/**
- * The path decoded, and its query as sent; undefined when it does not decode or, decoded, could
- * step out of an upstream's base path (`.` or `..` segments, a backslash, a `%` left over from
- * double encoding: URL parsers resolve those).
- */
-function decodePath(raw: string): { path: string; query: string } | undefined {
-  const q = raw.indexOf('?');
-  let path: string;
-  try {
-    path = decodeURIComponent(q < 0 ? raw : raw.slice(0, q));
-  } catch {
-    return undefined;
-  }
-  if (/[\\%\0]/.test(path) || path.split('/').some((s) => s === '.' || s === '..')) return undefined;
-  return { path, query: q < 0 ? '' : raw.slice(q) };
+/** a document's body in memory (read from its file, which then goes) */
+async function inMemory(body: Body): Promise<Body> {
+  if (body.buffer) return body;
+  const bytes = await body.bytes();
+  body.discard();
+  return new Body(body.size, body.sha256, { buffer: bytes });
 }
-
-/** a Host header that names this machine: an IP address, localhost (with any port) */
-function loopbackName(host: string | undefined): boolean {
-  if (!host) return true;
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
-  return isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost');
-}
-
-/** a whole cached artifact through the cache's hash check (`discard`: only the check, no bytes kept) */
-async function readAll(body: Readable, discard = false): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) if (!discard) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function headerOf(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return headers[i + 1];
-  return undefined;
-}
-
-function send(answer: HttpAnswer, request: HttpRequest, status: number, type: string, body: Buffer, extra: Record<string, string> = {}): void {
-  const headers = ['Content-Type', type, 'Content-Length', String(body.length), ...Object.entries(extra).flat()];
-  answer.head(status, headers);
-  if (request.method !== 'HEAD') answer.write(body);
-  answer.end();
-}
-
-/** A cached artifact to the client, with backpressure; a file that fails its hash cuts the answer (the client sees it broken). */
-function stream(answer: HttpAnswer, request: HttpRequest, type: string, size: number, body: Readable): Promise<void> {
-  if (answer.closed) {
-    body.destroy(); // the client left while the file was being checked
-    return Promise.resolve();
-  }
-  answer.head(200, ['Content-Type', type, 'Content-Length', String(size)]);
-  if (request.method === 'HEAD') {
-    body.destroy();
-    answer.end();
-    return Promise.resolve();
-  }
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (err?: ProxyError) => {
-      if (settled) return;
-      settled = true;
-      body.destroy();
-      if (err) reject(err);
-      else resolve();
-    };
-    answer.onDrain(() => body.resume());
-    answer.onClose(() => settle()); // the client left (or the answer ended): the file is closed either way
-    body.on('data', (chunk: Buffer) => {
-      if (!answer.write(chunk)) body.pause();
-    });
-    body.once('end', () => {
-      answer.end();
-      settle();
-    });
-    // the cache quarantined the file: this answer is cut, the next request fetches it again
-    body.once('error', (err) => settle(new ProxyError('reset', `cached artifact failed its check: ${err.message}`, undefined, 'proxyd')));
-    body.once('close', () => settle());
-  });
-}
-

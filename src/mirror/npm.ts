@@ -1,13 +1,14 @@
 // The npm registry protocol: packuments (`/name`, `/@scope%2fname`) are merged with the origin's
 // and have their tarball URLs pointed back at proxyd; tarballs (`/name/-/name-1.0.0.tgz`) are
 // artifacts, verified against the packument's `dist.integrity` (or `shasum`).
-import { createHash } from 'node:crypto';
-import type { Classified, MergeResult, Protocol } from './protocol.js';
+import { unknown, VERIFIED, wrong, type Classified, type MergeResult, type Protocol, type Verdict } from './protocol.js';
 import { compareSemver } from './semver.js';
 
 /** a package name: optional @scope/, then url-safe lower-case characters */
 const NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 const MAX_NAME = 214;
+/** a full packument of a package with thousands of versions runs to tens of megabytes */
+const MAX_PACKUMENT = 64 * 1024 * 1024;
 
 interface Packument {
   name?: string;
@@ -42,7 +43,7 @@ export const NPM: Protocol = {
     if (!p) return { type: 'pass' };
     if ('error' in p) return { type: 'invalid', reason: p.error };
     if (p.tarball) return { type: 'immutable', key: `npm ${p.name}/-/${p.tarball}` };
-    return { type: 'mutable', key: `packument ${p.name}`, merge: true };
+    return { type: 'mutable', key: `packument ${p.name}`, merge: true, maxBytes: MAX_PACKUMENT };
   },
 
   // the full packument, whatever the client asked: one document to cache, merge and verify against
@@ -90,25 +91,22 @@ export const NPM: Protocol = {
     return Buffer.from(JSON.stringify(doc));
   },
 
-  async verify(rel, fetched, ctx): Promise<string | undefined> {
+  async verify(rel, body, ctx): Promise<Verdict> {
     const p = parse(rel) as { name: string; tarball: string };
     const packument = await ctx.mutable(`/${p.name.replace('/', '%2f')}`);
-    if (!packument) return undefined;
+    if (!packument) return unknown(`no packument of ${p.name} could be read`);
     const doc = JSON.parse(packument.toString()) as Packument;
     const dist = Object.values(doc.versions ?? {}).map((v) => v?.dist).find((d) => typeof d?.tarball === 'string' && d.tarball.endsWith(`/-/${p.tarball}`));
-    if (!dist) return undefined;
-    if (dist.integrity) {
-      for (const sri of dist.integrity.split(/\s+/)) {
-        const [alg, want] = [sri.slice(0, sri.indexOf('-')), sri.slice(sri.indexOf('-') + 1)];
-        if (!['sha512', 'sha384', 'sha256', 'sha1'].includes(alg)) continue;
-        const got = createHash(alg).update(fetched.body).digest('base64');
-        return got === want ? undefined : `its ${alg} is not the packument's dist.integrity`;
-      }
+    if (!dist) return unknown(`the packument of ${p.name} does not list ${p.tarball}`);
+    for (const sri of (dist.integrity ?? '').split(/\s+/)) {
+      const [alg, want] = [sri.slice(0, sri.indexOf('-')), sri.slice(sri.indexOf('-') + 1)];
+      if (!['sha512', 'sha384', 'sha256', 'sha1'].includes(alg)) continue;
+      return (await body.digest(alg)).toString('base64') === want ? VERIFIED : wrong(`its ${alg} is not the packument's dist.integrity`);
     }
     if (dist.shasum) {
-      return createHash('sha1').update(fetched.body).digest('hex') === dist.shasum ? undefined : "its sha1 is not the packument's dist.shasum";
+      return (await body.digest('sha1')).toString('hex') === dist.shasum ? VERIFIED : wrong("its sha1 is not the packument's dist.shasum");
     }
-    return undefined;
+    return unknown(`the packument of ${p.name} gives no hash for ${p.tarball}`);
   },
 
   contentType: (rel) => (rel.endsWith('.tgz') ? 'application/octet-stream' : 'application/json'),

@@ -2,24 +2,43 @@
 // change (cached on disk, verified) and which do (cached a minute, merged with the origin's),
 // how bodies are rewritten so that follow-up downloads come through proxyd too, and how an
 // artifact is checked before any byte of it reaches a client.
-import type { Fetched } from './fetcher.js';
+import type { Body } from './body.js';
 
+/** the largest answer read, by kind of path, unless the protocol says otherwise */
+export const MAX_BYTES = { immutable: 512 * 1024 * 1024, mutable: 16 * 1024 * 1024, pass: 64 * 1024 * 1024 };
+
+/** `maxBytes`: a longer answer is that upstream's failure (a version list is not a gigabyte) */
 export type Classified =
   /** not a valid request of this protocol: 400 before any upstream is asked */
   | { type: 'invalid'; reason: string }
   /** a versioned artifact: cached on disk under `key`, verified */
-  | { type: 'immutable'; key: string }
+  | { type: 'immutable'; key: string; maxBytes?: number }
   /** an answer that changes (version lists, packuments, index pages): cached a minute */
-  | { type: 'mutable'; key: string; merge?: boolean }
+  | { type: 'mutable'; key: string; merge?: boolean; maxBytes?: number }
   /** passed on, not cached */
-  | { type: 'pass' };
+  | { type: 'pass'; maxBytes?: number };
 
-/** What verifying an artifact may consult: the (merged) mutable answers of the same mirror, and the checksum database. */
+/** What checking an artifact found. */
+export type Verdict =
+  /** it is what the index page, packument or checksum database says it is: served and stored */
+  | { verified: true }
+  /** nothing says what it should be (no page or packument lists it, no checksum record): served to this client, never stored */
+  | { verified: false; unknown: string }
+  /** it is not what it should be: that upstream's failure, the next one is asked */
+  | { verified: false; wrong: string };
+
+export const VERIFIED: Verdict = { verified: true };
+export const unknown = (why: string): Verdict => ({ verified: false, unknown: why });
+export const wrong = (why: string): Verdict => ({ verified: false, wrong: why });
+
+/** What verifying an artifact may consult. */
 export interface VerifyContext {
-  /** a mutable document of this mirror (a packument), from its minute cache or fetched */
+  /** a mutable document of this mirror (a packument, an index page), from its minute cache or fetched */
   mutable(rel: string): Promise<Buffer | undefined>;
-  /** the body of a pass-through path (a checksum-database lookup) from the first upstream that answers it, or undefined */
-  lookup(rel: string): Promise<Buffer | undefined>;
+  /** a verified artifact of this mirror (a checksum-database lookup), from the cache or fetched, or undefined when none could be had */
+  artifact(rel: string): Promise<Buffer | undefined>;
+  /** `rel` from the upstream that served what is being verified (the tiles that prove its lookup); throws when it does not answer */
+  sameUpstream(rel: string): Promise<Buffer>;
 }
 
 export interface MergeResult {
@@ -37,14 +56,14 @@ export interface Protocol {
   requestHeaders?(rel: string, accept: string | undefined): Record<string, string>;
   /** is this answer "not here, ask the next" (GOPROXY: 404 and 410) */
   absent(status: number): boolean;
-  /** why a 2xx answer to a document path is garbage (not this protocol's), or undefined: then it is that upstream's failure */
+  /** why a 2xx answer to a document path is garbage (not this protocol's), or undefined; garbage is that upstream's failure */
   check?(rel: string, body: Buffer): string | undefined;
   /** the union of a mirror's and the origin's answer for a mergeable mutable path */
   merge?(rel: string, mirror: Buffer, origin: Buffer): MergeResult;
   /** the body as the client gets it: links pointing back at `clientBase` (proxyd's endpoint as the client named it) */
   rewrite?(rel: string, body: Buffer, clientBase: string, fetchedFrom: URL): Buffer;
-  /** why the artifact is wrong, or undefined when it checks out */
-  verify?(rel: string, fetched: Fetched, ctx: VerifyContext): Promise<string | undefined>;
+  /** whether the artifact is what it should be (without verify, no artifact is ever stored) */
+  verify?(rel: string, body: Body, ctx: VerifyContext): Promise<Verdict>;
   /** the Content-Type to answer with when the upstream gave none */
   contentType(rel: string): string;
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   CI, goEnv, goModDownload, haveGo, haveNpm, havePip, npmArgs, npmEnv, pipDownloadArgs, pipEnv, writeGoModule, writeNpmProject,
 } from '../fixtures/mirror-clients.js';
-import { startModuleOrigin, type ModuleOrigin } from '../fixtures/module-origin.js';
+import { startModuleOrigin, testSumdb, type ModuleOrigin } from '../fixtures/module-origin.js';
 import { startNpmRegistry, type NpmRegistry } from '../fixtures/npm-registry.js';
 import { startPypiIndex, type PypiIndex } from '../fixtures/pypi-index.js';
 import { run } from '../fixtures/run.js';
@@ -138,13 +138,36 @@ describe.skipIf(!HAVE.go && !CI)('module origin with go 1.19', () => {
     expect((await fetch(`${origin.base}/example.com/hello/@v/v9.9.9.info`)).status).toBe(404);
     const s = origin.sums('example.com/Upper/Mod', 'v0.1.0-RC1');
     const lookup = await fetch(`${origin.base}/sumdb/sum.golang.org/lookup/example.com/!upper/!mod@v0.1.0-!r!c1`);
-    expect((await lookup.text()).split('\n').slice(1)).toEqual([
-      `example.com/Upper/Mod v0.1.0-RC1 ${s.zip}`,
-      `example.com/Upper/Mod v0.1.0-RC1/go.mod ${s.mod}`,
-      '',
-      '',
+    const lines = (await lookup.text()).split('\n');
+    expect(lines.slice(1, 4)).toEqual([`example.com/Upper/Mod v0.1.0-RC1 ${s.zip}`, `example.com/Upper/Mod v0.1.0-RC1/go.mod ${s.mod}`, '']);
+    expect(lines.slice(4)).toEqual([
+      'go.sum database tree', String(testSumdb().size()), expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/), '',
+      expect.stringMatching(/^\u2014 sum\.golang\.org [A-Za-z0-9+/]+=*$/), '',
     ]);
     expect((await fetch(`${origin.base}/sumdb/sum.golang.org/supported`)).status).toBe(404);
+  });
+
+  test('the checksum database: go verifies its signed lookups and tiles with the test key; a forged record or key is refused', { timeout: SLOW }, async () => {
+    const M = 'example.com/hello';
+    const sumdbEnv = () => fresh({ GOSUMDB: `${testSumdb().key} ${origin.base}/sumdb/sum.golang.org` }).env;
+    const mark = origin.requests.length;
+    let r = await goModDownload(sumdbEnv(), [`${M}@v1.0.0`]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const asked = origin.requests.slice(mark).map((q) => q.path);
+    expect(asked).toContain('/sumdb/sum.golang.org/lookup/example.com/hello@v1.0.0');
+    expect(asked.some((p) => p.startsWith('/sumdb/sum.golang.org/tile/8/0/'))).toBe(true);
+    try {
+      for (const how of ['record', 'key'] as const) {
+        origin.corrupt(M, 'v1.0.0', 'content');
+        origin.forgeLookups(how);
+        r = await goModDownload(sumdbEnv(), [`${M}@v1.0.0`]);
+        expect(r.code, `${how}: ${r.stderr}`).not.toBe(0);
+        expect(r.modules[0]!.Error, how).toMatch(how === 'key' ? /reading tree note: note has no verifiable signatures/ : /cannot authenticate record data in server response/);
+      }
+    } finally {
+      origin.forgeLookups(undefined);
+      origin.repair(M, 'v1.0.0');
+    }
   });
 
   test('a prefix: GOPROXY=<base>/api/go works, paths outside it are 404', { timeout: SLOW }, async () => {

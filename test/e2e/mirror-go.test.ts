@@ -13,11 +13,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { Health } from '../../src/control/api.js';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
 import { CI, goEnv, goModDownload, haveGo, writeGoModule } from '../fixtures/mirror-clients.js';
-import { startModuleOrigin, type ModuleOrigin } from '../fixtures/module-origin.js';
+import { startModuleOrigin, testSumdb, type ModuleOrigin } from '../fixtures/module-origin.js';
 import { proxyctlJson } from '../fixtures/proxyctl.js';
 import { curl } from '../fixtures/run.js';
 
 const SLOW = 180_000;
+/** the test checksum database's key: the mirror trusts what it signs */
+const SUMDB_KEY = testSumdb().key;
 const HAVE_GO = haveGo();
 if (!HAVE_GO && !CI) console.warn('mirror-go: skipping: go is not installed (Debian golang-go)');
 
@@ -41,6 +43,7 @@ describe.skipIf(!HAVE_GO && !CI)('go mod download through the goproxy mirror', (
   const config = (cacheDir: string) => `mirrors:
   - name: go
     kind: goproxy
+    sumdb-key: '${SUMDB_KEY}'
     path: /go
     upstreams: [http://127.0.0.1:1, ${mirror.goproxy}]
     origins: [${origin.goproxy}]
@@ -143,6 +146,35 @@ rules:
     expect(zipFetches(mirror, 'hello', 'v1.4.0') + zipFetches(origin, 'hello', 'v1.4.0')).toBe(1);
   });
 
+  test('an upstream that forges its checksum-database lookup (a record under the real signed tree, or a tree signed by another key) has its zip refused; nothing of it is cached', { timeout: SLOW }, async () => {
+    const M = 'example.com/hello';
+    try {
+      for (const [how, version] of [['record', 'v1.5.0'], ['key', 'v1.6.0']] as const) {
+        origin.addVersion(M, version, { files: { 'hello.go': hello(version) } });
+        mirror.addVersion(M, version, { files: { 'hello.go': hello(version) } });
+        mirror.corrupt(M, version, 'content');
+        mirror.forgeLookups(how);
+        // GOSUMDB=off and no go.sum: proxyd's check is all that stands between this client and the forged zip
+        const r = await goModDownload(client(), [`${M}@${version}`]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.modules[0]!.Sum, how).toBe(origin.sums(M, version).zip);
+        const refused = d.logs.filter((l) => l.upstream === mirror.goproxy.replace('http://', '') && l.path === `/sumdb/sum.golang.org/lookup/${M}@${version}`
+          && String(l.msg).includes("a lookup that does not verify against sum.golang.org's key"));
+        expect(refused.length, how).toBeGreaterThan(0);
+        // what the cache holds is the origin's zip: asked again with both upstreams gone, the same bytes
+        mirror.down('reset');
+        origin.down('502');
+        const again = await fetch(`http://127.0.0.1:${d.httpPort}/go/${M}/@v/${version}.zip`);
+        expect(again.status).toBe(200);
+        expect(Buffer.from(await again.arrayBuffer()).equals(origin.zipBytes(M, version)), how).toBe(true);
+        mirror.up();
+        origin.up();
+      }
+    } finally {
+      mirror.forgeLookups(undefined);
+    }
+  });
+
   test('bad input: a path that is not case-encoded is 400 before any upstream is asked; a path outside the mirrors is 404 naming them', async () => {
     const asked = mirror.requests.length + origin.requests.length;
     const upper = await curl(['-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/Upper/Mod/@v/list`]);
@@ -162,7 +194,7 @@ describe.skipIf(!HAVE_GO && !CI)('upstreams and a cache that lie', () => {
     await new Promise<void>((r) => portal.listen(0, '127.0.0.1', r));
     const mirror = await startModuleOrigin(structuredClone(MODULES));
     const d = await startTestDaemon(`mirrors:
-  - { name: go, kind: goproxy, upstreams: ['http://127.0.0.1:${(portal.address() as AddressInfo).port}', '${mirror.goproxy}'], check: { interval: 1h } }
+  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', upstreams: ['http://127.0.0.1:${(portal.address() as AddressInfo).port}', '${mirror.goproxy}'], check: { interval: 1h } }
 cache: { dir: ${join(root, 'cache')} }
 `);
     try {
@@ -174,7 +206,9 @@ cache: { dir: ${join(root, 'cache')} }
       ]);
       const bad = d.logs.filter((l) => String(l.msg).includes('served a bad')).map((l) => String(l.msg).replace(/^go: [^ ]+ /, ''));
       expect(bad).toContain('served a bad answer (a version list with "<html>please log in</html>" in it); trying the next');
-      expect(bad).toContain('served a bad artifact (not a valid module zip: not a zip file (no end of central directory)); trying the next');
+      expect(bad).toContain('served a bad artifact (its .info is not JSON); trying the next');
+      // its checksum-database lookup is a page too: not signed, so not believed
+      expect(bad).toContain("served a bad artifact (a lookup that does not verify against sum.golang.org's key: not a checksum database lookup (record id, go.sum lines, signed tree)); trying the next");
     } finally {
       await d.stop({ now: true });
       await mirror.close();
@@ -187,7 +221,7 @@ cache: { dir: ${join(root, 'cache')} }
     const root = mkdtempSync(join(tmpdir(), 'proxyd-mirror-rot-'));
     const big = { 'example.com/big': { 'v1.0.0': { files: { 'big.go': 'package big\n', 'data.bin': randomBytes(3 * 1024 * 1024) } } } };
     const mirror = await startModuleOrigin(big);
-    const conf = `mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(root, 'cache')} }\n`;
+    const conf = `mirrors:\n  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(root, 'cache')} }\n`;
     let d = await startTestDaemon(conf);
     try {
       const get = async () => {
@@ -219,7 +253,7 @@ cache: { dir: ${join(root, 'cache')} }
 describe('requests that try to step outside the mirror', () => {
   test('encoded dot segments, a backslash and double encoding are 400 before any upstream is asked; a lookup of the checksum database passes', async () => {
     const mirror = await startModuleOrigin(structuredClone(MODULES), { prefix: '/base' });
-    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-dots-')), 'c')} }\n`);
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-dots-')), 'c')} }\n`);
     try {
       const asked = () => mirror.requests.filter((r) => r.path !== '/base/').length;
       for (const path of ['/go/%2e%2e/%2e%2e/secret/@v/list', '/go/example.com/%252e%252e/x/@v/list', '/go/example.com/..%5c..%5cx/@v/list', '/go/sumdb/sum.golang.org/tile/%2e%2e/x']) {
@@ -244,7 +278,7 @@ describe('requests that try to step outside the mirror', () => {
       res.end();
     });
     await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
-    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['http://127.0.0.1:${(redirector.address() as AddressInfo).port}', '${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-host-')), 'c')} }\n`);
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', upstreams: ['http://127.0.0.1:${(redirector.address() as AddressInfo).port}', '${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-host-')), 'c')} }\n`);
     try {
       const rebound = await curl(['-H', 'Host: evil.example:8080', '-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/list`]);
       expect(rebound.stdout).toBe('go: a mirror endpoint answers requests for localhost or an IP address (Host names another site: DNS rebinding?)\n\n403');
@@ -262,7 +296,7 @@ describe('requests that try to step outside the mirror', () => {
   test('a client that leaves in the middle of a large cached file: its session ends, nothing stays open', async () => {
     const big = { 'example.com/big': { 'v1.0.0': { files: { 'big.go': 'package big\n', 'data.bin': randomBytes(6 * 1024 * 1024) } } } };
     const mirror = await startModuleOrigin(big);
-    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-leave-')), 'c')} }\n`);
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-leave-')), 'c')} }\n`);
     try {
       const url = `http://127.0.0.1:${d.httpPort}/go/example.com/big/@v/v1.0.0.zip`;
       expect((await curl(['-o', '/dev/null', '-w', '%{http_code}', url])).stdout).toBe('200'); // cached now
@@ -288,7 +322,7 @@ describe('clients that name the origin host instead of the endpoint', () => {
     const origin = await startModuleOrigin(structuredClone(MODULES));
     const d = await startTestDaemon(`hosts: { goproxy.test: 127.0.0.1 }
 mirrors:
-  - { name: go, kind: goproxy, path: /go, upstreams: ['${mirror.goproxy}'], origins: ['http://goproxy.test:${origin.port}'], check: { interval: 1h } }
+  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', path: /go, upstreams: ['${mirror.goproxy}'], origins: ['http://goproxy.test:${origin.port}'], check: { interval: 1h } }
 cache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-host-')), 'cache')} }
 rules:
   - DOMAIN,goproxy.test,go
@@ -313,7 +347,7 @@ rules:
 
   test('only GET and HEAD: a POST to a mirror is 405', async () => {
     const mirror = await startModuleOrigin(structuredClone(MODULES));
-    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, upstreams: ['${mirror.goproxy}'] }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-m-')), 'c')} }\n`);
+    const d = await startTestDaemon(`mirrors:\n  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', upstreams: ['${mirror.goproxy}'] }\ncache: { dir: ${join(mkdtempSync(join(tmpdir(), 'proxyd-mirror-m-')), 'c')} }\n`);
     try {
       const post = await curl(['-X', 'POST', '-d', 'x', '-w', '\n%{http_code}', `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/list`]);
       expect(post.stdout).toBe('go: a mirror answers GET and HEAD only\n\n405');
@@ -332,7 +366,7 @@ describe.skipIf(!HAVE_GO && !CI)('an unwritable cache directory', () => {
     const mirror = await startModuleOrigin(structuredClone(MODULES));
     writeFileSync(join(root, 'not-a-dir'), 'a file where the cache directory should be');
     const d = await startTestDaemon(`mirrors:
-  - { name: go, kind: goproxy, path: /go, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }
+  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', path: /go, upstreams: ['${mirror.goproxy}'], check: { interval: 1h } }
 cache: { dir: ${join(root, 'not-a-dir', 'cache')} }
 rules:
   - MATCH,DIRECT

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { Body } from '../../src/mirror/body.js';
 import { ArtifactCache } from '../../src/mirror/cache.js';
 import { capturingLogger } from '../fixtures/logger.js';
 
@@ -51,7 +52,7 @@ describe('ArtifactCache: storing and reading', () => {
     const { log } = capturingLogger();
     const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 10_000_000, log });
     const body = bytes(200_000);
-    expect(await cache.put(GO_ZIP, body, { 'content-type': 'application/zip', upstream: 'proxy.golang.org' })).toBe(true);
+    expect(await cache.put(GO_ZIP, Body.of(body), { 'content-type': 'application/zip', upstream: 'proxy.golang.org' })).toBe(true);
 
     const got = cache.get(GO_ZIP);
     expect(got).toMatchObject({ key: GO_ZIP, size: body.length, sha256: sha256(body), meta: { 'content-type': 'application/zip', upstream: 'proxy.golang.org' } });
@@ -67,7 +68,7 @@ describe('ArtifactCache: storing and reading', () => {
   test('an empty artifact round-trips', async () => {
     const { log } = capturingLogger();
     const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1000, log });
-    expect(await cache.put('go/example.com/m/@v/v1.0.0.info', Buffer.alloc(0), {})).toBe(true);
+    expect(await cache.put('go/example.com/m/@v/v1.0.0.info', Body.of(Buffer.alloc(0)), {})).toBe(true);
     const { data, error } = await drain(cache.get('go/example.com/m/@v/v1.0.0.info')!.open());
     expect(error).toBeUndefined();
     expect(data.length).toBe(0);
@@ -78,7 +79,7 @@ describe('ArtifactCache: storing and reading', () => {
     const dir = join(root, 'deep', 'c');
     const cache = await ArtifactCache.open({ dir, maxBytes: 1000, log });
     const key = '../../../etc/evil';
-    expect(await cache.put(key, Buffer.from('x'), {})).toBe(true);
+    expect(await cache.put(key, Body.of(Buffer.from('x')), {})).toBe(true);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     expect((await readdir(join(dir, 'objects'))).sort()).toEqual([sha256(key), `${sha256(key)}.json`]);
     expect(JSON.parse(await readFile(join(dir, 'objects', `${sha256(key)}.json`), 'utf8'))).toMatchObject({ key, size: 1, sha256: sha256('x'), meta: {} });
@@ -88,12 +89,12 @@ describe('ArtifactCache: storing and reading', () => {
   test('storing a key again with other bytes replaces the entry; stats stay exact', async () => {
     const { log } = capturingLogger();
     const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 10_000, log });
-    expect(await cache.put('a', bytes(100, 1), {})).toBe(true);
-    expect(await cache.put('b', bytes(300, 2), {})).toBe(true);
+    expect(await cache.put('a', Body.of(bytes(100, 1)), {})).toBe(true);
+    expect(await cache.put('b', Body.of(bytes(300, 2)), {})).toBe(true);
     expect(cache.stats()).toMatchObject({ entries: 2, bytes: 400 });
-    expect(await cache.put('a', bytes(250, 3), { v: '2' })).toBe(true);
+    expect(await cache.put('a', Body.of(bytes(250, 3)), { v: '2' })).toBe(true);
     expect(cache.stats()).toMatchObject({ entries: 2, bytes: 550 });
-    expect(await cache.put('a', bytes(250, 3), { v: '2' })).toBe(true); // the same bytes again: nothing changes
+    expect(await cache.put('a', Body.of(bytes(250, 3)), { v: '2' })).toBe(true); // the same bytes again: nothing changes
     expect(cache.stats()).toMatchObject({ entries: 2, bytes: 550 });
     const a = cache.get('a')!;
     expect(a.meta).toEqual({ v: '2' });
@@ -103,7 +104,7 @@ describe('ArtifactCache: storing and reading', () => {
   test('concurrent puts of one key leave one complete entry', async () => {
     const { log } = capturingLogger();
     const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1_000_000, log });
-    const results = await Promise.all([1, 2, 3, 4, 5].map((seed) => cache.put('k', bytes(10_000 + seed, seed), {})));
+    const results = await Promise.all([1, 2, 3, 4, 5].map((seed) => cache.put('k', Body.of(bytes(10_000 + seed, seed)), {})));
     expect(results).toEqual([true, true, true, true, true]);
     expect(cache.stats()).toMatchObject({ entries: 1, bytes: 10_005 });
     expect((await drain(cache.get('k')!.open())).data.equals(bytes(10_005, 5))).toBe(true);
@@ -115,8 +116,8 @@ describe('ArtifactCache: restarts', () => {
   test('a new cache on the same directory sees the entries, their meta and their bytes', async () => {
     const dir = join(root, 'c');
     const first = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log: capturingLogger().log });
-    expect(await first.put(GO_ZIP, bytes(70_000, 1), { 'content-type': 'application/zip' })).toBe(true);
-    expect(await first.put('pypi/requests-2.32.3-py3-none-any.whl', bytes(5_000, 2), { 'content-type': 'application/octet-stream' })).toBe(true);
+    expect(await first.put(GO_ZIP, Body.of(bytes(70_000, 1)), { 'content-type': 'application/zip' })).toBe(true);
+    expect(await first.put('pypi/requests-2.32.3-py3-none-any.whl', Body.of(bytes(5_000, 2)), { 'content-type': 'application/octet-stream' })).toBe(true);
     await first.idle();
 
     const { log, lines } = capturingLogger();
@@ -132,26 +133,26 @@ describe('ArtifactCache: restarts', () => {
   test('the recency order survives a restart, including what get() refreshed', async () => {
     const dir = join(root, 'c');
     const first = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
-    for (const key of ['a', 'b', 'c']) expect(await first.put(key, bytes(100), {})).toBe(true);
+    for (const key of ['a', 'b', 'c']) expect(await first.put(key, Body.of(bytes(100)), {})).toBe(true);
     first.get('a'); // order now b, c, a
     await first.idle();
 
     const second = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
-    expect(await second.put('d', bytes(100), {})).toBe(true); // evicts b
+    expect(await second.put('d', Body.of(bytes(100)), {})).toBe(true); // evicts b
     expect(['a', 'b', 'c', 'd'].filter((k) => second.has(k))).toEqual(['a', 'c', 'd']);
     second.get('c'); // order now a, d, c
     await second.idle();
 
     const third = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
-    expect(await third.put('e', bytes(100), {})).toBe(true); // evicts a
+    expect(await third.put('e', Body.of(bytes(100)), {})).toBe(true); // evicts a
     expect(['a', 'b', 'c', 'd', 'e'].filter((k) => third.has(k))).toEqual(['c', 'd', 'e']);
   });
 
   test('leftover temporary files and unfinished entries are removed at open; a sidecar without its artifact is quarantined', async () => {
     const dir = join(root, 'c');
     const first = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log: capturingLogger().log });
-    expect(await first.put('kept', bytes(1000), {})).toBe(true);
-    expect(await first.put('orphaned', bytes(1000), {})).toBe(true);
+    expect(await first.put('kept', Body.of(bytes(1000)), {})).toBe(true);
+    expect(await first.put('orphaned', Body.of(bytes(1000)), {})).toBe(true);
     await first.idle();
     // what a crash leaves: temp files, an artifact renamed without its sidecar, a sidecar whose artifact vanished
     await writeFile(join(dir, 'tmp', `${sha256('x')}.0123456789ab`), bytes(500));
@@ -173,8 +174,8 @@ describe('ArtifactCache: restarts', () => {
   test('a sidecar that does not match its artifact is quarantined at open', async () => {
     const dir = join(root, 'c');
     const first = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log: capturingLogger().log });
-    expect(await first.put('truncated', bytes(1000), {})).toBe(true);
-    expect(await first.put('garbled', bytes(1000), {})).toBe(true);
+    expect(await first.put('truncated', Body.of(bytes(1000)), {})).toBe(true);
+    expect(await first.put('garbled', Body.of(bytes(1000)), {})).toBe(true);
     await first.idle();
     await writeFile(join(dir, 'objects', sha256('truncated')), bytes(999));
     await writeFile(join(dir, 'objects', `${sha256('garbled')}.json`), '{"key": 12');
@@ -191,7 +192,7 @@ describe('ArtifactCache: restarts', () => {
   test('entries beyond a smaller maxBytes are evicted at open, least recently used first', async () => {
     const dir = join(root, 'c');
     const first = await ArtifactCache.open({ dir, maxBytes: 1000, log: capturingLogger().log });
-    for (const key of ['a', 'b', 'c', 'd']) expect(await first.put(key, bytes(100), {})).toBe(true);
+    for (const key of ['a', 'b', 'c', 'd']) expect(await first.put(key, Body.of(bytes(100)), {})).toBe(true);
     first.get('a');
     await first.idle();
     const second = await ArtifactCache.open({ dir, maxBytes: 200, log: capturingLogger().log });
@@ -208,7 +209,7 @@ describe('ArtifactCache: corruption', () => {
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir, maxBytes: 10_000_000, log });
     const body = bytes(3_000_000); // several read chunks (1 MiB each)
-    expect(await cache.put(GO_ZIP, body, {})).toBe(true);
+    expect(await cache.put(GO_ZIP, Body.of(body), {})).toBe(true);
     const file = join(dir, 'objects', sha256(GO_ZIP));
     const onDisk = await readFile(file);
     onDisk[1_500_000] ^= 0x01;
@@ -232,7 +233,7 @@ describe('ArtifactCache: corruption', () => {
     expect(lines[0]).toMatchObject({ level: 40, key: GO_ZIP, problem: 'sha256 mismatch' });
 
     // stored afresh, it reads whole again
-    expect(await cache.put(GO_ZIP, body, {})).toBe(true);
+    expect(await cache.put(GO_ZIP, Body.of(body), {})).toBe(true);
     expect((await drain(cache.get(GO_ZIP)!.open())).data.equals(body)).toBe(true);
     expect(lines.length).toBe(1);
   });
@@ -241,7 +242,7 @@ describe('ArtifactCache: corruption', () => {
     const dir = join(root, 'c');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir, maxBytes: 10_000, log });
-    expect(await cache.put('go/m/@v/v1.0.0.mod', Buffer.from('module m\n'), {})).toBe(true);
+    expect(await cache.put('go/m/@v/v1.0.0.mod', Body.of(Buffer.from('module m\n')), {})).toBe(true);
     await writeFile(join(dir, 'objects', sha256('go/m/@v/v1.0.0.mod')), 'module n\n');
     const { data, error } = await drain(cache.get('go/m/@v/v1.0.0.mod')!.open());
     expect(error?.code).toBe('ECORRUPT');
@@ -254,7 +255,7 @@ describe('ArtifactCache: corruption', () => {
     const dir = join(root, 'c');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir, maxBytes: 10_000_000, log });
-    expect(await cache.put('k', bytes(100_000), {})).toBe(true);
+    expect(await cache.put('k', Body.of(bytes(100_000)), {})).toBe(true);
     await writeFile(join(dir, 'objects', sha256('k')), Buffer.concat([bytes(100_000), Buffer.from('tail')]));
     const { data, error } = await drain(cache.get('k')!.open());
     expect(error?.code).toBe('ECORRUPT');
@@ -269,7 +270,7 @@ describe('ArtifactCache: corruption', () => {
     const dir = join(root, 'c');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir, maxBytes: 10_000_000, log });
-    expect(await cache.put('k', bytes(200_000), {})).toBe(true);
+    expect(await cache.put('k', Body.of(bytes(200_000)), {})).toBe(true);
     const file = join(dir, 'objects', sha256('k'));
     const onDisk = await readFile(file);
     onDisk[10] ^= 0xff;
@@ -287,12 +288,12 @@ describe('ArtifactCache: size bound', () => {
   test('least recently used entries are evicted beyond maxBytes; get() refreshes recency', async () => {
     const dir = join(root, 'c');
     const cache = await ArtifactCache.open({ dir, maxBytes: 300, log: capturingLogger().log });
-    for (const key of ['a', 'b', 'c']) expect(await cache.put(key, bytes(100), {})).toBe(true);
+    for (const key of ['a', 'b', 'c']) expect(await cache.put(key, Body.of(bytes(100)), {})).toBe(true);
     expect(cache.stats()).toMatchObject({ entries: 3, bytes: 300 });
     expect(cache.get('a')).toBeDefined(); // order now b, c, a
-    expect(await cache.put('d', bytes(100), {})).toBe(true); // evicts b
+    expect(await cache.put('d', Body.of(bytes(100)), {})).toBe(true); // evicts b
     expect(['a', 'b', 'c', 'd'].filter((k) => cache.has(k))).toEqual(['a', 'c', 'd']);
-    expect(await cache.put('e', bytes(150), {})).toBe(true); // evicts c then a
+    expect(await cache.put('e', Body.of(bytes(150)), {})).toBe(true); // evicts c then a
     expect(['a', 'b', 'c', 'd', 'e'].filter((k) => cache.has(k))).toEqual(['d', 'e']);
     expect(cache.stats()).toMatchObject({ entries: 2, bytes: 250, maxBytes: 300 });
     await cache.idle();
@@ -303,12 +304,12 @@ describe('ArtifactCache: size bound', () => {
     const dir = join(root, 'c');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir, maxBytes: 1000, log });
-    expect(await cache.put('small', bytes(10), {})).toBe(true);
-    expect(await cache.put('huge', bytes(1001), {})).toBe(false);
+    expect(await cache.put('small', Body.of(bytes(10)), {})).toBe(true);
+    expect(await cache.put('huge', Body.of(bytes(1001)), {})).toBe(false);
     expect(cache.get('huge')).toBeUndefined();
     expect(cache.has('small')).toBe(true);
     expect(cache.stats()).toMatchObject({ entries: 1, bytes: 10, writable: true });
-    expect(await cache.put('exact', bytes(1000), {})).toBe(true); // fits alone: evicts small
+    expect(await cache.put('exact', Body.of(bytes(1000)), {})).toBe(true); // fits alone: evicts small
     expect(cache.stats()).toMatchObject({ entries: 1, bytes: 1000 });
     expect(cache.has('small')).toBe(false);
     await cache.idle();
@@ -319,9 +320,9 @@ describe('ArtifactCache: size bound', () => {
   test('a reader that opened an entry before its eviction still gets all of its bytes', async () => {
     const dir = join(root, 'c');
     const cache = await ArtifactCache.open({ dir, maxBytes: 300_000, log: capturingLogger().log });
-    expect(await cache.put('old', bytes(200_000, 1), {})).toBe(true);
+    expect(await cache.put('old', Body.of(bytes(200_000, 1)), {})).toBe(true);
     const stream = cache.get('old')!.open();
-    expect(await cache.put('new', bytes(200_000, 2), {})).toBe(true); // evicts old
+    expect(await cache.put('new', Body.of(bytes(200_000, 2)), {})).toBe(true); // evicts old
     expect(cache.has('old')).toBe(false);
     const { data, error } = await drain(stream);
     expect(error).toBeUndefined();
@@ -336,7 +337,7 @@ describe('ArtifactCache: a directory that cannot be written', () => {
     await writeFile(join(root, 'file'), 'not a directory');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir: join(root, 'file', 'cache'), maxBytes: 1_000_000, log });
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.put(`k${i}`, bytes(100, i), {})));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.put(`k${i}`, Body.of(bytes(100, i)), {})));
     expect(results.every((r) => r === false)).toBe(true);
     expect(cache.get('k0')).toBeUndefined();
     expect(await cache.once('k0', async () => 'fetched')).toBe('fetched');
@@ -349,7 +350,7 @@ describe('ArtifactCache: a directory that cannot be written', () => {
     await writeFile(join(root, 'c'), 'not a directory');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir: join(root, 'c'), maxBytes: 1_000_000, log });
-    for (let i = 0; i < 10; i++) expect(await cache.put(`k${i}`, bytes(100, i), {})).toBe(false);
+    for (let i = 0; i < 10; i++) expect(await cache.put(`k${i}`, Body.of(bytes(100, i)), {})).toBe(false);
     expect(cache.get('k1')).toBeUndefined();
     expect(cache.stats().writable).toBe(false);
     expect(lines.length).toBe(1);
@@ -359,13 +360,13 @@ describe('ArtifactCache: a directory that cannot be written', () => {
     const dir = join(root, 'c');
     const { log, lines } = capturingLogger();
     const cache = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log });
-    expect(await cache.put('before', bytes(100), {})).toBe(true);
+    expect(await cache.put('before', Body.of(bytes(100)), {})).toBe(true);
     await rm(join(dir, 'objects'), { recursive: true });
     await writeFile(join(dir, 'objects'), 'not a directory');
 
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.put(`k${i}`, bytes(100, i), {})));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.put(`k${i}`, Body.of(bytes(100, i)), {})));
     expect(results.every((r) => r === false)).toBe(true);
-    for (let i = 0; i < 5; i++) expect(await cache.put(`again${i}`, bytes(100, i), {})).toBe(false);
+    for (let i = 0; i < 5; i++) expect(await cache.put(`again${i}`, Body.of(bytes(100, i)), {})).toBe(false);
     expect(cache.get('k3')).toBeUndefined();
     expect(cache.stats()).toMatchObject({ entries: 1, bytes: 100, writable: false });
     expect(lines.length).toBe(1);
@@ -383,7 +384,7 @@ describe('ArtifactCache: a directory that cannot be written', () => {
     // writable again once the directory is back
     await rm(join(dir, 'objects'));
     await mkdir(join(dir, 'objects'));
-    expect(await cache.put('after', bytes(100), {})).toBe(true);
+    expect(await cache.put('after', Body.of(bytes(100)), {})).toBe(true);
     expect(cache.stats().writable).toBe(true);
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
 import { curl, run } from '../fixtures/run.js';
+import { startTlsOrigin } from '../fixtures/tls-origin.js';
 
 const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
 const dir = mkdtempSync(join(tmpdir(), 'proxyd-cli-'));
@@ -67,12 +68,14 @@ test('a port already in use is named in a one-line error, exit 1', async () => {
 });
 
 /** Starts proxyd on port 0 and reads the bound ports from its JSON log as the lines arrive. */
-async function startProcess(yaml: string, openFiles?: number): Promise<{ child: ChildProcess; http: number; socks: number; file: string; out: () => string }> {
+async function startProcess(yaml: string, openFiles?: number, env = process.env): Promise<{ child: ChildProcess; http: number; socks: number; file: string; out: () => string; err: () => string }> {
   const file = configFile(`p${Date.now()}.yaml`, yaml);
   const child = openFiles
-    ? spawn('sh', ['-c', `ulimit -n ${openFiles} && exec node "$0" --config "$1"`, PROXYD, file], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn('node', [PROXYD, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('sh', ['-c', `ulimit -n ${openFiles} && exec node "$0" --config "$1"`, PROXYD, file], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    : spawn('node', [PROXYD, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c));
   const ports: Record<string, number> = {};
   const started = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`proxyd did not start within 10 s:\n${out}`)), 10_000);
@@ -89,7 +92,7 @@ async function startProcess(yaml: string, openFiles?: number): Promise<{ child: 
     child.once('exit', (code) => reject(new Error(`proxyd exited ${code}:\n${out}`)));
   });
   await started;
-  return { child, http: ports.http!, socks: ports.socks!, file, out: () => out };
+  return { child, http: ports.http!, socks: ports.socks!, file, out: () => out, err: () => err };
 }
 
 /** Can a TCP connection to this loopback port be made right now? */
@@ -149,5 +152,36 @@ test('SIGHUP: the config file is read again; a broken one is refused with its er
   } finally {
     p.child.kill('SIGTERM');
     await once(p.child, 'exit');
+  }
+});
+
+test('https:// forwarded to an IP address, and a health check of https://[::1]: TLS is checked against the address, and Node warns nothing (DEP0123: no IP as the TLS server name)', async () => {
+  const tls = await startTlsOrigin();
+  try {
+    const p = await startProcess(`control: off
+listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }
+groups:
+  - { name: out, type: fallback, members: [DIRECT], check: { url: "https://[::1]:${tls.port}/hello", interval: 1h, failures: 1 } }
+rules:
+  - MATCH,out
+`, undefined, { ...process.env, NODE_EXTRA_CA_CERTS: tls.certFile });
+    const exited = once(p.child, 'exit');
+    try {
+      await expect.poll(() => /out\/DIRECT is (up|down)[^"]*/.exec(p.out())?.[0], { timeout: 5000 }).toBe('out/DIRECT is up');
+      const client = connect(p.http, '127.0.0.1');
+      let answer = '';
+      client.on('data', (c: Buffer) => (answer += c));
+      client.write(`GET https://127.0.0.1:${tls.port}/hello HTTP/1.1\r\nHost: 127.0.0.1:${tls.port}\r\nConnection: close\r\n\r\n`);
+      await once(client, 'end');
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer).toMatch(/\r\n\r\nhello over tls$/);
+    } finally {
+      p.child.kill('SIGTERM');
+      await exited;
+    }
+    expect(p.err()).not.toContain('DEP0123');
+    expect(p.out()).not.toContain('DEP0123');
+  } finally {
+    await tls.close();
   }
 });

@@ -39,7 +39,7 @@ export async function checkThrough(member: Dialer, settings: CheckSettings, reso
     const https = url.protocol === 'https:';
     const target = { host: normalizeHost(url.hostname) ?? url.hostname, port: Number(url.port) || (https ? 443 : 80) };
     socket = (await member.dial(target, { resolver, cancel: deadline })).socket;
-    if (https) socket = await deadline.race(tlsOver(socket, url.hostname, deadline));
+    if (https) socket = await deadline.race(tlsOver(socket, target.host, deadline));
     socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUser-Agent: proxyd-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
     const first = await deadline.race(firstChunk(socket));
     const latency = performance.now() - t0;

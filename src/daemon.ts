@@ -145,7 +145,8 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
       if (fresh) listeners.set(name, fresh);
     }
     log.level = next.log.level;
-    config = next;
+    // the control socket stays where it was opened until a restart: a reload that moves it says so each time, and one back is no change
+    config = { ...next, control: config.control };
     log.info({ file: next.file, rules: next.rules.length, changes }, changes.length ? `config reloaded: ${changes.length} change(s)` : 'config reloaded: nothing changed');
     return { changes };
   };

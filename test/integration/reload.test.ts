@@ -3,11 +3,15 @@
 // with; unchanged outbounds are carried over as the same objects, changed ones are closed once
 // their last session ends.
 import { once } from 'node:events';
+import { existsSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, expect, test } from 'vitest';
 import { compileRules } from '../../src/router/index.js';
+import { Reload, Status } from '../../src/control/api.js';
 import { configFrom, startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
 import { startEchoServer, startHttpOrigin, type Origin } from '../fixtures/origin.js';
+import { proxyctlJson } from '../fixtures/proxyctl.js';
 import { curl } from '../fixtures/run.js';
 import { CountingDialer, registerTestOutbounds } from '../fixtures/test-outbounds.js';
 
@@ -106,6 +110,23 @@ test('limits, credentials and the allow list of the new state apply to new conne
   await d.reload(configFrom('limits: { header-max-bytes: 1KiB }\nrules:\n  - MATCH,DIRECT\n'));
   const big = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, '-H', `X-Big: ${'x'.repeat(2000)}`, '-o', '/dev/null', '-w', '%{http_code}', url]);
   expect(big.stdout).toBe('431');
+});
+
+test('a reload that changes control: says it takes a restart, every time, while the socket stays; changing it back is no change', async () => {
+  d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  const socket = d.controlPath!;
+  const elsewhere = join(dirname(socket), 'elsewhere.sock');
+  const write = (control: string) => writeFileSync(d!.config.file, `control: ${control}\nlisten: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\nrules:\n  - MATCH,DIRECT\n`);
+  const reload = () => proxyctlJson(socket, ['reload'], Reload);
+  const restart = `control: ${socket} → ${elsewhere} (takes a restart; until then it stays ${socket})`;
+  write(elsewhere);
+  expect(await proxyctlJson(socket, ['reload', '--dry-run'], Reload)).toMatchObject({ ok: true, changes: [restart] });
+  expect(await reload()).toMatchObject({ ok: true, changes: [restart] });
+  expect(await reload()).toMatchObject({ ok: true, changes: [restart] }); // still so: the socket did not move
+  expect((await proxyctlJson(socket, ['status'], Status)).control).toBe(socket);
+  expect(existsSync(elsewhere)).toBe(false);
+  write(socket);
+  expect(await reload()).toMatchObject({ ok: true, changes: [] }); // where it is: nothing to restart
 });
 
 async function socksTunnel(port: number, target: number): Promise<Socket> {

@@ -20,6 +20,8 @@
 // - Checked reads: open() hashes the bytes as they flow and holds back the last chunk until the
 //   digest is known, so a corrupt file errors (ECORRUPT) before its consumer has a whole body.
 // - Restart-safe: open() rebuilds the index from the sidecars, the order from the artifacts' mtimes.
+// - Trusted or unused: a directory that another user owns or may write to is not read at all
+//   (cache-trust.ts); entries there could be planted.
 // - Never in the way: a directory that cannot be created or written gives a cache that stores
 //   nothing, a write that fails makes put() resolve false; each cause is logged once, not per request.
 import { mkdir, open as openFile, rename, rm, unlink, utimes } from 'node:fs/promises';
@@ -27,6 +29,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { Spool, type Body } from './body.js';
+import { distrust } from './cache-trust.js';
 import {
   CheckedReader, OBJECTS, QUARANTINE, SIDECAR, TMP, clearTemp, errCode, nameOf, quarantine, scan, syncDir, tempName, writeDurably,
   type Sidecar,
@@ -182,6 +185,13 @@ export class ArtifactCache {
   }
 
   async #load(): Promise<void> {
+    const untrusted = await distrust(this.#dir, [OBJECTS, TMP, QUARANTINE]);
+    if (untrusted) {
+      this.#enabled = false;
+      this.#log.error({ dir: this.#dir, problem: untrusted },
+        `the artifact cache directory is not used, nothing is cached or served from it: ${untrusted} (make it the daemon user's own, mode 0700, or set cache.dir to such a directory)`);
+      return;
+    }
     try {
       await mkdir(this.#dir, { recursive: true, mode: 0o700 });
       for (const sub of [OBJECTS, TMP, QUARANTINE]) await mkdir(join(this.#dir, sub), { recursive: true, mode: 0o700 });

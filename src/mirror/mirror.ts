@@ -33,9 +33,13 @@ const MUTABLE_MS = 60_000;
 const MUTABLE_BYTES = 64 * 1024 * 1024;
 /** how long the origin is waited for, once a mirror has answered, to merge its answer in */
 const FRESHNESS_MS = 2_000;
-/** the longest a whole fetch may take: an artifact of hundreds of megabytes, a document */
-const ARTIFACT_DEADLINE_MS = 15 * 60_000;
-const DOCUMENT_DEADLINE_MS = 2 * 60_000;
+/**
+ * The longest a whole fetch may take, in check timeouts (5 s by default: 15 minutes for an artifact
+ * of hundreds of megabytes, 2 minutes for a document); each phase gets 6.
+ */
+const PHASE_TIMEOUTS = 6;
+const ARTIFACT_TIMEOUTS = 180;
+const DOCUMENT_TIMEOUTS = 24;
 const MAX_REDIRECTS = 3;
 
 interface Endpoint extends Candidate {
@@ -330,8 +334,8 @@ export class Mirror implements Responder, HealthChecked {
   async #get(ep: Endpoint, rel: string, accept: string | undefined, want: Want): Promise<Got> {
     let url = this.#protocol.urlFor?.(ep.base, rel) ?? joinUrl(ep.base, rel);
     const options = {
-      timeoutMs: this.#def.check.timeoutMs * 6,
-      deadlineMs: want.kind === 'artifact' ? ARTIFACT_DEADLINE_MS : DOCUMENT_DEADLINE_MS,
+      timeoutMs: this.#def.check.timeoutMs * PHASE_TIMEOUTS,
+      deadlineMs: this.#def.check.timeoutMs * (want.kind === 'artifact' ? ARTIFACT_TIMEOUTS : DOCUMENT_TIMEOUTS),
       maxBytes: want.maxBytes,
       // documents are parsed whole anyway; an artifact past the hot cache's size goes to a file
       memoryBytes: want.kind === 'document' ? want.maxBytes : HOT_MAX_ITEM,

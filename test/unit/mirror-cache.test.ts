@@ -2,7 +2,7 @@
 // round trips, restarts, corruption, LRU eviction, unwritable directories, single flight.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -386,6 +386,47 @@ describe('ArtifactCache: a directory that cannot be written', () => {
     await mkdir(join(dir, 'objects'));
     expect(await cache.put('after', Body.of(bytes(100)), {})).toBe(true);
     expect(cache.stats().writable).toBe(true);
+  });
+});
+
+describe('ArtifactCache: a directory someone else could write to', () => {
+  /** a cache that held `k` before its directory was opened up, then opened again */
+  const reopened = async (openUp: (dir: string) => Promise<void>) => {
+    const dir = join(root, 'parent', 'c');
+    const first = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log: capturingLogger().log });
+    expect(await first.put('k', Body.of(bytes(100)), {})).toBe(true);
+    await openUp(dir);
+    const { log, lines } = capturingLogger();
+    const cache = await ArtifactCache.open({ dir, maxBytes: 1_000_000, log });
+    return { cache, lines };
+  };
+  const unused = (cache: ArtifactCache) => async () => {
+    expect(cache.get('k')).toBeUndefined(); // what is there may have been planted: not served
+    expect(await cache.put('new', Body.of(bytes(10)), {})).toBe(false);
+    expect(cache.stats()).toMatchObject({ entries: 0, writable: false });
+  };
+
+  test('writable by every user (0777): nothing in it is served, nothing is stored, one error line says why', async () => {
+    const { cache, lines } = await reopened((dir) => chmod(dir, 0o777));
+    await unused(cache)();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 50, problem: expect.stringMatching(/c is writable by every user \(mode 777\)$/) });
+  });
+
+  test('objects/ writable by its group, or a parent that lets every user rename the directory: the same', async () => {
+    for (const openUp of [(dir: string) => chmod(join(dir, 'objects'), 0o770), (dir: string) => chmod(join(dir, '..'), 0o777)]) {
+      const { cache, lines } = await reopened(openUp);
+      await unused(cache)();
+      expect(lines[0]!.problem).toMatch(/objects is writable by its group \(mode 770\)|parent .* lets every user rename it \(mode 777\)/);
+      await chmod(join(root, 'parent'), 0o700);
+      await chmod(join(root, 'parent', 'c', 'objects'), 0o700);
+    }
+  });
+
+  test.skipIf(process.getuid?.() !== 0)('owned by another user (as root, the directory given to nobody): the same', async () => {
+    const { cache, lines } = await reopened((dir) => chown(dir, 65534, 65534));
+    await unused(cache)();
+    expect(lines[0]!.problem).toMatch(/c belongs to another user \(uid 65534\)$/);
   });
 });
 

@@ -81,8 +81,9 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     return opened.cache;
   };
   await loadOutboundKinds(config.outbounds);
-  const deps: OutboundDeps = { isSelf: guard.isSelf, resolver: () => engine.state.resolver, log, artifactCache };
-  const engine: Engine = new Engine(buildState(config, deps).state, new Stats(options.stats ?? true), log);
+  const stats = new Stats(options.stats ?? true);
+  const deps: OutboundDeps = { isSelf: guard.isSelf, resolver: () => engine.state.resolver, log, artifactCache, stats, files };
+  const engine: Engine = new Engine(buildState(config, deps).state, stats, log);
   const throttle = new AuthThrottle(log);
   const http = new HttpInbound(engine, throttle);
   engine.serveHttp = (socket, session, responder) => http.serveTunnel(socket, session, responder);

@@ -1,5 +1,5 @@
 // A `mirrors:` entry as its kind reads it:
-//   { name, kind: goproxy | sumdb | npm | pypi | generic, path, origins, upstreams, fallback, intercept, check, sumdb-key }
+//   { name, kind: goproxy | sumdb | npm | pypi | generic, path, origins, upstreams, via, fallback, intercept, check, sumdb-key }
 import type { DefinitionReader, OutboundDef } from '../outbound/index.js';
 import { GO_SUMDB_KEY, parseVerifierKey } from './sumdb/note.js';
 
@@ -11,8 +11,10 @@ export interface MirrorDef extends OutboundDef {
   path: string;
   /** the origins' base URLs: the last resort, reached through `fallback` */
   origins: string[];
-  /** the mirrors' base URLs, tried in order of health (reached DIRECT) */
+  /** the mirrors' base URLs, tried in order of health (reached through `via`) */
   upstreams: string[];
+  /** the route to the upstreams (DIRECT, a proxy or a group) */
+  via: string;
   /** the route to the origins, and for tunnels whose rule names this mirror */
   fallback: string;
   check: { intervalMs: number; timeoutMs: number; failures: number; maxLatencyMs: number; path: string };
@@ -21,7 +23,7 @@ export interface MirrorDef extends OutboundDef {
 }
 
 const CHECK_DEFAULTS = { intervalMs: 30_000, timeoutMs: 5_000, failures: 3, maxLatencyMs: 500, path: '/' };
-export const MIRROR_OPTIONS = ['path', 'origins', 'upstreams', 'fallback', 'intercept', 'check', 'sumdb-key'] as const;
+export const MIRROR_OPTIONS = ['path', 'origins', 'upstreams', 'via', 'fallback', 'intercept', 'check', 'sumdb-key'] as const;
 
 export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDef | undefined {
   let ok = true;
@@ -92,5 +94,5 @@ export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDe
     }
   }
   if (!ok) return undefined;
-  return { name: entry.name, type, path, origins, upstreams, fallback: entry.string('fallback') ?? 'DIRECT', check, sumdbKey };
+  return { name: entry.name, type, path, origins, upstreams, via: entry.string('via') ?? 'DIRECT', fallback: entry.string('fallback') ?? 'DIRECT', check, sumdbKey };
 }

@@ -1,5 +1,6 @@
-// The mirror's HTTP client: one keep-alive pool per (route, origin), each connection dialled
-// through the route (DIRECT for the mirror's upstreams, its `fallback` for the origin) with TLS
+// The mirror's HTTP client: one keep-alive pool per (endpoint, route, origin), each connection
+// dialled through the route (the mirror's `via` for its upstreams, its `fallback` for the
+// origins) under a connect deadline, counted against the daemon's descriptors, with TLS
 // on top for https://, and each answer read whole (into memory or a file, body.ts): a mirror checks
 // a body before any byte of it reaches a client, so a failed or garbled one can still be retried
 // on the next upstream.
@@ -9,6 +10,7 @@ import { formatTarget, normalizeHost } from '../address/index.js';
 import { Deadline } from '../deadline.js';
 import { classify, ProxyError } from '../errors.js';
 import type { Dialer, OutboundDeps } from '../outbound/index.js';
+import type { Figures } from '../stats/figures.js';
 import { tlsOver } from '../tls-client.js';
 import type { Body } from './body.js';
 
@@ -43,11 +45,33 @@ export class Fetcher {
     this.#deps = deps;
   }
 
-  /** GET `url` through `route`; rejects with a classified ProxyError (hop: origin) on any failure to get an answer. */
-  async get(url: URL, route: Dialer, options: FetchOptions): Promise<Fetched> {
+  /**
+   * GET `url` through `route` for the endpoint whose `figures` it joins (a request, its time to
+   * first byte, its bytes, its error); rejects with a classified ProxyError (hop: origin) on any
+   * failure to get an answer.
+   */
+  async get(url: URL, route: Dialer, options: FetchOptions, figures: Figures): Promise<Fetched> {
+    const started = performance.now();
+    figures.connections++;
+    figures.active++;
+    let down = 0;
+    let ttfbUs: number | undefined;
+    try {
+      const fetched = await this.#get(url, route, options, figures, () => (ttfbUs = (performance.now() - started) * 1000));
+      down = fetched.body.size;
+      figures.settle({ up: 0, down }, ttfbUs);
+      return fetched;
+    } catch (err) {
+      const error = classify(err, 'origin');
+      figures.settle({ up: 0, down, error }, ttfbUs);
+      throw error;
+    }
+  }
+
+  async #get(url: URL, route: Dialer, options: FetchOptions, figures: Figures, headed: () => void): Promise<Fetched> {
     const started = performance.now();
     const { spool } = await this.#deps.artifactCache();
-    const pool = this.#pool(url, route, options.timeoutMs);
+    const pool = this.#pool(url, route, options.timeoutMs, figures);
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), options.deadlineMs);
     const writer = spool.writer(options.memoryBytes);
@@ -62,6 +86,7 @@ export class Fetcher {
         bodyTimeout: options.timeoutMs,
         signal: deadline.signal,
       });
+      headed();
       const headers = headersOf(res.headers);
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (writer.size + chunk.length > options.maxBytes) {
@@ -85,9 +110,9 @@ export class Fetcher {
   }
 
   /** GET `url` for a health check: the status and how long the head took; the body is not kept. */
-  async status(url: URL, route: Dialer, timeoutMs: number): Promise<{ status: number; ms: number }> {
+  async status(url: URL, route: Dialer, timeoutMs: number, figures: Figures): Promise<{ status: number; ms: number }> {
     const started = performance.now();
-    const pool = this.#pool(url, route, timeoutMs);
+    const pool = this.#pool(url, route, timeoutMs, figures);
     try {
       const res = await pool.request({
         method: 'GET', path: url.pathname + url.search, headers: { 'user-agent': 'proxyd-mirror' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
@@ -107,23 +132,33 @@ export class Fetcher {
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
 
-  #pool(url: URL, route: Dialer, connectTimeoutMs: number): Pool {
+  /** The pool of one endpoint's connections to one origin through one route (its own or a CDN's it redirects to). */
+  #pool(url: URL, route: Dialer, connectTimeoutMs: number, figures: Figures): Pool {
     if (this.#closed) throw new ProxyError('reset', 'the mirror was closed (a reload or shutdown)', undefined, 'proxyd');
-    const key = `${route.name} ${url.origin}`;
+    const key = `${figures.name} ${route.name} ${url.origin}`;
     let pool = this.#pools.get(key);
     if (pool) return pool;
     pool = new Pool(url.origin, {
       connections: 8,
       keepAliveTimeout: KEEP_ALIVE_MS,
       connect: (opts, callback) => {
+        const { files } = this.#deps;
+        if (files.used >= files.max) {
+          callback(new ProxyError('unreachable', `proxyd is at its open-file limit (${files.max} connections): no connection to ${url.origin} now`, 'EMFILE', 'proxyd'), null);
+          return;
+        }
         const host = normalizeHost(opts.hostname) ?? opts.hostname;
         const https = opts.protocol === 'https:';
         const target = { host, port: Number(opts.port) || (https ? 443 : 80) };
         const deadline = new Deadline(connectTimeoutMs, `connect to ${formatTarget(target)}`);
+        const started = performance.now();
         route.dial(target, { resolver: this.#deps.resolver(), cancel: deadline })
           .then(({ socket }): Socket | Promise<Socket> => (https ? deadline.race(tlsOver(socket, opts.servername || host, deadline)) : socket))
           .then((socket) => {
             deadline.done();
+            figures.connect.record((performance.now() - started) * 1000);
+            files.used++;
+            socket.once('close', () => files.used--);
             callback(null, socket);
           }, (err: unknown) => {
             deadline.done();

@@ -4,7 +4,7 @@
 // the zip checks) are loaded by `load` when a config has such a mirror, so that a daemon without
 // mirrors, and a config check, never load them.
 import type { OutboundKind } from '../outbound/kinds.js';
-import type { Dialer, OutboundDef } from '../outbound/index.js';
+import type { OutboundDef } from '../outbound/index.js';
 import { MIRROR_OPTIONS, parseMirror, type MirrorDef, type MirrorKind } from './definition.js';
 import type { Protocol } from './protocol.js';
 
@@ -39,7 +39,7 @@ function mirrorKind(type: MirrorKind): OutboundKind {
     section: 'mirrors',
     options: MIRROR_OPTIONS,
     parse: (entry) => parseMirror(entry, type),
-    uses: (def: OutboundDef) => [{ name: (def as MirrorDef).fallback, key: 'fallback' }],
+    uses: (def: OutboundDef) => [{ name: (def as MirrorDef).via, key: 'via' }, { name: (def as MirrorDef).fallback, key: 'fallback' }],
     load: async () => {
       const { Mirror }: typeof import('./mirror.js') = await import('./mirror.js');
       loaded ??= { Mirror, protocol: await PROTOCOLS[type]() };
@@ -47,10 +47,13 @@ function mirrorKind(type: MirrorKind): OutboundKind {
     build: (def, ctx) => {
       if (!loaded) throw new Error(`mirror "${def.name}": the ${type} mirror code is not loaded (loadOutboundKinds before buildOutbounds)`);
       const { Mirror, protocol } = loaded;
-      const fallback = ctx.get((def as MirrorDef).fallback);
-      if (fallback.kind !== 'dialer') throw new Error(`mirror "${def.name}": fallback "${fallback.name}" is a mirror; it must carry connections (DIRECT, a proxy or a group)`);
+      const route = (key: 'via' | 'fallback') => {
+        const o = ctx.get((def as MirrorDef)[key]);
+        if (o.kind !== 'dialer') throw new Error(`mirror "${def.name}": ${key} "${o.name}" is a mirror; it must carry connections (DIRECT, a proxy or a group)`);
+        return o;
+      };
       const previous = ctx.previous instanceof Mirror ? ctx.previous : undefined;
-      return new Mirror(def as MirrorDef, protocol(def as MirrorDef), ctx.get('DIRECT') as Dialer, fallback, ctx, previous);
+      return new Mirror(def as MirrorDef, protocol(def as MirrorDef), route('via'), route('fallback'), ctx, previous);
     },
   };
 }

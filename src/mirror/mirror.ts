@@ -19,6 +19,7 @@ import { MemberHealth, type HealthSettings } from '../outbound/group/health.js';
 import { fallbackOrder, type Candidate } from '../outbound/group/order.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Session } from '../session.js';
+import type { Figures } from '../stats/figures.js';
 import { decodePath, headerOf, loopbackName, readAll, send, stream } from './answer.js';
 import { Body } from './body.js';
 import type { ArtifactCache, CachedArtifact } from './cache.js';
@@ -46,6 +47,8 @@ interface Endpoint extends Candidate {
   base: URL;
   route: Dialer;
   origin: boolean;
+  /** its requests in `proxyctl stats`, as upstream MIRROR/NAME */
+  figures: Figures;
   counters: { hits: number; misses: number; bytes: number; behind: number; bad: number };
 }
 
@@ -85,7 +88,8 @@ export class Mirror implements Responder, HealthChecked {
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
-  constructor(def: MirrorDef, protocol: Protocol, direct: Dialer, fallback: Dialer, deps: OutboundDeps, previous?: Mirror) {
+  /** `via`: the route to the upstreams; `fallback`: the route to the origins */
+  constructor(def: MirrorDef, protocol: Protocol, via: Dialer, fallback: Dialer, deps: OutboundDeps, previous?: Mirror) {
     this.name = def.name;
     this.paths = [def.path];
     this.tunnelVia = fallback;
@@ -100,9 +104,10 @@ export class Mirror implements Responder, HealthChecked {
       const health = new MemberHealth();
       const before = previous ? previous.#all().find((e) => e.name === name) : undefined;
       if (before) health.copyFrom(before.health);
-      return { name, base, route, origin, health, counters: before ? { ...before.counters } : { hits: 0, misses: 0, bytes: 0, behind: 0, bad: 0 } };
+      const counters = before ? { ...before.counters } : { hits: 0, misses: 0, bytes: 0, behind: 0, bad: 0 };
+      return { name, base, route, origin, health, counters, figures: deps.stats.upstream(`${def.name}/${name}`) };
     };
-    this.#upstreams = def.upstreams.map((u) => endpoint(u, direct, false));
+    this.#upstreams = def.upstreams.map((u) => endpoint(u, via, false));
     this.#origins = def.origins.map((u) => endpoint(u, fallback, true));
   }
 
@@ -342,7 +347,7 @@ export class Mirror implements Responder, HealthChecked {
       headers: this.#protocol.requestHeaders?.(rel, accept) ?? {},
     };
     for (let hop = 0; ; hop++) {
-      const fetched = await this.#fetcher.get(url, ep.route, options);
+      const fetched = await this.#fetcher.get(url, ep.route, options, ep.figures);
       const location = fetched.headers.location;
       if (fetched.status < 300 || fetched.status >= 400 || !location || hop === MAX_REDIRECTS) return { fetched, url, from: ep };
       fetched.body.discard();
@@ -443,7 +448,7 @@ export class Mirror implements Responder, HealthChecked {
     if (this.#closed) return;
     const url = joinUrl(ep.base, this.#def.check.path);
     try {
-      const { status, ms } = await this.#fetcher.status(url, ep.route, this.#def.check.timeoutMs);
+      const { status, ms } = await this.#fetcher.status(url, ep.route, this.#def.check.timeoutMs, ep.figures);
       if (status >= 500) throw new ProxyError('unreachable', `check ${url.origin}${url.pathname}: HTTP ${status}`, undefined, 'upstream');
       const t = ep.health.pass(Date.now(), Math.round(ms), this.#health);
       if (t === 'up' || t === 'slow') this.#deps.log.info({ mirror: this.name, upstream: ep.name, ms: Math.round(ms) }, `${this.name}/${ep.name} is ${t}`);

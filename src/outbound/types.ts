@@ -11,9 +11,11 @@ import type { Cancel } from '../deadline.js';
 import type { ProxyError } from '../errors.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Logger } from '../log/logger.js';
+import type { FileBudget } from '../access/connection-count.js';
 import type { ArtifactCache } from '../mirror/cache.js';
 import type { Resolver } from '../resolver.js';
 import type { Session } from '../session.js';
+import type { Stats } from '../stats/stats.js';
 
 export interface DialContext {
   /**
@@ -114,6 +116,10 @@ export interface OutboundDeps {
   log: Logger;
   /** the mirrors' artifact cache, opened at first use with the current `cache:` settings */
   artifactCache(): Promise<ArtifactCache>;
+  /** the daemon's figures: a mirror's fetches are timed and counted under its upstreams' names */
+  stats: Stats;
+  /** the descriptors all connections share: a mirror's upstream connections count against it (they serve no single client) */
+  files: FileBudget;
 }
 
 /** What building one outbound may use besides the deps: the outbounds it names, built before it. */

@@ -10,12 +10,13 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { Health } from '../../src/control/api.js';
+import { Health, Stats } from '../../src/control/api.js';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
 import { CI, goEnv, goModDownload, haveGo, writeGoModule } from '../fixtures/mirror-clients.js';
 import { startModuleOrigin, testSumdb, type ModuleOrigin } from '../fixtures/module-origin.js';
 import { proxyctlJson } from '../fixtures/proxyctl.js';
 import { curl } from '../fixtures/run.js';
+import { missingBinaries, startMicrosocks } from '../fixtures/upstreams.js';
 
 const SLOW = 180_000;
 /** the test checksum database's key: the mirror trusts what it signs */
@@ -383,6 +384,41 @@ rules:
     } finally {
       await d.stop({ now: true });
       await mirror.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(missingBinaries('microsocks').length > 0 && !CI)('the mirror\'s own fetches go through a route', () => {
+  test('via: a SOCKS5 proxy carries every fetch from the upstream; proxyctl stats times them under go/UPSTREAM', { timeout: SLOW }, async () => {
+    const ms = await startMicrosocks();
+    const root = mkdtempSync(join(tmpdir(), 'proxyd-mirror-via-'));
+    const mirror = await startModuleOrigin(structuredClone(MODULES));
+    const d = await startTestDaemon(`proxies:
+  - { name: overseas, type: socks5, server: ${ms.server} }
+mirrors:
+  - { name: go, kind: goproxy, sumdb-key: '${SUMDB_KEY}', upstreams: ['${mirror.goproxy}'], via: overseas, check: { interval: 1h } }
+cache: { dir: ${join(root, 'c')} }
+`);
+    try {
+      const url = `http://127.0.0.1:${d.httpPort}/go/example.com/hello/@v/v1.0.0.zip`;
+      const zip = await fetch(url);
+      expect(zip.status).toBe(200);
+      expect(Buffer.from(await zip.arrayBuffer()).equals(mirror.zipBytes('example.com/hello', 'v1.0.0'))).toBe(true);
+      expect(ms.output()).toContain(`connected to 127.0.0.1:${mirror.port}`);
+      const stats = await proxyctlJson(d.controlPath!, ['stats'], Stats);
+      const row = stats.upstreams.find((u) => u.name === `go/127.0.0.1:${mirror.port}`);
+      // the zip, and the checksum-database lookup and tiles that verified it
+      const asked = mirror.requests.filter((r) => r.path !== '/').length;
+      expect(asked).toBeGreaterThanOrEqual(3);
+      expect(row).toMatchObject({ connections: asked, active: 0, errors: expect.objectContaining({ refused: 0 }) });
+      expect(row!.bytesDown).toBeGreaterThan(mirror.zipBytes('example.com/hello', 'v1.0.0').length);
+      expect(row!.connectMs.lifetime.count).toBeGreaterThanOrEqual(1);
+      expect(row!.ttfbMs.lifetime.count).toBe(asked);
+    } finally {
+      await d.stop({ now: true });
+      await mirror.close();
+      await ms.stop();
       rmSync(root, { recursive: true, force: true });
     }
   });

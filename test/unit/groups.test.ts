@@ -16,6 +16,8 @@ import { fallbackOrder, fastestOrder, roundRobinOrder, type Candidate } from '..
 import { buildOutbounds, registerOutboundKind, type BuildContext, type DialContext, type Dialed, type Dialer, type Outbound, type OutboundDef, type OutboundDeps } from '../../src/outbound/index.js';
 import { targetFailure } from '../../src/outbound/upstream.js';
 import { Resolver } from '../../src/resolver.js';
+import { Stats } from '../../src/stats/stats.js';
+import { FileBudget } from '../../src/access/connection-count.js';
 
 const SETTINGS: HealthSettings = { failures: 3, maxLatencyMs: 500 };
 const INTERVAL = 30_000;
@@ -87,6 +89,8 @@ function makeGroup(type: GroupDef['type'], names: string[], check: Partial<Group
     resolver: () => new Resolver(new Map()),
     log: logger.log,
     artifactCache: () => Promise.reject(new Error('groups use no artifact cache')),
+    stats: new Stats(),
+    files: new FileBudget(Infinity),
     get: (name) => members[name]!,
     previous: undefined,
   };
@@ -499,7 +503,10 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
   registerOutboundKind(KIND, { build: (def) => { const m = new FakeMember(def.name); built.push(m); return m; } });
 
   function deps(): OutboundDeps {
-    return { isSelf: () => false, resolver: () => new Resolver(new Map()), log: capturingLogger().log, artifactCache: () => Promise.reject(new Error('groups use no artifact cache')) };
+    return {
+      isSelf: () => false, resolver: () => new Resolver(new Map()), log: capturingLogger().log, artifactCache: () => Promise.reject(new Error('groups use no artifact cache')),
+      stats: new Stats(), files: new FileBudget(Infinity),
+    };
   }
   const member = (name: string, version = 1): OutboundDef => ({ name, type: KIND, version });
   const group = (check: Partial<GroupDef['check']> = {}): GroupDef => groupDef('fallback', ['a', 'b'], check);

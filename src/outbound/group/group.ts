@@ -10,8 +10,8 @@ import { classify, LOOP, ProxyError } from '../../errors.js';
 import type { Target } from '../../address/index.js';
 import type { BuildContext, DialContext, Dialed, Dialer, HealthChecked, HealthState, OutboundDef, OutboundDeps } from '../types.js';
 import { checkThrough, type CheckSettings } from './check.js';
-import { MemberHealth, type HealthSettings, type Transition } from './health.js';
-import { fallbackOrder, fastestOrder, roundRobinOrder, type Candidate, type Choice, type GroupType } from './order.js';
+import { MemberHealth, type HealthSettings, type Transition } from '../../health/member-health.js';
+import { fallbackOrder, fastestOrder, roundRobinOrder, type Candidate, type Choice, type GroupType } from '../../health/order.js';
 
 export interface GroupDef extends OutboundDef {
   type: GroupType;

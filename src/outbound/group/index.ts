@@ -4,7 +4,7 @@ import type { OutboundKind } from '../kinds.js';
 import type { DefinitionReader, OutboundDef } from '../types.js';
 import { shownUrl } from './check.js';
 import { Group, type GroupDef } from './group.js';
-import type { GroupType } from './order.js';
+import type { GroupType } from '../../health/order.js';
 
 export { Group } from './group.js';
 

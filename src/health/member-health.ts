@@ -1,9 +1,10 @@
-// The health of one group member, as a pure state machine over check results and real traffic
-// (no timers, no sockets: the group feeds it, tests drive it with plain numbers).
+// The health of one member of a choice (a group's proxy, a mirror's upstream), as a pure state
+// machine over check results and real traffic (no timers, no sockets: the group or mirror feeds
+// it, tests drive it with plain numbers).
 //
 //   unknown ──pass──► up ──`failures` in a row──► down ──2 passes in a row──► up
 //   a passing check slower than max-latency makes an up member "slow" (and a faster one fast again)
-import { ERROR_CLASSES, type ErrorClass } from '../../errors.js';
+import { ERROR_CLASSES, type ErrorClass } from '../errors.js';
 
 export type Status = 'unknown' | 'up' | 'down';
 

@@ -1,6 +1,6 @@
-// Which member a group tries first, and in what order the others follow when it fails: one
-// function per group type, pure, over the members' health.
-import type { MemberHealth } from './health.js';
+// Which member a group (or a mirror) tries first, and in what order the others follow when it
+// fails: one function per group type, pure, over the members' health.
+import type { MemberHealth } from './member-health.js';
 
 export type GroupType = 'fallback' | 'fastest' | 'round-robin';
 

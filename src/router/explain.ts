@@ -2,10 +2,12 @@
 // why each rule before it did not match. Nothing is matched again: match() takes the first rule
 // that matches the target or any address its lookup returned, so every rule before that one failed
 // on all of them, and the reason follows from the rule's kind and payload and from those facts.
-import { formatTarget, type Target } from '../address/index.js';
+import { formatTarget } from '../address/index.js';
 import { NONE } from './domain-table.js';
+import type { LookupFailure } from '../resolver.js';
 import type { RouteMatch } from './index.js';
 import { RULE_KINDS } from './kinds.js';
+import type { Facts } from './rule-kind.js';
 import type { RuleSet } from './rule-set.js';
 import { Tables } from './tables.js';
 
@@ -37,15 +39,8 @@ export interface RouteExplanation {
   resolved?: string[];
   /** of those, the ones the matching rule allows to be dialled (RouteMatch.resolved) */
   addresses?: string[];
-}
-
-/** What match() knew about the target. */
-export interface Facts {
-  target: Target;
-  /** the host is an IP literal */
-  address: boolean;
-  /** the host name's addresses when match() looked them up ([] when it did not resolve) */
-  resolved: string[] | undefined;
+  /** when that lookup failed: how (RouteMatch.lookup) */
+  lookup?: LookupFailure;
 }
 
 /** The explanation of `match`, listing up to `limit` of the rules before it (`texts` and, for RULE-SET lines, `sets`). */
@@ -67,6 +62,7 @@ export function explainMatch(
   if (match.detail) e.detail = match.detail;
   if (facts.resolved) e.resolved = facts.resolved;
   if (match.resolved) e.addresses = match.resolved;
+  if (match.lookup) e.lookup = match.lookup;
   return e;
 }
 
@@ -76,35 +72,8 @@ function whyNot(text: string, set: RuleSet | undefined, facts: Facts): string {
   const noResolve = opts.includes('no-resolve');
   if (set) return notInSet(set, noResolve, facts);
   const kind = kindName.toUpperCase();
-  return WHY_NOT[kind]!(kind, value, noResolve, facts);
-}
-
-type WhyNot = (kind: string, value: string, noResolve: boolean, facts: Facts) => string;
-
-/** One entry per kind of RULE_KINDS. */
-const WHY_NOT: Record<string, WhyNot> = {
-  DOMAIN: names((host, name) => `${host} is not ${name}`),
-  'DOMAIN-SUFFIX': names((host, name) => `${host} is not ${name} or below it`),
-  'DOMAIN-KEYWORD': names((host, keyword) => `${host} does not contain "${keyword}"`),
-  'DOMAIN-WILDCARD': names((host, pattern) => `${host} does not match ${pattern}`),
-  'IP-CIDR': notInCidr,
-  'IP-CIDR6': notInCidr,
-  'DST-PORT': (_kind, ports, _noResolve, { target }) => `port ${target.port} is not ${/^\d+$/.test(ports) ? '' : 'in '}${ports}`,
-};
-
-/** A domain rule: never matches an IP literal; its payload is shown as parsed (lower case, no leading dot). */
-function names(say: (host: string, payload: string) => string): WhyNot {
-  return (kind, value, _noResolve, { target, address }) =>
-    address ? `${target.host} is an IP address; ${kind} matches names only` : say(target.host, RULE_KINDS[kind]!.parse(value) as string);
-}
-
-function notInCidr(_kind: string, cidr: string, noResolve: boolean, { target, address, resolved }: Facts): string {
-  if (address) return `${target.host} is not in ${cidr}`;
-  if (noResolve) return `IP rule skipped: no-resolve (${target.host} is a name)`;
-  // a resolving IP rule before the match made match() look the name up
-  return resolved?.length
-    ? `no address of ${target.host} is in ${cidr} (${resolved.join(', ')})`
-    : `${target.host} did not resolve, so no address of it is in ${cidr}`;
+  const rule = RULE_KINDS[kind]!;
+  return rule.explain({ kind, value, payload: rule.parse(value), noResolve }, facts);
 }
 
 function notInSet(set: RuleSet, noResolve: boolean, { target, address, resolved }: Facts): string {

@@ -23,6 +23,7 @@ import type { RouteMatch } from '../router/index.js';
 import type { Session } from '../session.js';
 import type { Figures } from '../stats/figures.js';
 import type { Stats } from '../stats/stats.js';
+import { handshakeFailure, Interception, type OpenIssuer } from './interception.js';
 import { endpointFor, type EngineState } from './state.js';
 
 /** How an inbound answers its client once the engine knows whether the tunnel is up. */
@@ -33,8 +34,11 @@ export interface TunnelAnswer {
   fail(err: ProxyError): void;
 }
 
-/** Serves HTTP requests read from a client stream with a responder (set by the daemon: the HTTP inbound's parser). */
-export type ServeHttp = (client: Socket, session: Session, responder: Responder) => Promise<void>;
+/**
+ * Serves HTTP requests read from a client stream with a responder (set by the daemon: the HTTP
+ * inbound's parser); `https` when the stream is TLS proxyd terminated (the requests are for https://).
+ */
+export type ServeHttp = (client: Socket, session: Session, responder: Responder, https: boolean) => Promise<void>;
 
 interface Routed {
   match: RouteMatch;
@@ -66,11 +70,20 @@ export class Engine {
   readonly #retired = new Set<Outbound>();
   readonly #pools = new WeakMap<Socket, ForwardPools>();
   #serveHttp: ServeHttp | undefined;
+  readonly #interception: Interception;
 
   constructor(state: EngineState, stats: Stats, log: Logger) {
     this.#state = state;
     this.stats = stats;
     this.log = log;
+    this.#interception = new Interception(log);
+    this.#interception.apply(state);
+  }
+
+  /** How the local CA of intercepting mirrors is opened (set by the daemon before the first interception). */
+  set openIssuer(open: OpenIssuer) {
+    this.#interception.opener = open;
+    this.#interception.apply(this.#state);
   }
 
   get state(): EngineState {
@@ -88,6 +101,7 @@ export class Engine {
    */
   swap(next: EngineState, retired: readonly Outbound[]): void {
     this.#state = next;
+    this.#interception.apply(next);
     for (const o of retired) {
       if (this.#users.get(o)) this.#retired.add(o);
       else void this.#closeOutbound(o);
@@ -106,7 +120,7 @@ export class Engine {
       const opened = await this.#openTunnel(state, session, client);
       routed = opened.routed;
       if ('error' in opened) throw opened.error;
-      if ('responder' in opened) return await this.#tunnelToResponder(session, client, answer, opened.routed, opened.responder, started);
+      if ('responder' in opened) return await this.#tunnelToResponder(state, session, client, answer, opened.routed, opened.responder, started);
       const { socket, chain } = opened.dialed;
       this.#carried(opened.routed, chain);
       this.#release(opened.routed);
@@ -149,8 +163,8 @@ export class Engine {
     try {
       routed = await this.#route(state, session, deadline);
       const { outbound } = routed;
-      if (outbound.kind === 'responder' && !outbound.tunnelVia) return { routed, responder: outbound };
-      // a responder that does not serve tunnels (a mirror until interception) has them carried by its route
+      if (outbound.kind === 'responder' && (!outbound.tunnelVia || intercepted(outbound, session.target))) return { routed, responder: outbound };
+      // a responder that does not serve tunnels (a mirror without intercept: true) has them carried by its route
       const dialer = outbound.kind === 'responder' ? outbound.tunnelVia! : outbound;
       const dialed = await this.#dial(routed, dialer, session.target, routed.match.resolved, deadline, state);
       if (dialer !== outbound) dialed.chain = [outbound.name, ...dialed.chain];
@@ -219,8 +233,13 @@ export class Engine {
     await Promise.all([...all].map((o) => this.#closeOutbound(o)));
   }
 
-  /** Which rule matches the session's target, under the session's deadline for any DNS lookup. */
+  /**
+   * Which rule matches the session's target, under the session's deadline for any DNS lookup; a
+   * tunnel to port 443 of a host a responder intercepts goes to that responder, whatever the rules say.
+   */
   async #route(state: EngineState, session: Session, deadline: Deadline): Promise<Routed> {
+    const interceptor = session.mode === 'tunnel' && session.target.port === 443 ? state.intercept.by.get(session.target.host.toLowerCase()) : undefined;
+    if (interceptor) return this.#open(session, { target: interceptor.name, rule: `(an origin of ${interceptor.name}: intercept)`, index: -1 }, interceptor);
     const match = await state.router.match(session.target, (host) => deadline.race(state.resolver.resolve(host)));
     if (deadline.aborted) throw deadline.reason; // a lookup cut short: not "did not resolve"
     const outbound = state.outbounds.get(match.target);
@@ -296,15 +315,55 @@ export class Engine {
     return pools;
   }
 
-  /** A tunnel whose route answers HTTP itself: the client's stream is read as HTTP requests for it. */
-  async #tunnelToResponder(session: Session, client: Socket, answer: TunnelAnswer, routed: Routed, responder: Responder, started: number): Promise<void> {
-    if (!this.#serveHttp) throw new ProxyError('internal', 'no HTTP server to serve a responder tunnel', undefined, 'proxyd');
+  /**
+   * A tunnel whose route answers HTTP itself: the client's stream is read as HTTP requests for it,
+   * inside TLS proxyd terminates when the responder intercepts the host (interception.ts), or
+   * carried to the origin through the responder's route when that TLS is not for it.
+   */
+  async #tunnelToResponder(state: EngineState, session: Session, client: Socket, answer: TunnelAnswer, routed: Routed, responder: Responder, started: number): Promise<void> {
+    const serveHttp = this.#serveHttp;
+    if (!serveHttp) throw new ProxyError('internal', 'no HTTP server to serve a responder tunnel', undefined, 'proxyd');
     const read = client.bytesRead;
     const written = client.bytesWritten;
     answer.ok();
     let error: ProxyError | undefined;
-    await this.#serveHttp(client, session, responder).catch((e: unknown) => { error = classify(e, 'proxyd'); });
+    try {
+      if (intercepted(responder, session.target)) {
+        const t = await this.#interception.terminate(client, session.target.host, state.limits.handshakeTimeoutMs);
+        if ('passOn' in t) return await this.#passOn(state, session, client, routed, responder.tunnelVia!, started, { read, written });
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new ProxyError('timeout', `no TLS handshake within ${state.limits.handshakeTimeoutMs} ms`, undefined, 'client')), state.limits.handshakeTimeoutMs);
+          t.tls.once('secure', () => resolve(clearTimeout(timer)));
+          t.tls.once('error', (err: NodeJS.ErrnoException) => {
+            clearTimeout(timer);
+            reject(handshakeFailure(err, session.target.host));
+          });
+        });
+        await serveHttp(t.tls, session, responder, true);
+      } else {
+        await serveHttp(client, session, responder, false);
+      }
+    } catch (e) {
+      error = classify(e, 'proxyd');
+      client.destroy();
+    }
     this.#finish(session, routed, started, { up: client.bytesRead - read, down: client.bytesWritten - written, error });
+  }
+
+  /** The client's TLS is not for the intercepting responder: its bytes, ClientHello first, go to the origin through the responder's route. */
+  async #passOn(state: EngineState, session: Session, client: Socket, routed: Routed, via: Dialer, started: number, at: { read: number; written: number }): Promise<void> {
+    const deadline = new Deadline(state.limits.connectTimeoutMs, `connect to ${formatTarget(session.target)}`);
+    let dialed: Dialed;
+    try {
+      dialed = await this.#dial(routed, via, session.target, undefined, deadline, state);
+    } finally {
+      deadline.done();
+    }
+    this.#carried(routed, [routed.outbound.name, ...dialed.chain]);
+    countUpstream(client);
+    const result = await relay(client, dialed.socket, state.idle);
+    uncountUpstream(client);
+    this.#finish(session, routed, started, { ...result, up: client.bytesRead - at.read, down: client.bytesWritten - at.written });
   }
 
   #failAnswer(answer: HttpAnswer, error: ProxyError): void {
@@ -365,4 +424,9 @@ export class Engine {
   async #closeOutbound(o: Outbound): Promise<void> {
     await o.close().catch((err: Error) => this.log.error({ outbound: o.name, err: err.message }, 'closing an outbound failed'));
   }
+}
+
+/** a tunnel to port 443 of a host the responder intercepts */
+function intercepted(responder: Responder, target: Target): boolean {
+  return target.port === 443 && !!responder.intercepts?.includes(target.host.toLowerCase());
 }

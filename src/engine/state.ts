@@ -21,6 +21,8 @@ export interface EngineState {
   readonly allow: AllowList;
   /** idle timeouts of the relays started under this state */
   readonly idle: IdleWatch;
+  /** the hosts whose CONNECTs to 443 a responder intercepts (sorted), and which responder */
+  readonly intercept: { readonly names: readonly string[]; readonly by: ReadonlyMap<string, Responder> };
 }
 
 export interface BuiltState {
@@ -35,6 +37,8 @@ export function buildState(config: Config, deps: OutboundDeps, previous?: Engine
   for (const o of outbounds.values()) if (o.kind === 'responder') for (const p of o.paths) endpoints.push([p, o]);
   endpoints.sort((a, b) => b[0].length - a[0].length);
   const idle = previous && previous.limits.idleTimeoutMs === config.limits.idleTimeoutMs ? previous.idle : new IdleWatch(config.limits.idleTimeoutMs);
+  const intercepted = new Map<string, Responder>();
+  for (const o of outbounds.values()) if (o.kind === 'responder') for (const host of o.intercepts ?? []) intercepted.set(host, o);
   return {
     state: {
       router: config.router,
@@ -45,6 +49,7 @@ export function buildState(config: Config, deps: OutboundDeps, previous?: Engine
       credentials: new Credentials(config.users),
       allow: new AllowList(config.allow),
       idle,
+      intercept: { names: [...intercepted.keys()].sort(), by: intercepted },
     },
     retired,
   };

@@ -35,10 +35,12 @@ interface Admission {
 
 const NO_AUTH: Admission = {};
 
-/** A tunnel whose route answers HTTP itself: the requests read from it go to that responder. */
+/** A tunnel whose route answers HTTP itself: the requests read from it go to that responder, for the tunnel's host. */
 interface ResponderTunnel {
   session: Session;
   responder: Responder;
+  /** the stream is TLS proxyd terminated: its requests are for https:// */
+  https: boolean;
 }
 
 export class HttpInbound {
@@ -66,8 +68,8 @@ export class HttpInbound {
   }
 
   /** Serves the HTTP requests of a tunnel routed to a responder; resolves when the client closes. */
-  serveTunnel(socket: Socket, session: Session, responder: Responder): Promise<void> {
-    this.#tunnels.set(socket, { session, responder });
+  serveTunnel(socket: Socket, session: Session, responder: Responder, https: boolean): Promise<void> {
+    this.#tunnels.set(socket, { session, responder, https });
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     this.#serverFor(this.#engine.state.limits).emit('connection', socket);
     socket.resume();
@@ -138,8 +140,9 @@ export class HttpInbound {
     const answer = new ResponseAnswer(res, this.#via);
     const tunnel = this.#tunnels.get(req.socket);
     if (tunnel) {
-      const session = openSession('http', 'respond', req.socket, tunnel.session.target, tunnel.session.user);
-      return this.#engine.respond(session, this.#originFormRequest(req, tunnel.session.target), answer, tunnel.responder);
+      // a request for the tunnel's host, as if it had been sent to the proxy in absolute form
+      const session = openSession('http', 'forward', req.socket, tunnel.session.target, tunnel.session.user);
+      return this.#engine.respond(session, this.#originFormRequest(req, tunnel.session.target, tunnel.https), answer, tunnel.responder);
     }
     if (req.url?.startsWith('/')) {
       const { user, error } = await this.#authenticate(req, req.headers.authorization ?? req.headers['proxy-authorization']);
@@ -197,9 +200,10 @@ export class HttpInbound {
     req.once('close', stop);
   }
 
-  #originFormRequest(req: IncomingMessage, host: Target): HttpRequest {
+  #originFormRequest(req: IncomingMessage, host: Target, https = false): HttpRequest {
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    return { method: req.method!, origin: `http://${formatTarget(host)}`, path: rawPath(req.url!), headers: endToEndHeaders(req.rawHeaders, this.#via), body: hasBody ? req : null };
+    const origin = https ? `https://${host.port === 443 ? formatTarget(host).replace(/:443$/, '') : formatTarget(host)}` : `http://${formatTarget(host)}`;
+    return { method: req.method!, origin, path: rawPath(req.url!), headers: endToEndHeaders(req.rawHeaders, this.#via), body: hasBody ? req : null };
   }
 
   /** The loop and auth checks of CONNECT and forwarding: the user name, or an error to answer. */

@@ -15,8 +15,10 @@ export interface MirrorDef extends OutboundDef {
   upstreams: string[];
   /** the route to the upstreams (DIRECT, a proxy or a group) */
   via: string;
-  /** the route to the origins, and for tunnels whose rule names this mirror */
+  /** the route to the origins, and for tunnels whose rule names this mirror (and that it does not intercept) */
   fallback: string;
+  /** CONNECTs to the hosts of its https:// origins are served from the mirror, TLS terminated with the local CA */
+  intercept: boolean;
   check: { intervalMs: number; timeoutMs: number; failures: number; maxLatencyMs: number; path: string };
   /** goproxy and sumdb: the checksum database's verifier key (GOSUMDB's NAME+HASH+KEY), or 'off' */
   sumdbKey: string;
@@ -59,8 +61,9 @@ export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDe
   const origins = urls('origins');
   const upstreams = urls('upstreams');
   if (!listed) problem(undefined, 'a mirror needs upstreams: [URL, …] or origins: [URL, …]');
-  if (entry.boolean('intercept') === true) {
-    problem('intercept', 'intercept: true (serving CONNECTs to the origins from the mirror) is not built yet; with false, such tunnels go through fallback');
+  const intercept = entry.boolean('intercept') === true;
+  if (intercept && !origins.some((o) => o.startsWith('https://'))) {
+    problem('intercept', 'intercept: true serves CONNECTs to the hosts of the https:// origins: list at least one in origins');
   }
   const check = { ...CHECK_DEFAULTS };
   const c = entry.section('check', ['interval', 'timeout', 'failures', 'max-latency', 'path']);
@@ -94,5 +97,5 @@ export function parseMirror(entry: DefinitionReader, type: MirrorKind): MirrorDe
     }
   }
   if (!ok) return undefined;
-  return { name: entry.name, type, path, origins, upstreams, via: entry.string('via') ?? 'DIRECT', fallback: entry.string('fallback') ?? 'DIRECT', check, sumdbKey };
+  return { name: entry.name, type, path, origins, upstreams, via: entry.string('via') ?? 'DIRECT', fallback: entry.string('fallback') ?? 'DIRECT', intercept, check, sumdbKey };
 }

@@ -71,6 +71,7 @@ export class Mirror implements Responder, HealthChecked {
   readonly name: string;
   readonly paths: readonly string[];
   readonly tunnelVia: Dialer;
+  readonly intercepts: readonly string[];
   readonly #def: MirrorDef;
   readonly #protocol: Protocol;
   readonly #upstreams: Endpoint[];
@@ -93,6 +94,7 @@ export class Mirror implements Responder, HealthChecked {
     this.name = def.name;
     this.paths = [def.path];
     this.tunnelVia = fallback;
+    this.intercepts = def.intercept ? def.origins.filter((o) => o.startsWith('https://')).map((o) => new URL(o).hostname.toLowerCase()) : [];
     this.#def = def;
     this.#protocol = protocol;
     this.#deps = deps;

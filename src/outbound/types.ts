@@ -64,6 +64,11 @@ export interface Responder {
    * a route instead of being served (a mirror, until interception: its `fallback`).
    */
   readonly tunnelVia?: Dialer;
+  /**
+   * Host names whose CONNECTs to port 443 it serves itself, whatever the rules say, with TLS
+   * terminated by the local CA (a mirror with `intercept: true`: its origins).
+   */
+  readonly intercepts?: readonly string[];
   close(): Promise<void>;
 }
 

@@ -31,9 +31,9 @@ test('an origin-form request at no endpoint gets 404 naming the path', async () 
 
 test.each([
   ['an absolute-URI request', () => ['-x', `http://127.0.0.1:${d.httpPort}`], 'forward via http'],
-  ['an HTTP CONNECT tunnel', () => ['-p', '-x', `http://127.0.0.1:${d.httpPort}`], 'respond via http'],
-  ['a SOCKS5 tunnel', () => ['--socks5-hostname', `127.0.0.1:${d.socksPort}`], 'respond via http'],
-  ['a SOCKS5 tunnel on the HTTP port', () => ['-x', `socks5h://127.0.0.1:${d.httpPort}`], 'respond via http'],
+  ['an HTTP CONNECT tunnel', () => ['-p', '-x', `http://127.0.0.1:${d.httpPort}`], 'forward via http'],
+  ['a SOCKS5 tunnel', () => ['--socks5-hostname', `127.0.0.1:${d.socksPort}`], 'forward via http'],
+  ['a SOCKS5 tunnel on the HTTP port', () => ['-x', `socks5h://127.0.0.1:${d.httpPort}`], 'forward via http'],
 ])('%s whose rule names the responder', async (_name, proxy, how) => {
   const r = await curl([...proxy(), 'http://mirror.test/pkg/a.tgz?x=1']);
   expect(r.code).toBe(0);
@@ -44,5 +44,5 @@ test.each([
 
 test('two requests on one tunnel to the responder are both answered', async () => {
   const r = await curl(['-p', '-x', `http://127.0.0.1:${d.httpPort}`, 'http://mirror.test/one', 'http://mirror.test/two']);
-  expect(r.stdout).toBe('mirror answered GET /one for mirror.test (respond via http)\nmirror answered GET /two for mirror.test (respond via http)\n');
+  expect(r.stdout).toBe('mirror answered GET /one for mirror.test (forward via http)\nmirror answered GET /two for mirror.test (forward via http)\n');
 });

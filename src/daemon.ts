@@ -86,7 +86,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   const engine: Engine = new Engine(buildState(config, deps).state, stats, log);
   const throttle = new AuthThrottle(log);
   const http = new HttpInbound(engine, throttle);
-  engine.serveHttp = (socket, session, responder) => http.serveTunnel(socket, session, responder);
+  engine.serveHttp = (socket, session, responder, https) => http.serveTunnel(socket, session, responder, https);
   const handlers: ProtocolHandlers = { socks5: (s: Socket, first: Buffer) => handleSocks5(s, first, engine, throttle), http: (s: Socket) => http.handle(s) };
   const listeners = new Map<ListenerName, Listener>();
   /** listeners a reload replaced: no longer accepting, their open connections going on */

@@ -5,6 +5,7 @@ export type ErrorClass =
   | 'dns' // the name did not resolve
   | 'refused' // the target (or upstream) answered with RST
   | 'unreachable' // no route to the network or host
+  | 'blocked' // a local firewall or sandbox refused proxyd's connect (EPERM / EACCES): a network condition, not a bug
   | 'timeout' // connect, handshake or response took too long
   | 'reset' // an established stream was torn down
   | 'tls' // a TLS handshake proxyd made (https:// forwarding) failed
@@ -14,7 +15,7 @@ export type ErrorClass =
   | 'internal'; // a bug or a resource limit of proxyd itself: logged with its stack
 
 export const ERROR_CLASSES: readonly ErrorClass[] = [
-  'dns', 'refused', 'unreachable', 'timeout', 'reset', 'tls', 'rejected', 'auth', 'protocol', 'internal',
+  'dns', 'refused', 'unreachable', 'blocked', 'timeout', 'reset', 'tls', 'rejected', 'auth', 'protocol', 'internal',
 ];
 
 /**
@@ -66,7 +67,6 @@ const CLASS_BY_CODE: Record<string, ErrorClass> = {
   EADDRNOTAVAIL: 'unreachable',
   ENETDOWN: 'unreachable',
   EAFNOSUPPORT: 'unreachable',
-  EINVAL: 'unreachable', // connect() to an address that cannot be a destination (0.x.x.x)
   ETIMEDOUT: 'timeout',
   ECONNRESET: 'reset',
   EPIPE: 'reset',
@@ -85,9 +85,31 @@ const CLASS_BY_CODE: Record<string, ErrorClass> = {
   EPROTO: 'tls',
 };
 
-function classOf(code: string | undefined, name: string | undefined): ErrorClass {
+/**
+ * Codes whose meaning depends on the system call that failed: from connect() they are the network
+ * saying no; from any other call (bind, setsockopt, getaddrinfo …) they are proxyd asking for
+ * something wrong, a bug (`internal`).
+ */
+const CLASS_BY_CALL: Record<string, Record<string, ErrorClass>> = {
+  connect: {
+    // a route of type prohibit, a sandbox (seccomp, Landlock, a cgroup's BPF), SELinux or AppArmor
+    EACCES: 'blocked',
+    EPERM: 'blocked',
+    // a blackhole route; an address that cannot be a destination
+    EINVAL: 'unreachable',
+  },
+};
+
+/** What a `blocked` error tells the user to do, after the reason. */
+export const BLOCKED_ADVICE =
+  'a local firewall or sandbox refused the connection: check iptables/nftables rules and policy routes (ip rule, prohibit routes), ' +
+  "the service's sandbox (systemd RestrictAddressFamilies/IPAddressDeny, seccomp, Landlock), or SELinux/AppArmor";
+
+function classOf(code: string | undefined, name: string | undefined, syscall: string | undefined): ErrorClass {
   if (name === 'HTTPParserError' || code?.startsWith('HPE_')) return 'protocol'; // a malformed HTTP message
   if (!code) return 'internal';
+  const byCall = syscall === undefined ? undefined : CLASS_BY_CALL[syscall]?.[code];
+  if (byCall) return byCall;
   const known = CLASS_BY_CODE[code];
   if (known) return known;
   // OpenSSL and certificate failures: ERR_SSL_*, ERR_TLS_*, CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE …
@@ -108,8 +130,9 @@ export function classify(err: unknown, hop?: Hop): ProxyError {
   // undici wraps the connect error (ours) in its own; the cause tells what happened
   if (e && e.cause instanceof ProxyError) return classify(e.cause, hop);
   const code = typeof e?.code === 'string' ? e.code : undefined;
-  const message = (e?.message ?? String(err)).split('\n')[0] || 'unknown error';
-  const cls = classOf(code, e?.name);
+  const first = (e?.message ?? String(err)).split('\n')[0] || 'unknown error';
+  const cls = classOf(code, e?.name, typeof e?.syscall === 'string' ? e.syscall : undefined);
+  const message = cls === 'blocked' ? `${first} (${BLOCKED_ADVICE})` : first;
   return new ProxyError(cls, message, code, cls === 'internal' ? 'proxyd' : hop, err); // a bug is ours, wherever it surfaced
 }
 
@@ -117,6 +140,7 @@ export function classify(err: unknown, hop?: Hop): ProxyError {
 export function socksReplyCode(err: ProxyError): number {
   switch (err.cls) {
     case 'rejected': return 0x02; // connection not allowed by ruleset
+    case 'blocked': return 0x02; // not allowed: by the host's firewall or sandbox rather than by proxyd's rules
     case 'auth': return err.hop === 'upstream' ? 0x02 : 0x01; // an upstream refused proxyd's credentials: not allowed
     case 'unreachable': return err.code === 'ENETUNREACH' || err.code === 'ENETDOWN' ? 0x03 : 0x04;
     case 'dns': return 0x04; // host unreachable
@@ -135,6 +159,9 @@ export function httpStatus(err: ProxyError): number {
     // a garbled answer from further on is a bad gateway, not a bad request
     case 'protocol': return err.code === NO_ENDPOINT ? 404 : err.hop === 'upstream' || err.hop === 'origin' ? 502 : 400;
     case 'internal': return 500;
+    // the host's firewall or sandbox kept proxyd from the next hop: a gateway failure (502) like an
+    // unreachable one, the reason in X-Proxyd-Error; 403 stays the answer of proxyd's own rules
+    case 'blocked': return 502;
     default: return 502;
   }
 }

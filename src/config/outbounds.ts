@@ -1,7 +1,7 @@
 // The `proxies:`, `groups:` and `mirrors:` sections: each entry is read by the kind its `type`
 // (a mirror's `kind`) names (the kind knows its own options), then the names are checked
-// together: unique, every reference (a `via`, a group member, a mirror's fallback) defined, and
-// no loop. Every problem at its FILE:LINE:COL.
+// together: unique, every reference (a `via`, a group member, a mirror's via and fallback)
+// defined and able to carry connections, and no loop. Every problem at its FILE:LINE:COL.
 import { isMap, isScalar, isSeq, type Node, type Pair, type YAMLMap } from 'yaml';
 import { closest } from '../did-you-mean.js';
 import { BUILT_IN_OUTBOUNDS, outboundKind, typesOf, type DefinitionReader, type OutboundDef, type Reference } from '../outbound/index.js';
@@ -20,6 +20,7 @@ export interface ReadDefinition {
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const SINGULAR: Record<Section, string> = { proxies: 'proxy', groups: 'group', mirrors: 'mirror' };
 
 /** Reads the entries of one section; problems are recorded in `src`. */
 export function readSection(src: Source, node: Node, section: Section): ReadDefinition[] {
@@ -58,7 +59,7 @@ export function readSection(src: Source, node: Node, section: Section): ReadDefi
   return out;
 }
 
-/** Names unique, references defined, no loops; the definitions in config order when all is well. */
+/** Names unique, references defined and to dialers, no loops; the definitions in config order when all is well. */
 export function checkReferences(read: ReadDefinition[]): OutboundDef[] {
   const builtIn = new Set(BUILT_IN_OUTBOUNDS.map((d) => d.name));
   const byName = new Map<string, ReadDefinition>();
@@ -71,7 +72,13 @@ export function checkReferences(read: ReadDefinition[]): OutboundDef[] {
   const refs = (r: ReadDefinition): Reference[] => (r.ok ? outboundKind(r.def.type)?.uses?.(r.def) ?? [] : []);
   for (const r of byName.values()) {
     for (const ref of refs(r)) {
-      if (builtIn.has(ref.name) || byName.has(ref.name)) continue;
+      const used = byName.get(ref.name);
+      const usedKind = used?.ok ? outboundKind(used.def.type) : undefined;
+      if (usedKind && usedKind.builds !== 'dialer') {
+        const key = ref.key === 'members' ? 'member' : ref.key;
+        r.reader.problem(ref.key, `${key} "${ref.name}" is a ${SINGULAR[usedKind.section!]}, which answers requests itself and does not carry connections (name DIRECT, a proxy or a group)`, ref.index);
+      }
+      if (builtIn.has(ref.name) || used) continue;
       const near = closest(ref.name, known);
       const what = ref.key === 'via' ? 'proxy' : ref.key === 'fallback' ? 'route' : 'member';
       r.reader.problem(ref.key, `unknown ${what} "${ref.name}"${near ? ` (did you mean "${near}"?)` : ` (known: ${known.join(', ')})`}`, ref.index);

@@ -37,6 +37,7 @@ function mirrorKind(type: MirrorKind): OutboundKind {
   let loaded: { Mirror: MirrorClass; protocol: ProtocolOf } | undefined;
   return {
     section: 'mirrors',
+    builds: 'responder',
     options: MIRROR_OPTIONS,
     parse: (entry) => parseMirror(entry, type),
     uses: (def: OutboundDef) => [{ name: (def as MirrorDef).via, key: 'via' }, { name: (def as MirrorDef).fallback, key: 'fallback' }],
@@ -47,13 +48,9 @@ function mirrorKind(type: MirrorKind): OutboundKind {
     build: (def, ctx) => {
       if (!loaded) throw new Error(`mirror "${def.name}": the ${type} mirror code is not loaded (loadOutboundKinds before buildOutbounds)`);
       const { Mirror, protocol } = loaded;
-      const route = (key: 'via' | 'fallback') => {
-        const o = ctx.get((def as MirrorDef)[key]);
-        if (o.kind !== 'dialer') throw new Error(`mirror "${def.name}": ${key} "${o.name}" is a mirror; it must carry connections (DIRECT, a proxy or a group)`);
-        return o;
-      };
+      const { via, fallback } = def as MirrorDef;
       const previous = ctx.previous instanceof Mirror ? ctx.previous : undefined;
-      return new Mirror(def as MirrorDef, protocol(def as MirrorDef), route('via'), route('fallback'), ctx, previous);
+      return new Mirror(def as MirrorDef, protocol(def as MirrorDef), ctx.dialer(via), ctx.dialer(fallback), ctx, previous);
     },
   };
 }

@@ -1,7 +1,7 @@
 // The route targets a config defines, by name: the built-ins, then the config's own proxies and
 // groups, each built after the outbounds it uses.
 import { outboundKind } from './kinds.js';
-import type { BuildContext, Outbound, OutboundDef, OutboundDeps } from './types.js';
+import type { BuildContext, Dialer, Outbound, OutboundDef, OutboundDeps } from './types.js';
 
 export { outboundKind, registerOutboundKind, typesOf, type OutboundKind } from './kinds.js';
 export { isHealthChecked } from './types.js';
@@ -55,7 +55,7 @@ export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps,
       outbounds.set(def.name, same);
       return same;
     }
-    const ctx: BuildContext = { ...deps, get: (name) => outbounds.get(name)!, previous: same };
+    const ctx: BuildContext = { ...deps, dialer: (name) => dialerOf(outbounds.get(name)!), previous: same };
     const built = kind.build(def, ctx);
     definitions.set(built, key);
     outbounds.set(def.name, built);
@@ -65,6 +65,12 @@ export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps,
   const kept = new Set(outbounds.values());
   const retired = previous ? [...previous.values()].filter((o) => !kept.has(o)) : [];
   return { outbounds, retired };
+}
+
+/** A referenced outbound; the config has refused references to anything but a dialer. */
+function dialerOf(o: Outbound): Dialer {
+  if (o.kind !== 'dialer') throw new Error(`outbound "${o.name}" is used as a dialer, but it is a ${o.kind} (the config check should have refused this)`);
+  return o;
 }
 
 /** The definition each built outbound came from (and those of what it uses), to tell on reload whether it changed. */

@@ -12,6 +12,11 @@ import type { BuildContext, DefinitionReader, Outbound, OutboundDef, Reference }
 export interface OutboundKind {
   /** the config section whose entries name this kind as their `type` (built-ins have none) */
   section?: 'proxies' | 'groups' | 'mirrors';
+  /**
+   * What it builds: a dialer carries connections, so it may be any reference (a `via`, a member,
+   * a mirror's route); a responder answers requests itself, so only rules may name it.
+   */
+  builds: Outbound['kind'];
   /** option names it knows (besides name and type), for unknown-option errors with a suggestion */
   options?: readonly string[];
   /** reads one entry; undefined when it has problems (reported through the reader) */
@@ -24,8 +29,8 @@ export interface OutboundKind {
 }
 
 const KINDS = new Map<string, OutboundKind>([
-  ['direct', { build: (def, ctx) => new DirectDialer(def.name, ctx) }],
-  ['reject', { build: (def) => new RejectDialer(def.name) }],
+  ['direct', { builds: 'dialer', build: (def, ctx) => new DirectDialer(def.name, ctx) }],
+  ['reject', { builds: 'dialer', build: (def) => new RejectDialer(def.name) }],
   ['socks5', SOCKS5_PROXY_KIND],
   ['http', HTTP_PROXY_KIND],
   ...Object.entries(GROUP_KINDS),

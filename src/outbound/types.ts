@@ -129,8 +129,8 @@ export interface OutboundDeps {
 
 /** What building one outbound may use besides the deps: the outbounds it names, built before it. */
 export interface BuildContext extends OutboundDeps {
-  /** an outbound this definition uses (a `via`, a group member), already built */
-  get(name: string): Outbound;
+  /** an outbound this definition uses (a `via`, a group member, a mirror's route), already built: a dialer (the config refuses any other) */
+  dialer(name: string): Dialer;
   /** the outbound of the same name in the state being replaced, to carry its health over */
   previous: Outbound | undefined;
 }
@@ -155,7 +155,7 @@ export interface DefinitionReader {
   problem(key: string | undefined, message: string, index?: number): void;
 }
 
-/** An outbound this definition refers to, and where (for unknown-name and loop errors). */
+/** An outbound this definition refers to, and where (for unknown-name, not-a-dialer and loop errors): it must carry connections. */
 export interface Reference {
   name: string;
   key: string;

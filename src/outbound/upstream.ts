@@ -52,9 +52,7 @@ class ServerHop {
     this.#name = def.name;
     this.via = def.via;
     this.server = parseHostPort(def.server)!;
-    const via = def.via === undefined ? undefined : ctx.get(def.via);
-    if (via && via.kind !== 'dialer') throw new Error(`proxy "${def.name}": via "${def.via}" does not carry connections`);
-    this.#through = via ?? new DirectDialer(`${def.name} server`, ctx);
+    this.#through = def.via === undefined ? new DirectDialer(`${def.name} server`, ctx) : ctx.dialer(def.via);
   }
 
   /** A connection to the server (the target's resolved addresses are not the server's: left out). */
@@ -110,7 +108,7 @@ export abstract class UpstreamProxy implements Dialer {
 
 /** The registry entry of an upstream kind (`proxies:` with `type: TYPE`). */
 export function upstreamKind(type: string, make: (def: UpstreamDef, ctx: BuildContext) => Dialer): OutboundKind {
-  return { section: 'proxies', options: UPSTREAM_OPTIONS, parse: (entry) => parseUpstream(entry, type), uses: upstreamUses, build: (def, ctx) => make(def as UpstreamDef, ctx) };
+  return { section: 'proxies', builds: 'dialer', options: UPSTREAM_OPTIONS, parse: (entry) => parseUpstream(entry, type), uses: upstreamUses, build: (def, ctx) => make(def as UpstreamDef, ctx) };
 }
 
 /** A failure the upstream reported about the target: the member worked, the target did not. */

@@ -5,8 +5,10 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Reload } from '../../src/control/api.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
+import { proxyctl } from '../fixtures/proxyctl.js';
 import { curl, run } from '../fixtures/run.js';
 import { startTlsOrigin } from '../fixtures/tls-origin.js';
 
@@ -65,6 +67,61 @@ test('a port already in use is named in a one-line error, exit 1', async () => {
   busy.close();
   expect(r.code).toBe(1);
   expect(r.stderr).toBe(`proxyd: cannot listen on 127.0.0.1:${port} (listen.http): address already in use\n`);
+});
+
+// Every refusal the daemon's build could make (grep the build paths for `throw`) is a problem of
+// the config alone: --check finds it, a start refuses it, and a reload (dry run or not) refuses
+// it, each with the same FILE:LINE:COL message. (A port in use or the control socket's directory
+// are not config problems: --check cannot know them.)
+describe('what the daemon refuses, --check refuses, at the same FILE:LINE:COL', () => {
+  const MIRROR = '  - { name: go, kind: goproxy, upstreams: [https://goproxy.example] }\n';
+  let daemon: Awaited<ReturnType<typeof startProcess>>;
+  let head: string;
+  beforeAll(async () => {
+    const control = join(mkdtempSync(join(tmpdir(), 'proxyd-ctl-')), 'run', 'control.sock');
+    head = `control: ${control}\nlisten: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\n`;
+    daemon = await startProcess(`${head}rules:\n  - MATCH,DIRECT\n`);
+    return async () => {
+      daemon.child.kill('SIGTERM');
+      await once(daemon.child, 'exit');
+    };
+  });
+
+  test.each([
+    ['a mirror as a group member', `mirrors:\n${MIRROR}groups:\n  - { name: g, type: fallback, members: [DIRECT, go] }\n`, 'go]',
+      'groups.g: member "go" is a mirror, which answers requests itself and does not carry connections (name DIRECT, a proxy or a group)'],
+    ['a proxy via a mirror', `mirrors:\n${MIRROR}proxies:\n  - { name: p, type: socks5, server: 127.0.0.1:1080, via: go }\n`, 'go }',
+      'proxies.p: via "go" is a mirror, which answers requests itself and does not carry connections (name DIRECT, a proxy or a group)'],
+    ['a mirror via a mirror', `mirrors:\n${MIRROR}  - { name: js, kind: npm, upstreams: [https://npm.example], via: go }\n`, 'go }',
+      'mirrors.js: via "go" is a mirror, which answers requests itself and does not carry connections (name DIRECT, a proxy or a group)'],
+    ['a mirror whose fallback is a mirror', `mirrors:\n${MIRROR}  - { name: js, kind: npm, origins: [https://npm.example], fallback: go }\n`, 'go }',
+      'mirrors.js: fallback "go" is a mirror, which answers requests itself and does not carry connections (name DIRECT, a proxy or a group)'],
+    ['a proxy via a name nothing defines', 'proxies:\n  - { name: p, type: socks5, server: 127.0.0.1:1080, via: nowhere }\n', 'nowhere',
+      'proxies.p: unknown proxy "nowhere" (known: DIRECT, REJECT, p)'],
+    ['a proxy of a type no kind has', 'proxies:\n  - { name: p, type: sock5, server: 127.0.0.1:1080 }\n', 'sock5',
+      'proxies.p: unknown type "sock5" (did you mean "socks5"?)'],
+    ['two proxies via each other', 'proxies:\n  - { name: a, type: socks5, server: 127.0.0.1:1080, via: b }\n  - { name: b, type: http, server: 127.0.0.1:3128, via: a }\n', 'a }',
+      'proxies.b: loop: a → b → a'],
+  ])('%s', async (_name, body, at, message) => {
+    const text = `${head}${body}rules:\n  - MATCH,DIRECT\n`;
+    const file = configFile(`refused-${at.replace(/\W/g, '')}-${Date.now()}.yaml`, text);
+    const before = text.slice(0, text.indexOf(at)).split('\n');
+    const expected = [`${file}:${before.length}:${before.at(-1)!.length + 1} ${message}`];
+    const problems = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith(`${file}:`));
+
+    const checked = await run('node', [PROXYD, '--check', '--config', file]);
+    expect([checked.code, problems(checked.stderr)]).toEqual([1, expected]);
+    const started = await run('node', [PROXYD, '--config', file]);
+    expect([started.code, problems(started.stderr)]).toEqual([1, expected]);
+
+    writeFileSync(daemon.file, text);
+    for (const args of [['reload', '--dry-run'], ['reload']]) {
+      const r = await proxyctl(head.slice('control: '.length, head.indexOf('\n')), [...args, '--json']);
+      const reload = Reload.parse(JSON.parse(r.stdout));
+      expect([r.code, reload.ok, reload.errors.map((e) => e.text.replace(daemon.file, file))]).toEqual([1, false, expected]);
+    }
+    expect(daemon.child.exitCode).toBeNull();
+  });
 });
 
 /** Starts proxyd on port 0 and reads the bound ports from its JSON log as the lines arrive. */

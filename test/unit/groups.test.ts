@@ -80,7 +80,7 @@ function groupDef(type: GroupDef['type'], members: string[], check: Partial<Grou
 
 const open: Group[] = [];
 
-/** A group over fake members named `names`, built as buildOutbounds would (ctx.get by name). */
+/** A group over fake members named `names`, built as buildOutbounds would (ctx.dialer by name). */
 function makeGroup(type: GroupDef['type'], names: string[], check: Partial<GroupDef['check']> = {}, toleranceMs = 50) {
   const members = Object.fromEntries(names.map((n) => [n, new FakeMember(n)]));
   const logger = capturingLogger();
@@ -91,7 +91,7 @@ function makeGroup(type: GroupDef['type'], names: string[], check: Partial<Group
     artifactCache: () => Promise.reject(new Error('groups use no artifact cache')),
     stats: new Stats(),
     files: new FileBudget(Infinity),
-    get: (name) => members[name]!,
+    dialer: (name) => members[name]!,
     previous: undefined,
   };
   const group = new Group(groupDef(type, names, check, toleranceMs), ctx);
@@ -500,7 +500,7 @@ describe('Group health checks', () => {
 describe('reload carry-over (buildOutbounds with previous)', () => {
   const KIND = 'groups-test-fake-member';
   const built: FakeMember[] = [];
-  registerOutboundKind(KIND, { build: (def) => { const m = new FakeMember(def.name); built.push(m); return m; } });
+  registerOutboundKind(KIND, { builds: 'dialer', build: (def) => { const m = new FakeMember(def.name); built.push(m); return m; } });
 
   function deps(): OutboundDeps {
     return {

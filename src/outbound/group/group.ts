@@ -50,8 +50,7 @@ export class Group implements Dialer, HealthChecked {
     this.#health = { failures: def.check.failures, maxLatencyMs: def.check.maxLatencyMs };
     const previous = ctx.previous instanceof Group ? ctx.previous : undefined;
     this.#members = def.members.map((name) => {
-      const dialer = ctx.get(name);
-      if (dialer.kind !== 'dialer') throw new Error(`group "${def.name}": member "${name}" does not carry connections`);
+      const dialer = ctx.dialer(name);
       const health = new MemberHealth();
       const before = previous ? previous.#members.find((m) => m.name === name && m.dialer === dialer) : undefined;
       if (before) health.copyFrom(before.health); // the same member: its health carries over

@@ -76,6 +76,7 @@ function parseGroup(entry: DefinitionReader, type: GroupType): GroupDef | undefi
 function groupKind(type: GroupType): OutboundKind {
   return {
     section: 'groups',
+    builds: 'dialer',
     options: ['members', 'check', 'tolerance'],
     parse: (entry) => parseGroup(entry, type),
     uses: (def: OutboundDef) => (def as GroupDef).members.map((name, index) => ({ name, key: 'members', index })),

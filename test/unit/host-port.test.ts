@@ -163,13 +163,30 @@ describe('properties', () => {
       fc.tuple(fc.constantFrom('[', '', '[::1]', 'a.b', '1.2.3.4'), fc.string({ maxLength: 10 }), fc.constantFrom('', ':', ']:', ']'), fc.string({ maxLength: 8 }))
         .map((p) => p.join('')),
     );
-    fc.assert(fc.property(junk, (s) => {
+    // HOST:PORT as a client might write it, right or nearly: most are read, the rest refused
+    const hostText = fc.oneof(
+      { weight: 4, arbitrary: targetArb.map((h) => (h.includes(':') ? `[${h}]` : h)) },
+      { weight: 4, arbitrary: sentNameArb.map((n) => n.sent) },
+      { weight: 1, arbitrary: fc.constantFrom('[::1', '::1', '1.2.3.4]', '[fe80::1%eth0]', '[a.b]', 'a..b', '') },
+    );
+    const portText = fc.oneof(
+      { weight: 4, arbitrary: portArb.map(String) },
+      { weight: 1, arbitrary: fc.constantFrom('', '0', '65536', '99999', '080', '+80', '8O', '1e3') },
+    );
+    const separator = fc.oneof({ weight: 5, arbitrary: fc.constant(':') }, { weight: 2, arbitrary: fc.constantFrom('', '::', ' :') });
+    const nearlyRight = fc.tuple(fc.constantFrom('', ' '), hostText, separator, portText, fc.constantFrom('', ' ', '\t')).map((p) => p.join(''));
+    let read = 0;
+    let refused = 0;
+    fc.assert(fc.property(fc.oneof(junk, nearlyRight, nearlyRight), (s) => {
       const t = parseHostPort(s);
-      if (!t) return;
+      if (!t) return void refused++;
+      read++;
       expect(t.port).toBeGreaterThanOrEqual(1);
       expect(t.port).toBeLessThanOrEqual(65535);
       expect(normalizeHost(t.host)).toBe(t.host);
       expect(parseHostPort(formatTarget(t))).toEqual(t);
     }), { numRuns: 2000 });
+    // both halves ran: the checks above on many texts it read, and many it refused
+    expect({ read: read >= 400, refused: refused >= 400 }, `read ${read}, refused ${refused}`).toEqual({ read: true, refused: true });
   });
 });

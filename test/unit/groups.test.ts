@@ -577,8 +577,10 @@ describe('what the review of the group found', () => {
   test('round-robin does not log a change of member for every connection', async () => {
     const { group, nowUses } = makeGroup('round-robin', ['a', 'b', 'c']);
     await firstChecks();
-    for (let i = 0; i < 6; i++) await dial(group);
-    expect(nowUses()).toEqual([]);
+    const carriers: string[] = [];
+    for (let i = 0; i < 6; i++) carriers.push((await dial(group)).chain[1]!);
+    expect(carriers).toEqual(['a', 'b', 'c', 'a', 'b', 'c']); // the member changed with every connection
+    expect(nowUses()).toEqual([]); // and not one line said so
   });
 
   test('a group as a member without a check URL is up only while one of its own members may be', async () => {

@@ -2,8 +2,6 @@
 // see as the kernel does (IPv4-mapped answers, zone ids, the unspecified address), Host fronting,
 // and tunnels back into proxyd itself. Each case is refused in the client's own protocol.
 // (Hostile DNS answers through the system resolver: test/e2e/hostile-dns.test.ts.)
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
@@ -177,14 +175,24 @@ describe('tunnels back into proxyd are refused as loops', () => {
     }
   });
 
-  test('a tunnel to another port on this host still works', async () => {
-    const s = connect(d.httpPort, '127.0.0.1');
-    s.on('error', () => undefined);
-    await once(s, 'connect');
-    s.write(`GET http://127.0.0.1:${origin.port}/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    let body = '';
-    s.on('data', (c) => (body += c));
-    await once(s, 'close');
-    expect(body.endsWith('hello from origin')).toBe(true);
+  test('a tunnel to another port on this host still works: CONNECT and SOCKS5, by address and by name', async () => {
+    const url = (host: string) => `http://${host}:${origin.port}/hello`;
+    const ways = [
+      ['-p', '-x', `http://127.0.0.1:${d.httpPort}`, url('127.0.0.1')],
+      ['-p', '-x', `http://127.0.0.1:${d.httpPort}`, url('localhost')],
+      ['--socks5', `127.0.0.1:${d.socksPort}`, url('127.0.0.1')],
+      ['--socks5-hostname', `127.0.0.1:${d.socksPort}`, url('localhost')],
+    ];
+    for (const args of ways) {
+      const r = await curl(args);
+      expect(r.stdout, `${args.join(' ')}: ${r.stderr}`).toBe('hello from origin');
+    }
+    const tunnels = () => d.logs.filter((l) => l.mode === 'tunnel' && String(l.target).endsWith(`:${origin.port}`));
+    await expect.poll(() => tunnels().map((l) => [l.inbound, l.target, l.route, l.error])).toEqual([
+      ['http', `127.0.0.1:${origin.port}`, 'DIRECT', undefined],
+      ['http', `localhost:${origin.port}`, 'DIRECT', undefined],
+      ['socks5', `127.0.0.1:${origin.port}`, 'DIRECT', undefined],
+      ['socks5', `localhost:${origin.port}`, 'DIRECT', undefined],
+    ]);
   });
 });

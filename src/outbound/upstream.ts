@@ -4,7 +4,7 @@
 //
 //   proxyd ──(direct, or via: another outbound)──► upstream server ──(its protocol)──► target
 import { formatTarget, parseHostPort, type Target } from '../address/index.js';
-import { ProxyError, type ErrorClass } from '../errors.js';
+import { classify, ProxyError, type ErrorClass } from '../errors.js';
 import { DirectDialer } from './direct.js';
 import type { OutboundKind } from './kinds.js';
 import type { BuildContext, DefinitionReader, DialContext, Dialed, Dialer, OutboundDef, Reference } from './types.js';
@@ -60,9 +60,10 @@ class ServerHop {
     try {
       return await this.#through.dial(this.server, { resolver: ctx.resolver, cancel: ctx.cancel });
     } catch (err) {
-      const e = err as ProxyError;
       // the client left: say so, not that the upstream failed
       if (ctx.cancel.aborted && ctx.cancel.reason?.hop === 'client') throw ctx.cancel.reason;
+      const e = classify(err, 'upstream');
+      if (e.cls === 'internal') throw e; // a bug on the way (in a via dialer): ours, not the upstream's
       throw new ProxyError(e.cls, `upstream ${this.#name} (${formatTarget(this.server)}): ${e.message}`, e.code, 'upstream', err);
     }
   }

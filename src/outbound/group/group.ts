@@ -150,7 +150,8 @@ export class Group implements Dialer, HealthChecked {
         this.#observe(m, t);
       } catch (err) {
         const e = classify(err, 'upstream');
-        this.#observe(m, m.health.fail(Date.now(), e.cls, e.message, this.#health, true));
+        if (e.cls !== 'internal') this.#observe(m, m.health.fail(Date.now(), e.cls, e.message, this.#health, true));
+        else this.#deps.log.error({ group: this.name, member: m.name, error: e.cls, reason: e.message, stack: e.causeStack }, `checking ${this.name}/${m.name} failed inside proxyd (not counted against it)`);
       } finally {
         this.#checking.delete(m);
       }

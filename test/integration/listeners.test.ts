@@ -178,8 +178,21 @@ describe('errors in the protocol of the client', () => {
   });
 
   test('each failure is logged once, with its class and the rule that routed it', async () => {
-    await curl(['--socks5-hostname', socksProxy(), 'http://blocked.test:81/']);
-    await expect.poll(() => d.logs.findLast((l) => l.target === 'blocked.test:81')).toMatchObject({ inbound: 'socks5', route: 'REJECT', rule: 'DOMAIN-SUFFIX,blocked.test,REJECT', error: 'rejected', up: 0, down: 0 });
+    const gone = createServer(); // a port nothing listens on any more: refused
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    const refusedPort = (gone.address() as AddressInfo).port;
+    await new Promise((resolve) => gone.close(resolve));
+    const failures = [
+      { target: 'blocked.test:81', route: 'REJECT', rule: 'DOMAIN-SUFFIX,blocked.test,REJECT', error: 'rejected' },
+      { target: `127.0.0.1:${refusedPort}`, route: 'DIRECT', rule: 'MATCH,DIRECT', error: 'refused' },
+      { target: 'nowhere.invalid:81', route: 'DIRECT', rule: 'DOMAIN,nowhere.invalid,DIRECT', error: 'dns' },
+    ];
+    for (const { target } of failures) expect((await curl(['--socks5-hostname', socksProxy(), `http://${target}/`])).code, target).toBe(97);
+    // a connection after them: once its line is there, so is every line theirs brought
+    await curl(['--socks5-hostname', socksProxy(), 'http://blocked.test:82/']);
+    await expect.poll(() => d.logs.some((l) => l.target === 'blocked.test:82')).toBe(true);
+    const lines = failures.map(({ target }) => d.logs.filter((l) => l.target === target).map(({ inbound, target, route, rule, error, up, down }) => ({ inbound, target, route, rule, error, up, down })));
+    expect(lines).toEqual(failures.map((f) => [{ inbound: 'socks5', ...f, up: 0, down: 0 }]));
   });
 });
 

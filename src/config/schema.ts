@@ -51,6 +51,14 @@ export interface CacheSettings {
 
 export const DEFAULT_CACHE: CacheSettings = { dir: 'auto', maxBytes: 10 * 1024 ** 3 };
 
+/** the local CA for intercepted mirror origins */
+export interface CaSettings {
+  /** `auto` (the state directory, see ca/dir.ts) or an absolute path */
+  dir: string;
+}
+
+export const DEFAULT_CA: CaSettings = { dir: 'auto' };
+
 export interface Config {
   /** the file it came from, or `(embedded default)` */
   file: string;
@@ -72,4 +80,5 @@ export interface Config {
   log: { level: LogLevel };
   limits: Limits;
   cache: CacheSettings;
+  ca: CaSettings;
 }

@@ -7,7 +7,7 @@ import { isMap, isScalar, type Node } from 'yaml';
 import { isLoopback, normalizeHost, parseCidr, parseHostPort } from '../address/index.js';
 import { BUILT_IN_OUTBOUNDS } from '../outbound/index.js';
 import { compileRules, loadRuleSet, RuleCompileError, type RuleSet } from '../router/index.js';
-import { DEFAULT_CACHE, DEFAULT_LIMITS, LISTENER_NAMES, type Config, type Limits, type ListenerName, type LogLevel } from './schema.js';
+import { DEFAULT_CA, DEFAULT_CACHE, DEFAULT_LIMITS, LISTENER_NAMES, type Config, type Limits, type ListenerName, type LogLevel } from './schema.js';
 import type { Source } from './source.js';
 import { entries, hint, list, string } from './nodes.js';
 import { checkReferences, readSection, type ReadDefinition } from './outbounds.js';
@@ -97,6 +97,13 @@ const SECTIONS: Record<string, Section> = {
       else d.cache.maxBytes = size;
     }
   },
+  ca(src, node, d, baseDir) {
+    for (const [, value] of entries(src, node, 'ca', ['dir'])) {
+      const dir = string(src, value, 'ca.dir');
+      if (dir === '') src.error(value, 'ca.dir: expected auto or a directory');
+      else if (dir) d.ca.dir = dir === 'auto' ? 'auto' : resolve(baseDir, dir);
+    }
+  },
   'rule-sets'(src, node, d, baseDir) {
     for (const [name, value] of entries(src, node, 'rule-sets')) {
       const path = string(src, value, `rule-sets.${name}`);
@@ -161,6 +168,7 @@ export function validate(src: Source, baseDir: string): Config | undefined {
     log: { level: 'info' },
     limits: { ...DEFAULT_LIMITS },
     cache: { ...DEFAULT_CACHE },
+    ca: { ...DEFAULT_CA },
   };
   if (src.problems.length) return undefined; // YAML syntax errors: nothing more to say reliably
   const root = src.doc.contents;

@@ -8,6 +8,7 @@ import type { AllowList } from '../access/allow-list.js';
 import { ConnectionCount, type FileBudget } from '../access/connection-count.js';
 import type { Limits, ListenerName } from '../config/index.js';
 import type { Logger } from '../log/logger.js';
+import { onAcceptError } from '../log/out-of-files.js';
 
 export interface ProtocolHandlers {
   /** `first`: the bytes read so far (the socket keeps flowing) */
@@ -67,6 +68,7 @@ export class Listener {
       this.#server.once('error', reject);
       this.#server.listen(address.port, address.host, () => {
         this.#server.removeListener('error', reject);
+        this.#server.on('error', onAcceptError(this.#options.log, `listen.${this.#options.name}`));
         this.address = this.#server.address() as AddressInfo;
         resolve(this.address);
       });

@@ -4,13 +4,16 @@
 //
 //   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /route?target=HOST:PORT
 //   POST /reload[?dry-run=1]  /check/NAME        DELETE /connections/ID
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { basename, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
+import { onAcceptError } from '../log/out-of-files.js';
 import type { Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
+import { boundedServer, CONTROL_BOUNDS, type ControlBounds } from './bounds.js';
 import { CONTROL_GROUP, isPipe, isReport, isSystemPath, readOnlySocket } from './paths.js';
+import { socketDirectory } from './socket-dir.js';
+import { listen, placeSocket, type Placement } from './socket-file.js';
 
 /** What the control server asks of the daemon. */
 export interface ControlHandlers {
@@ -34,37 +37,53 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function startControlServer(path: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
-  const control = serverFor(handlers, log, false);
-  if (isPipe(path)) await listen(control, path);
-  else await listenOnSocket(control, path, log);
-  const servers = [control];
-  // the system service also answers every local user's reports (status, stats, route, health,
-  // metrics) on a read-only socket beside it; reload, checks and connections stay with the group
-  if (isSystemPath(path)) {
-    const reports = serverFor(handlers, log, true);
-    await listenReadOnly(reports, readOnlySocket(path));
-    servers.push(reports);
-  }
-  return {
-    path,
-    close: () => Promise.all(servers.map((server) => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }))).then(() => undefined),
+/** `bounds`: what each socket's clients may hold (tests give smaller ones) */
+export async function startControlServer(path: string, handlers: ControlHandlers, log: Logger, bounds = CONTROL_BOUNDS): Promise<ControlServer> {
+  const open: Array<() => Promise<void>> = [];
+  const start = async (at: string, readOnly: boolean, placement?: Placement) => {
+    const server = serverFor(at, handlers, log, readOnly, bounds);
+    let remove: () => void = () => undefined;
+    if (placement) remove = await placeSocket(server, at, placement);
+    else await listen(server, at);
+    server.on('error', onAcceptError(log, `control socket ${at}`));
+    open.push(() => closeServer(server, remove));
   };
+  const close = () => Promise.all(open.map((c) => c())).then(() => undefined);
+  try {
+    if (isPipe(path)) await start(path, false);
+    else if (!isSystemPath(path)) await start(join(socketDirectory(path, 0o700, false), basename(path)), false, { mode: 0o600 });
+    else {
+      // others may enter the directory for the read-only socket; the control socket is the group's
+      const control = join(socketDirectory(path, 0o755, true), basename(path));
+      await start(control, false, { mode: 0o660, gid: groupId(CONTROL_GROUP) });
+      // every local user's reports (status, stats, route, health, metrics) on a read-only socket
+      // beside it; reload, checks and connections stay with the group
+      await start(readOnlySocket(control), true, { mode: 0o666 });
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { path, close };
 }
 
-function serverFor(handlers: ControlHandlers, log: Logger, readOnly: boolean): Server {
-  const server = createServer((req, res) => {
+function serverFor(name: string, handlers: ControlHandlers, log: Logger, readOnly: boolean, bounds: ControlBounds): Server {
+  return boundedServer(name, bounds, log, (req, res) => {
     serve(req, res, handlers, readOnly).catch((err: Error) => {
       log.error({ err: err.message, stack: err.stack, url: req.url }, 'control request failed inside proxyd');
       if (!res.headersSent) json(res, 500, { error: `internal error: ${err.message}` });
       else res.destroy();
     });
   });
-  server.keepAliveTimeout = 1000;
-  return server;
+}
+
+/** removes the socket first: then no client can reach a server that is closing */
+function closeServer(server: Server, remove: () => void): Promise<void> {
+  remove();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandlers, readOnly: boolean): Promise<void> {
@@ -120,60 +139,6 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-function listen(server: Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.removeListener('error', reject);
-      resolve();
-    });
-  });
-}
-
-/**
- * A Unix socket in a directory only its owner may enter (0700; the system service's 0755 with a
- * 0660 socket for group proxyd).
- * A socket left by a daemon that died is replaced; one that answers means proxyd already runs.
- */
-async function listenOnSocket(server: Server, path: string, log: Logger): Promise<void> {
-  const system = isSystemPath(path);
-  const dir = dirname(path);
-  // a directory proxyd makes is its owner's alone; one that exists is left as it is (it may be
-  // shared, like /tmp): the socket's own mode 0600 then guards it
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  else if (!system && (statSync(dir).mode & 0o077) !== 0) log.warn({ dir }, `control socket directory ${dir} is open to other users; the socket itself is 0600`);
-  if (existsSync(path)) {
-    if (await answers(path)) throw new Error(`another proxyd is running: its control socket ${path} answers (stop it first, or set control: to another path)`);
-    unlinkSync(path);
-  }
-  // created with the process's umask (022: no one else may write, so no one else may connect), then narrowed
-  await listen(server, path);
-  chmodSync(path, system ? 0o660 : 0o600);
-  if (system) {
-    chmodSync(dir, 0o755); // others may enter: the read-only socket is there; the control socket is 0660
-    const gid = groupId(CONTROL_GROUP);
-    if (gid !== undefined) chownSync(path, -1, gid);
-  }
-}
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** The read-only socket: mode 0666. */
-async function listenReadOnly(server: Server, path: string): Promise<void> {
-  if (existsSync(path)) unlinkSync(path); // the control socket beside it was free: this one is stale
-  await listen(server, path);
-  chmodSync(path, 0o666);
 }
 
 /** the id of a group, from /etc/group; undefined when there is no such group */

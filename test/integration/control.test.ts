@@ -3,7 +3,7 @@
 // the socket's permissions, and the exit code when no daemon answers.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -298,6 +298,7 @@ describe('the socket', () => {
     expect((statSync(path).mode & 0o777).toString(8)).toBe('600');
     expect((statSync(dirname(path)).mode & 0o777).toString(8)).toBe('700');
     expect(statSync(path).isSocket()).toBe(true);
+    expect(readdirSync(dirname(path))).toEqual(['control.sock']); // nothing left of how it was put there
     await d.stop();
     d = undefined;
     expect(() => statSync(path)).toThrow(/ENOENT/);

@@ -80,7 +80,7 @@ export function routeText(r: RouteExplanation, style: Style): string {
     if (r.omitted) lines.push(style.dim(`    … ${r.omitted} earlier rule(s) not shown`));
     lines.push(table(['    #', 'RULE', 'WHY NOT'], r.tried.map((t) => [`    ${t.index + 1}`, t.rule, t.reason]), new Set([0]), style));
   }
-  if (r.resolved) lines.push(`  addresses: ${r.resolved.length ? r.resolved.join(', ') : 'the name did not resolve'}`);
+  if (r.resolved) lines.push(`  addresses: ${r.resolved.length ? r.resolved.join(', ') : r.lookup ? `none, lookup failed (${r.lookup.outcome}): ${r.lookup.reason}` : 'the name did not resolve'}`);
   if (r.addresses) lines.push(`  dialled: ${r.addresses.length ? r.addresses.join(', ') : 'none (no address the rule allows)'}`);
   if (!r.resolved && !isIP(r.target.replace(/^\[|\]?:\d+$/g, ''))) lines.push(style.dim('  no lookup needed to choose the route; the route resolves the name when it connects'));
   return lines.join('\n');

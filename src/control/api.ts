@@ -1,6 +1,7 @@
 // What the control socket answers, as zod schemas: the daemon's reports are typed by them, and
 // proxyctl checks every answer against them (a daemon of another version says so plainly).
 import { z } from 'zod';
+import { LOOKUP_OUTCOMES, type LookupOutcome } from '../resolver.js';
 
 /** milliseconds; null while there is no sample */
 const ms = z.number().nonnegative().nullable();
@@ -88,6 +89,8 @@ export const RouteExplanation = z.object({
   omitted: z.number().int().nonnegative(),
   resolved: z.array(z.string()).optional(),
   addresses: z.array(z.string()).optional(),
+  /** when the name's lookup failed: how (nxdomain, timeout, refused …) and a line saying so */
+  lookup: z.object({ outcome: z.enum(LOOKUP_OUTCOMES as [LookupOutcome, ...LookupOutcome[]]), reason: z.string() }).optional(),
   /** what the route is: direct, reject, socks5, http, a group type, a mirror kind */
   kind: z.string(),
 });

@@ -9,6 +9,7 @@
 import { isIPv4 } from 'node:net';
 import { closest } from '../did-you-mean.js';
 import type { Target } from '../address/index.js';
+import { lookupFailure, type LookupFailure } from '../resolver.js';
 import { NONE } from './domain-table.js';
 import { explainMatch, type RouteExplanation } from './explain.js';
 import { isError, RULE_KINDS } from './kinds.js';
@@ -29,6 +30,8 @@ export interface RouteMatch {
   detail?: string;
   /** when an IP rule needed the host name's addresses: those the matching rule matched (see matchSync) */
   resolved?: string[];
+  /** when that lookup failed: how (no such name, a DNS server that timed out or refused …); `resolved` is then [] */
+  lookup?: LookupFailure;
 }
 
 /** A problem with one rule line; `column` is a 0-based character offset into the line. */
@@ -89,14 +92,21 @@ export class Router {
 
   /**
    * First matching rule; resolves a host name only when an IP rule could still win. A name that
-   * does not resolve matches no IP rule and comes back with `resolved: []`: nothing may be dialled
+   * does not resolve matches no IP rule and comes back with `resolved: []` and `lookup` saying why
+   * (a timeout, a refused DNS server and NXDOMAIN are different answers): nothing may be dialled
    * for it by the route, which must not resolve it again and reach an address no rule has seen.
    */
   async match(target: Target, resolve: Resolve): Promise<RouteMatch> {
     const best = this.#bestWithoutResolving(target);
     if (this.#tables.firstResolving >= best || isAddress(target.host)) return this.#result(best, undefined);
-    const addresses = await resolve(target.host).catch(() => [] as string[]);
-    return this.matchSync(target, addresses);
+    let failure: LookupFailure | undefined;
+    const addresses = await resolve(target.host).catch((err: unknown) => {
+      failure = lookupFailure(err);
+      return [] as string[];
+    });
+    const m = this.matchSync(target, addresses);
+    if (failure) m.lookup = failure;
+    return m;
   }
 
   /** Why `target` goes where it goes: the matching rule, each rule before it and why it did not match, and the addresses used. */

@@ -102,6 +102,7 @@ describe('each rule kind: the match and why the rules before it did not match', 
       omitted: 0,
       resolved: [],
       addresses: [],
+      lookup: { outcome: 'failed', reason: 'ENOTFOUND nx.example' }, // what the resolver threw: not a LookupError, so no more is known
     });
   });
 

@@ -4,9 +4,9 @@
 import { connect, isIP } from 'node:net';
 import { formatTarget, reachedAddress, type Target } from '../address/index.js';
 import { raceCancel } from '../deadline.js';
-import { classify, LOOP, ProxyError } from '../errors.js';
+import { BLOCKED_ADVICE, classify, LOOP, ProxyError } from '../errors.js';
 import { ReadSlot } from '../relay/read-slot.js';
-import { fixedLookup } from '../resolver.js';
+import { fixedLookup, LookupError } from '../resolver.js';
 import type { DialContext, Dialed, Dialer, OutboundDeps } from './types.js';
 
 /** How long one address family gets before the next is tried in parallel (RFC 8305 suggests 250 ms). */
@@ -28,7 +28,7 @@ export class DirectDialer implements Dialer {
     // an IP target needs no lookup (nor a promise to race): the address it reaches (0.0.0.0 is this host)
     const addresses = ctx.resolved ?? (isIP(target.host) ? [reachedAddress(target.host)] : await raceCancel(ctx.resolver.resolve(target.host), ctx.cancel).catch((err: unknown) => {
       const e = classify(err, 'origin');
-      throw e.cls === 'timeout' ? e : new ProxyError(e.cls, `resolve ${target.host}: ${e.code ?? e.message}`, e.code, 'origin');
+      throw e.cls === 'timeout' ? e : failed(`resolve ${target.host}`, e, err);
     }));
     if (addresses.length === 0) throw new ProxyError('dns', `${target.host} did not resolve`, 'ENOTFOUND', 'origin');
     if (addresses.some((a) => this.#deps.isSelf(a, target.port))) {
@@ -49,8 +49,8 @@ export class DirectDialer implements Dialer {
       const onError = (err: Error & { errors?: Error[] }) => {
         stopWatching();
         // Happy Eyeballs reports an AggregateError of every attempt; the first tells the class
-        const e = classify(err.errors?.[0] ?? err, 'origin');
-        reject(new ProxyError(e.cls, `connect to ${formatTarget(target)}: ${e.code ?? e.message}`, e.code, 'origin'));
+        const first = err.errors?.[0] ?? err;
+        reject(failed(`connect to ${formatTarget(target)}`, classify(first, 'origin'), first));
       };
       const stopWatching = ctx.cancel.onAbort((reason) => {
         socket.destroy();
@@ -67,4 +67,16 @@ export class DirectDialer implements Dialer {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * `what: reason` for a failure of `what`, keeping the class, the code and the hop where it went
+ * wrong: a bug (`internal`) stays at proxyd with its stack, and is passed on as it is.
+ */
+function failed(what: string, e: ProxyError, raw: unknown): ProxyError {
+  if (e.cls === 'internal') return e;
+  const cause = e === raw ? e.cause : raw;
+  // a lookup says why in words (NXDOMAIN, a DNS server that timed out …); a blocked connect says what to check
+  const reason = cause instanceof LookupError ? cause.message : e.cls === 'blocked' && e.code ? `${e.code} (${BLOCKED_ADVICE})` : e.code ?? e.message;
+  return new ProxyError(e.cls, `${what}: ${reason}`, e.code, e.hop ?? 'origin', cause);
 }

@@ -16,6 +16,7 @@ import { Deadline, type Cancel } from '../deadline.js';
 import { classify, NO_ENDPOINT, ProxyError } from '../errors.js';
 import { ForwardPools } from '../forward/pools.js';
 import type { Logger } from '../log/logger.js';
+import { reportOutOfFiles } from '../log/out-of-files.js';
 import type { Dialed, Dialer, Outbound, Responder } from '../outbound/index.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import { relay, type RelayResult } from '../relay/relay.js';
@@ -395,6 +396,7 @@ export class Engine {
       this.#release(routed);
     }
     const error = result.error;
+    if (error) reportOutOfFiles(this.log, `${session.mode} to ${formatTarget(session.target)}`, error); // said once per 10 s besides the session's line
     const level = !error || error.cls === 'rejected' ? 'info' : error.cls === 'internal' ? 'error' : 'warn';
     if (!this.log.isLevelEnabled(level)) return;
     this.log[level](

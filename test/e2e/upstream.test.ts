@@ -643,12 +643,12 @@ describe('regressions', () => {
 
   test('an HTTP upstream that answers CONNECT with something not HTTP (an SSH banner) fails at once with class protocol at hop upstream, not at the connect timeout', async () => {
     const bannerPort = await startBanner();
-    const d = await daemon(`limits: { connect-timeout: 2s }\nproxies:\n  - { name: ssh-http, type: http, server: 127.0.0.1:${bannerPort} }\nrules:\n  - MATCH,ssh-http\n`);
+    const d = await daemon(`limits: { connect-timeout: 20s }\nproxies:\n  - { name: ssh-http, type: http, server: 127.0.0.1:${bannerPort} }\nrules:\n  - MATCH,ssh-http\n`);
     const s = await fetchVia(ways(d).socks, url('/n/k-banner'));
     expect(s.stderr).toMatch(/SOCKS5.*\(1\)/); // general failure, not (6) TTL expired
     await expect.poll(() => sessions(d, `127.0.0.1:${origin.port}`).length, POLL).toBe(1);
     expect(sessions(d, `127.0.0.1:${origin.port}`)[0]).toMatchObject({ route: 'ssh-http', error: 'protocol', hop: 'upstream' });
-    expect(s.ms).toBeLessThan(1000);
+    expect(s.ms).toBeLessThan(10_000); // well before the connect timeout, however loaded the machine
   });
 
   test('an HTTP upstream that refuses proxyd\'s credentials (407) on a forwarded plain-HTTP request gives the client 502 with X-Proxyd-Error: auth, not the 407', async () => {

@@ -1,5 +1,6 @@
 // The route targets a config defines, by name: the built-ins, then the config's own proxies and
 // groups, each built after the outbounds it uses.
+import type { Logger } from '../log/logger.js';
 import { outboundKind } from './kinds.js';
 import type { BuildContext, Dialer, Outbound, OutboundDef, OutboundDeps } from './types.js';
 
@@ -31,7 +32,7 @@ export interface BuiltOutbounds {
  * has refused unknown names and loops; loadOutboundKinds has loaded their kinds). With `previous`
  * (a reload), an outbound whose definition did not change, nor that of anything it uses, is
  * carried over as the same object, with its pools and health; one that changed is built anew and
- * may take over state from the old one.
+ * may take over state from the old one. When a build throws (a bug), what was built new is closed.
  */
 export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps, previous?: ReadonlyMap<string, Outbound>): BuiltOutbounds {
   const byName = new Map([...BUILT_IN_OUTBOUNDS, ...defs].map((d) => [d.name, d]));
@@ -61,10 +62,23 @@ export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps,
     outbounds.set(def.name, built);
     return built;
   };
-  for (const def of byName.values()) build(def);
+  try {
+    for (const def of byName.values()) build(def);
+  } catch (err) {
+    discardOutbounds(outbounds, previous, deps.log);
+    throw err;
+  }
   const kept = new Set(outbounds.values());
   const retired = previous ? [...previous.values()].filter((o) => !kept.has(o)) : [];
   return { outbounds, retired };
+}
+
+/** Closes the outbounds of `built` that are not carried over from `previous`: a reload refused after building them. */
+export function discardOutbounds(built: ReadonlyMap<string, Outbound>, previous: ReadonlyMap<string, Outbound> | undefined, log: Logger): void {
+  const kept = new Set(previous?.values());
+  for (const o of built.values()) {
+    if (!kept.has(o)) void o.close().catch((err: Error) => log.error({ outbound: o.name, err: err.message }, 'closing an outbound failed'));
+  }
 }
 
 /** A referenced outbound; the config has refused references to anything but a dialer. */

@@ -14,6 +14,7 @@ import { startEchoServer, startHttpOrigin, type Origin } from '../fixtures/origi
 import { proxyctlJson } from '../fixtures/proxyctl.js';
 import { curl } from '../fixtures/run.js';
 import { CountingDialer, registerTestOutbounds } from '../fixtures/test-outbounds.js';
+import { accepts, freePort } from '../fixtures/upstreams.js';
 
 let origin: Origin;
 let d: TestDaemon | undefined;
@@ -127,6 +128,48 @@ test('a reload that changes control: says it takes a restart, every time, while 
   expect(existsSync(elsewhere)).toBe(false);
   write(socket);
   expect(await reload()).toMatchObject({ ok: true, changes: [] }); // where it is: nothing to restart
+});
+
+// A reload is built and checked first and binds last; whatever step fails, what it bound and
+// built is closed again, and the daemon goes on as it was.
+test('a reload refused after building: the port it would have moved to is never bound, the old one still serves, and what it built is closed', async () => {
+  d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  const http = d.httpPort;
+  const port = await freePort();
+  const builtBefore = CountingDialer.built.length;
+  const refused = configFrom(`listen: { socks: 127.0.0.1:0, http: 127.0.0.1:${port} }\nrules:\n  - MATCH,DIRECT\n`, (c) => ({
+    ...c, outbounds: [{ name: 'fresh', type: 'test-counting', version: 1 }, { name: 'broken', type: 'test-unbuildable' }],
+  }));
+  await expect(d.reload(refused)).rejects.toThrow('cannot be built');
+  expect(await accepts(port)).toBe(false);
+  expect(d.addresses.http!.port).toBe(http);
+  expect((await curl(['-x', `http://127.0.0.1:${http}`, `http://127.0.0.1:${origin.port}/hello`])).stdout).toBe('hello from origin');
+  expect(CountingDialer.built.slice(builtBefore).map((o) => o.closes)).toEqual([1]);
+});
+
+test('a reload whose second new port is taken: the first new port is closed again, and so is what it built', async () => {
+  d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  const [socks, http] = [d.socksPort, d.httpPort];
+  const port = await freePort();
+  const builtBefore = CountingDialer.built.length;
+  const taken = configFrom(`listen: { socks: 127.0.0.1:${port}, http: 127.0.0.1:${socks} }\nrules:\n  - MATCH,DIRECT\n`, (c) => ({
+    ...c, outbounds: [{ name: 'fresh', type: 'test-counting', version: 2 }],
+  }));
+  await expect(d.reload(taken)).rejects.toThrow(`cannot listen on 127.0.0.1:${socks} (listen.http): address already in use`);
+  expect(await accepts(port)).toBe(false);
+  expect([d.addresses.socks!.port, d.addresses.http!.port]).toEqual([socks, http]);
+  expect(await accepts(http)).toBe(true);
+  expect(CountingDialer.built.slice(builtBefore).map((o) => o.closes)).toEqual([1]);
+});
+
+test('stop() as a reload that moves a listener starts: no port is left bound', async () => {
+  d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  const port = await freePort();
+  const reloading = d.reload(configFrom(`listen: { socks: 127.0.0.1:0, http: 127.0.0.1:${port} }\nrules:\n  - MATCH,DIRECT\n`));
+  await d.stop();
+  await reloading.catch(() => undefined);
+  expect(await accepts(port)).toBe(false);
+  expect(await accepts(d.socksPort)).toBe(false);
 });
 
 async function socksTunnel(port: number, target: number): Promise<Socket> {

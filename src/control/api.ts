@@ -53,6 +53,34 @@ export type HealthGroup = z.infer<typeof HealthGroup>;
 
 export const Listener = z.object({ name: z.string(), address: z.string(), connections: z.number().int().nonnegative() });
 
+/** one CA of proxyd's local authority (proxyctl ca show) */
+export const CaCertificate = z.object({
+  subject: z.string(),
+  /** the host names it may sign: its permitted dNSName subtrees (their subdomains excluded) */
+  names: z.array(z.string()),
+  /** the configured names it signs leaves for now */
+  serves: z.array(z.string()),
+  notBefore: z.string(),
+  notAfter: z.string(),
+  /** SHA-256 of the certificate, AA:BB:… */
+  fingerprint: z.string(),
+  path: z.string(),
+  pem: z.string(),
+  /** made while an older CA was in use (names were added, or the older one nears its end): tools that trusted that one must trust this one too */
+  mustTrust: z.boolean(),
+});
+
+/** GET /ca: every CA in use, newest first */
+export const CaReport = z.object({
+  dir: z.string(),
+  /** the certificates only (for Go's SSL_CERT_DIR) */
+  certsDir: z.string(),
+  /** every CA in use in one PEM file: what tools are told to trust */
+  bundle: z.string(),
+  cas: z.array(CaCertificate),
+});
+export type CaReport = z.infer<typeof CaReport>;
+
 export const Status = z.object({
   version: z.string(),
   pid: z.number().int().positive(),
@@ -65,6 +93,8 @@ export const Status = z.object({
   routes: z.array(Figures),
   upstreams: z.array(HealthGroup),
   mirrors: z.array(HealthGroup),
+  /** the local CA, when a mirror intercepts */
+  ca: CaReport.optional(),
 });
 export type Status = z.infer<typeof Status>;
 

@@ -9,6 +9,7 @@ import { formatTarget } from './address/index.js';
 import { AuthThrottle } from './access/auth-throttle.js';
 import type { FileBudget } from './access/connection-count.js';
 import { fileBudget, openFileLimit } from './access/file-limit.js';
+import { LocalCa } from './ca/keeper.js';
 import { LISTENER_NAMES, type Config, type ListenerName } from './config/index.js';
 import type { Reload } from './control/api.js';
 import { controlPathOf } from './control/paths.js';
@@ -82,6 +83,8 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     files,
   };
   const engine: Engine = new Engine(buildState(initial, deps).state, stats, log);
+  const localCa = new LocalCa(log);
+  await localCa.apply(initial);
   const throttle = new AuthThrottle(log);
   const http = new HttpInbound(engine, throttle);
   engine.serveHttp = (socket, session, responder, https) => http.serveTunnel(socket, session, responder, https);
@@ -93,7 +96,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     await engine.close();
     throw err;
   }
-  daemon = new ProxyDaemon(initial, { engine, deps, listeners, log, warnFileLimit: warn }, http);
+  daemon = new ProxyDaemon(initial, { engine, deps, listeners, log, warnFileLimit: warn, localCa }, http);
   const controlPath = controlPathOf(initial.control);
   if (controlPath) {
     try {
@@ -152,6 +155,7 @@ class ProxyDaemon implements Daemon {
       controlPath: path,
       listeners: () => this.#parts.listeners.report(),
       reload: (dryRun: boolean) => this.reloadFile({ dryRun }),
+      ca: () => this.#parts.localCa.report(),
     };
     this.#control = await startControlServer(path, controlHandlers(sources), this.#parts.log);
     this.#controlPath = path;

@@ -10,6 +10,7 @@ import { ControlClient, Failed, Refused, Unreachable } from './control/client.js
 import { styleFor } from './cli/format.js';
 import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
 import { REDRAW, Watch } from './cli/watch.js';
+import { caCommand } from './cli/ca.js';
 import { serviceCommand } from './service/command.js';
 import { VERSION } from './version.js';
 
@@ -109,6 +110,7 @@ program.command('metrics').description('the Prometheus text the control socket s
   });
 
 program.addCommand(serviceCommand());
+program.addCommand(caCommand());
 
 program.parseAsync().catch((err: Error) => {
   const code = err instanceof Unreachable ? EXIT.unreachable : err instanceof Refused ? EXIT.refused : EXIT.failed;

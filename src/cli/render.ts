@@ -1,6 +1,6 @@
 // How proxyctl shows each report to a person. Pure functions: report in, text out.
 import { isIP } from 'node:net';
-import type { Connections, Figures, HealthGroup, Reload, RouteExplanation, Stats, Status } from '../control/api.js';
+import type { CaReport, Connections, Figures, HealthGroup, Reload, RouteExplanation, Stats, Status } from '../control/api.js';
 import { bytes, duration, errorCounts, ms, table, type Style } from './format.js';
 
 const NUMBERS = new Set([1, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
@@ -48,6 +48,7 @@ export function statusText(s: Status, style: Style): string {
     `config   ${s.configFile} (${s.rules} rules)`,
     `control  ${s.control}`,
     `listen   ${listeners}`,
+    ...(s.ca ? [caLine(s.ca, style)] : []),
     '',
     figuresTable('ROUTE', s.routes, style),
     '',
@@ -55,6 +56,14 @@ export function statusText(s: Status, style: Style): string {
     '',
     healthText('MIRRORS', s.mirrors, style),
   ].join('\n');
+}
+
+/** the local CA in one line, and the one a user must still trust */
+function caLine(ca: CaReport, style: Style): string {
+  const fresh = ca.cas.find((c) => c.mustTrust);
+  const until = ca.cas.map((c) => c.notAfter.slice(0, 10)).sort()[0];
+  const line = `ca       ${ca.cas.length} in use${until ? `, until ${until}` : ''} (${ca.bundle})`;
+  return fresh ? `${line}\n         ${style.yellow(`new CA for ${fresh.serves.join(', ') || fresh.names.join(', ')} since ${fresh.notBefore.slice(0, 10)}: trust it too (proxyctl ca trust-info)`)}` : line;
 }
 
 export function statsText(s: Stats, style: Style): string {

@@ -6,7 +6,7 @@ import type { Engine } from '../engine/engine.js';
 import { isHealthChecked, type HealthState, type Outbound } from '../outbound/index.js';
 import { renderMetrics } from '../stats/prometheus.js';
 import { VERSION } from '../version.js';
-import type { Connections, Health, HealthGroup, Reload, RouteExplanation, Status } from './api.js';
+import type { CaReport, Connections, Health, HealthGroup, Reload, RouteExplanation, Status } from './api.js';
 import type { ControlHandlers } from './server.js';
 
 export interface ReportSources {
@@ -16,6 +16,7 @@ export interface ReportSources {
   controlPath: string;
   listeners(): Array<{ name: string; address: string; connections: number }>;
   reload(dryRun: boolean): Promise<Reload>;
+  ca(): CaReport | { error: string };
 }
 
 /** `route` without a port asks about HTTPS */
@@ -42,6 +43,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       routes: engine.stats.routes().map((f) => f.report()).sort(byName),
       upstreams: health('dialer').groups,
       mirrors: health('responder').groups,
+      ...caOf(src.ca()),
     }),
     stats: () => {
       const report = engine.stats.report(rules());
@@ -81,6 +83,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       open.session.socket.destroy(new ProxyError('reset', 'closed by proxyctl connections --close', undefined, 'proxyd'));
       return true;
     },
+    ca: src.ca,
     upstreams: () => health('dialer'),
     mirrors: () => health('responder'),
     check: async (name) => {
@@ -99,6 +102,11 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       health: [...health('dialer').groups, ...health('responder').groups],
     }),
   };
+}
+
+/** the status shows the local CA when there is one */
+function caOf(ca: CaReport | { error: string }): { ca?: CaReport } {
+  return 'error' in ca ? {} : { ca };
 }
 
 function healthGroup(name: string, h: HealthState): HealthGroup {

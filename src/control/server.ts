@@ -2,14 +2,14 @@
 // service, its owner and the `proxyd` group, with a read-only socket beside it for every local
 // user's reports), or a Windows named pipe. No TCP port.
 //
-//   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /route?target=HOST:PORT
+//   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /ca  /route?target=HOST:PORT
 //   POST /reload[?dry-run=1]  /check/NAME        DELETE /connections/ID
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { onAcceptError } from '../log/out-of-files.js';
-import type { Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
+import type { CaReport, Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
 import { boundedServer, CONTROL_BOUNDS, type ControlBounds } from './bounds.js';
 import { CONTROL_GROUP, isPipe, isReport, isSystemPath, readOnlySocket } from './paths.js';
 import { socketDirectory } from './socket-dir.js';
@@ -30,6 +30,8 @@ export interface ControlHandlers {
   /** undefined when no group or mirror has that name */
   check(name: string): Promise<HealthGroup | undefined>;
   metrics(): string;
+  /** the local CA's report, or why there is none; absent where a daemon has no local CA (tests' fake daemons) */
+  ca?(): CaReport | { error: string };
 }
 
 export interface ControlServer {
@@ -98,6 +100,10 @@ async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandle
   if (route === 'GET /connections') return json(res, 200, h.connections());
   if (route === 'GET /upstreams') return json(res, 200, h.upstreams());
   if (route === 'GET /mirrors') return json(res, 200, h.mirrors());
+  if (route === 'GET /ca') {
+    const ca = h.ca?.() ?? { error: 'no local CA in this daemon' };
+    return json(res, 'error' in ca ? 404 : 200, ca);
+  }
   if (route === 'GET /metrics') {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
     return void res.end(h.metrics());

@@ -1,6 +1,7 @@
 // A reload: the new config's state is built and checked first, its moved listeners are bound
 // last, and only then does all of it take over, at once. A failure at any step undoes the steps
 // before it (new ports closed, new outbounds closed) and the running config stays.
+import type { LocalCa } from '../ca/keeper.js';
 import { describeChanges } from '../config/diff.js';
 import { ConfigError, formatProblem, loadConfig, type Config, type Problem } from '../config/index.js';
 import type { Reload } from '../control/api.js';
@@ -17,6 +18,8 @@ export interface ReloadParts {
   log: Logger;
   /** says so when a config's listeners may take more connections than the open-file limit allows */
   warnFileLimit(config: Config): void;
+  /** the CA for intercepted origins, told of each config */
+  localCa: LocalCa;
 }
 
 /** Puts `next` in force in place of `current` and returns the changes; rejects, having changed nothing, when a step fails. */
@@ -35,6 +38,7 @@ export async function applyConfig(current: Config, next: Config, parts: ReloadPa
   }
   engine.swap(built.state, built.retired);
   rebinding.commit();
+  await parts.localCa.apply(next);
   log.level = next.log.level;
   log.info({ file: next.file, rules: next.rules.length, changes }, changes.length ? `config reloaded: ${changes.length} change(s)` : 'config reloaded: nothing changed');
   return changes;

@@ -1,10 +1,8 @@
 // The artifact cache's files on disk (the layout is described in cache.ts): naming, the sidecar
-// format, durable writes, checked reads, moving a bad entry aside, and the scan that rebuilds the
-// index at open.
+// format, durable writes, moving a bad entry aside, and the scan that rebuilds the index at open.
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 
 export const OBJECTS = 'objects';
 export const TMP = 'tmp';
@@ -12,8 +10,6 @@ export const QUARANTINE = 'quarantine';
 export const SIDECAR = '.json';
 
 const HEX64 = /^[0-9a-f]{64}$/;
-/** bytes per read of an artifact */
-const READ_CHUNK = 1024 * 1024;
 /** sidecars read at once while scanning */
 const SCAN_PARALLEL = 16;
 
@@ -25,12 +21,17 @@ export interface Sidecar {
   meta: Record<string, string>;
   /** ms since the epoch */
   storedAt: number;
+  /** the artifact file's inode and mtime when stored (absent in sidecars of earlier versions: taken at open) */
+  ino?: number;
+  mtimeMs?: number;
 }
 
-/** A sidecar plus its place in the recency order: ms of last use, the artifact's mtime on disk. */
+/** A sidecar, its file's stamp, and its place in the recency order: ms of last use (the artifact's atime). */
 export interface Found extends Sidecar {
   name: string;
   used: number;
+  mtimeMs: number;
+  ino: number;
 }
 
 export interface ScanResult {
@@ -69,7 +70,11 @@ export function parseSidecar(text: string): Sidecar | undefined {
   const metaOk = typeof meta === 'object' && meta !== null && !Array.isArray(meta) && Object.values(meta).every((x) => typeof x === 'string');
   const ok = typeof s.key === 'string' && Number.isSafeInteger(s.size) && (s.size as number) >= 0 && typeof s.sha256 === 'string'
     && HEX64.test(s.sha256) && metaOk && typeof s.storedAt === 'number';
-  return ok ? { key: s.key as string, size: s.size as number, sha256: s.sha256 as string, meta: { ...(meta as Record<string, string>) }, storedAt: s.storedAt as number } : undefined;
+  if (!ok || (s.ino !== undefined && !Number.isSafeInteger(s.ino)) || (s.mtimeMs !== undefined && typeof s.mtimeMs !== 'number')) return undefined;
+  const side: Sidecar = { key: s.key as string, size: s.size as number, sha256: s.sha256 as string, meta: { ...(meta as Record<string, string>) }, storedAt: s.storedAt as number };
+  if (s.ino !== undefined) side.ino = s.ino;
+  if (s.mtimeMs !== undefined) side.mtimeMs = s.mtimeMs;
+  return side;
 }
 
 /** A fresh name under tmp/ for a file about to be written. */
@@ -146,7 +151,11 @@ export async function scan(dir: string): Promise<ScanResult> {
     try {
       const side = parseSidecar(await readFile(join(objects, name + SIDECAR), 'utf8'));
       const st = await stat(join(objects, name));
-      if (side && nameOf(side.key) === name && st.isFile() && st.size === side.size) entries.push({ ...side, name, used: Math.round(st.mtimeMs) });
+      // an artifact changed while no daemon watched (rewritten: another mtime; replaced: another inode) is bad
+      const same = side && nameOf(side.key) === name && st.isFile() && st.size === side.size && (side.ino === undefined || side.ino === st.ino)
+        && (side.mtimeMs === undefined || sameTime(side.mtimeMs, st.mtimeMs));
+      // before stamps, the mtime held the recency; since, the atime does
+      if (same) entries.push({ ...side, name, used: Math.round(side.mtimeMs === undefined ? st.mtimeMs : st.atimeMs), mtimeMs: st.mtimeMs, ino: st.ino });
       else bad.push(name);
     } catch {
       bad.push(name);
@@ -158,84 +167,7 @@ export async function scan(dir: string): Promise<ScanResult> {
   return { entries, bad, strays };
 }
 
-/** how a CheckedReader gets its file and reports a mismatch */
-export interface ReaderIo {
-  open: () => Promise<FileHandle>;
-  corrupt: (fields: Record<string, unknown>) => void;
-}
-
-/**
- * A file's bytes, hashed on the way; the last chunk is held back until the digest is known and
- * replaced by an ECORRUPT error when the bytes are not the ones recorded.
- */
-export class CheckedReader extends Readable {
-  readonly #size: number;
-  readonly #sha256: string;
-  readonly #io: ReaderIo;
-  readonly #hash = createHash('sha256');
-  #fh: FileHandle | undefined;
-  #held: Buffer | undefined;
-  #pos = 0;
-
-  constructor(size: number, sha256: string, io: ReaderIo) {
-    super();
-    this.#size = size;
-    this.#sha256 = sha256;
-    this.#io = io;
-  }
-
-  override _construct(callback: (error?: Error | null) => void): void {
-    this.#io.open().then((fh) => {
-      this.#fh = fh;
-      callback();
-    }, (err: Error) => callback(err));
-  }
-
-  override _read(): void {
-    this.#next().catch((err: Error) => this.destroy(err));
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const fh = this.#fh;
-    this.#fh = undefined;
-    if (!fh) return callback(error);
-    fh.close().then(() => callback(error), () => callback(error));
-  }
-
-  /** pushes one chunk (the one before the latest read), or ends */
-  async #next(): Promise<void> {
-    for (;;) {
-      const fh = this.#fh;
-      if (!fh || this.destroyed) return;
-      const buf = Buffer.allocUnsafe(READ_CHUNK);
-      const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, this.#pos);
-      if (this.destroyed) return;
-      if (bytesRead === 0) return this.#finish();
-      const chunk = buf.subarray(0, bytesRead);
-      this.#pos += bytesRead;
-      this.#hash.update(chunk);
-      if (this.#pos > this.#size) return this.#fail({ problem: 'longer than stored', size: this.#size });
-      const previous = this.#held;
-      this.#held = chunk;
-      if (previous) {
-        this.push(previous);
-        return;
-      }
-    }
-  }
-
-  #finish(): void {
-    const actual = this.#hash.digest('hex');
-    if (this.#pos !== this.#size) return this.#fail({ problem: 'shorter than stored', size: this.#size, read: this.#pos });
-    if (actual !== this.#sha256) return this.#fail({ problem: 'sha256 mismatch', sha256: this.#sha256, actual });
-    if (this.#held) this.push(this.#held);
-    this.#held = undefined;
-    this.push(null);
-  }
-
-  #fail(fields: Record<string, unknown>): void {
-    this.#held = undefined;
-    this.#io.corrupt(fields);
-    this.destroy(Object.assign(new Error(`cached artifact is corrupt (${String(fields.problem)})`), { code: 'ECORRUPT' }));
-  }
+/** two file times, in ms, that are the same (a float read back from the file system may differ in its last bits) */
+export function sameTime(a: number, b: number): boolean {
+  return Math.abs(a - b) < 0.001;
 }

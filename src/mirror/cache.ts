@@ -5,8 +5,9 @@
 //
 // Layout under `dir` (created mode 0700; one daemon per directory):
 //   objects/<h>             the artifact's bytes; h = hex sha256 of the key (keys never become paths).
-//                           Its mtime is when the entry was last used: the LRU order across restarts.
-//   objects/<h>.json        the sidecar { key, size, sha256, meta, storedAt }
+//                           Its mtime is when it was stored (part of its stamp); its atime, which
+//                           proxyd sets, when it was last used: the LRU order across restarts.
+//   objects/<h>.json        the sidecar { key, size, sha256, meta, storedAt, ino, mtimeMs }
 //   tmp/                    files being written, and bodies being fetched (body.ts); whatever is
 //                           there at open is a crash's leftover, removed
 //   quarantine/<h>-<ms>[.json]  entries found corrupt, moved aside for a look; not counted in
@@ -16,22 +17,25 @@
 // - Nothing partial: both files are written under tmp/, fsynced and renamed into objects/, artifact
 //   first and sidecar last, so an entry exists exactly when its sidecar does. At open, an artifact
 //   without a sidecar (a crash between the renames) is removed, and a sidecar that does not match
-//   its artifact (missing, another size, unreadable) is quarantined.
-// - Checked reads: open() hashes the bytes as they flow and holds back the last chunk until the
-//   digest is known, so a corrupt file errors (ECORRUPT) before its consumer has a whole body.
-// - Restart-safe: open() rebuilds the index from the sidecars, the order from the artifacts' mtimes.
+//   its artifact (missing, another size, inode or mtime, unreadable) is quarantined.
+// - Stamped reads: an artifact is verified before it is stored, and a read checks that the file
+//   is still the one stored (size, inode, mtime) instead of hashing it again (cache-reader.ts); a
+//   mismatch errors (ECORRUPT) before the first byte and quarantines the entry. verify() hashes
+//   every entry (`proxyctl cache verify`) for what the stamp cannot see.
+// - Restart-safe: open() rebuilds the index from the sidecars, the order from the artifacts' atimes.
 // - Trusted or unused: a directory that another user owns or may write to is not read at all
 //   (cache-trust.ts); entries there could be planted.
 // - Never in the way: a directory that cannot be created or written gives a cache that stores
 //   nothing, a write that fails makes put() resolve false; each cause is logged once, not per request.
-import { mkdir, open as openFile, rename, rm, unlink, utimes } from 'node:fs/promises';
+import { mkdir, open as openFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { Spool, type Body } from './body.js';
+import { hashFile, StampedReader, stampProblem } from './cache-reader.js';
 import { distrust } from './cache-trust.js';
 import {
-  CheckedReader, OBJECTS, QUARANTINE, SIDECAR, TMP, clearTemp, errCode, nameOf, quarantine, scan, syncDir, tempName, writeDurably,
+  OBJECTS, QUARANTINE, SIDECAR, TMP, clearTemp, errCode, nameOf, quarantine, scan, syncDir, tempName, writeDurably,
   type Sidecar,
 } from './cache-index.js';
 
@@ -51,11 +55,11 @@ export interface CachedArtifact {
   /** what the storer recorded (content type, upstream, etc.) */
   meta: Record<string, string>;
   /**
-   * The bytes as a stream, checked against sha256 while they flow: the stream holds back its last
-   * chunk until the whole file has been hashed, and when the hash does not match it errors
-   * (error.code 'ECORRUPT') instead of emitting that chunk, and the entry is quarantined. So a
-   * consumer that pipes it into an HTTP response with Content-Length never sends a complete wrong body.
-   * An entry evicted before open() is called gives a stream that errors with ENOENT.
+   * The bytes as a stream, from a file that is still the one stored (size, inode, mtime), else a
+   * stream that errors (error.code 'ECORRUPT') before its first byte, and the entry is
+   * quarantined; a file cut short while read errors too, so a consumer that pipes it into an HTTP
+   * response with Content-Length never sends a complete wrong body. An entry evicted before
+   * open() is called gives a stream that errors with ENOENT.
    */
   open(): Readable;
 }
@@ -72,9 +76,12 @@ export interface CacheStats {
 
 interface Entry extends Sidecar {
   name: string;
+  /** the artifact file's stamp: what a read checks */
+  ino: number;
+  mtimeMs: number;
   /** last use, ms on the cache's clock; the recency order itself is the index's insertion order */
   used: number;
-  /** the `used` last written to the artifact's mtime */
+  /** the `used` last written to the artifact's atime */
   usedOnDisk: number;
   touching: boolean;
   /** streams opening this entry's file: its removal waits for them */
@@ -179,6 +186,29 @@ export class ArtifactCache {
     };
   }
 
+  /**
+   * Hashes every entry's file (one at a time, each under its key's lock): an entry whose bytes are
+   * not the ones stored is quarantined, as a read would have done had it hashed.
+   */
+  async verify(): Promise<{ checked: number; bytes: number; bad: Array<{ key: string; problem: string }> }> {
+    const report = { checked: 0, bytes: 0, bad: [] as Array<{ key: string; problem: string }> };
+    for (const e of [...this.#index.values()]) {
+      await this.#serial(e.key, async () => {
+        if (this.#index.get(e.key) !== e) return; // evicted or replaced meanwhile
+        const got = await hashFile(this.#object(e.name)).catch((err: unknown) => ({ error: errCode(err) }));
+        report.checked++;
+        const problem = 'error' in got ? `unreadable (${got.error})` : got.size !== e.size ? 'another size than stored' : got.sha256 !== e.sha256 ? 'sha256 mismatch' : undefined;
+        if ('size' in got) report.bytes += got.size;
+        if (!problem) return;
+        report.bad.push({ key: e.key, problem });
+        this.#forget(e);
+        const file = this.#enabled ? await quarantine(this.#dir, e.name) : 'left in place';
+        this.#log.warn({ dir: this.#dir, key: e.key, problem, file }, 'cached artifact does not match what was stored: dropped');
+      });
+    }
+    return report;
+  }
+
   /** Resolves when the disk work started in the background (recency marks, evictions, quarantines) has finished. */
   async idle(): Promise<void> {
     while (this.#background.size > 0) await Promise.all(this.#background);
@@ -233,7 +263,7 @@ export class ArtifactCache {
     return join(this.#dir, OBJECTS, name);
   }
 
-  /** Moves e to the most recently used end, and its artifact's mtime after it (in the background). */
+  /** Moves e to the most recently used end, and its artifact's atime after it (in the background; the mtime stays the stamp). */
   #use(e: Entry): void {
     this.#index.delete(e.key);
     this.#index.set(e.key, e);
@@ -245,7 +275,11 @@ export class ArtifactCache {
         // a loop rather than one call per use: utimes calls could otherwise land out of order
         while (e.usedOnDisk < e.used && this.#index.get(e.key) === e) {
           const t = e.used;
-          await utimes(this.#object(e.name), t / 1000, t / 1000).catch(() => {});
+          // utimes sets the mtime too: put back the stamp only on the file that still has it
+          const st = await stat(this.#object(e.name)).catch(() => undefined);
+          const problem = st ? stampProblem(st, e) : 'file missing';
+          if (problem) return this.#condemn(e, { problem });
+          await utimes(this.#object(e.name), t / 1000, e.mtimeMs / 1000).catch(() => {});
           e.usedOnDisk = t;
         }
       } finally {
@@ -265,9 +299,13 @@ export class ArtifactCache {
     const tmpBody = body.file ?? join(this.#dir, TMP, tempName(name));
     const tmpSide = join(this.#dir, TMP, tempName(name)) + SIDECAR;
     let replacing = false;
+    let stamp: { ino: number; mtimeMs: number };
     try {
       if (body.buffer) await writeDurably(tmpBody, body.buffer, used);
       else await utimes(tmpBody, used / 1000, used / 1000);
+      const st = await stat(tmpBody); // a rename keeps both
+      stamp = { ino: st.ino, mtimeMs: st.mtimeMs };
+      Object.assign(side, stamp);
       await writeDurably(tmpSide, Buffer.from(JSON.stringify(side)));
       if (old) this.#forget(old);
       replacing = true;
@@ -282,7 +320,7 @@ export class ArtifactCache {
       if (replacing) await rm(this.#object(name), { force: true }).catch(() => {});
       throw err;
     }
-    const entry: Entry = { ...side, name, used, usedOnDisk: used, touching: false, opening: new Set() };
+    const entry: Entry = { ...side, ...stamp, name, used, usedOnDisk: used, touching: false, opening: new Set() };
     this.#index.set(key, entry);
     this.#bytes += entry.size;
     this.#evict(entry);
@@ -325,7 +363,7 @@ export class ArtifactCache {
   }
 
   #read(e: Entry): Readable {
-    return new CheckedReader(e.size, e.sha256, {
+    return new StampedReader({ size: e.size, ino: e.ino, mtimeMs: e.mtimeMs }, {
       open: () => {
         const opening = openFile(this.#object(e.name), 'r');
         const settled = opening.then(() => {}, () => {});
@@ -336,7 +374,7 @@ export class ArtifactCache {
           throw err;
         });
       },
-      corrupt: (fields) => this.#condemn(e, fields),
+      mismatch: (fields) => this.#condemn(e, fields),
     });
   }
 

@@ -82,8 +82,6 @@ export class Mirror implements Responder, HealthChecked {
   readonly #mutable = new Map<string, { expires: number; got: Got }>();
   #mutableBytes = 0;
   readonly #hot = new HotArtifacts();
-  /** large cached artifacts this daemon has read whole through their hash check */
-  readonly #checkedOnDisk = new Set<string>();
   /** artifacts being written to the disk cache */
   readonly #storing = new Map<string, Promise<void>>();
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -210,7 +208,7 @@ export class Mirror implements Responder, HealthChecked {
         void storing.then(() => this.#storing.delete(key));
       } else {
         // a large one moves into the cache by a rename before anyone is served it
-        if (await cache.put(key, body, meta)) this.#checkedOnDisk.add(key);
+        await cache.put(key, body, meta);
         body.discard();
       }
       return outcome;
@@ -218,9 +216,9 @@ export class Mirror implements Responder, HealthChecked {
   }
 
   /**
-   * A disk-cache hit: small artifacts are read whole through the hash check and kept in memory;
-   * the first time this daemon serves a large one it is checked whole before a byte goes out, and
-   * after that as it flows. False when the file failed its check (the cache dropped it): fetch again.
+   * A disk-cache hit: a small artifact is read whole and kept in memory, a large one streamed.
+   * False when the file is not the one stored (the cache dropped it) before a byte went out:
+   * fetch again. A file that fails while it streams cuts the answer.
    */
   async #serveCached(key: string, hit: CachedArtifact, rel: string, request: HttpRequest, answer: HttpAnswer): Promise<boolean> {
     const type = hit.meta.type ?? this.#protocol.contentType(rel);
@@ -231,11 +229,13 @@ export class Mirror implements Responder, HealthChecked {
       send(answer, request, 200, type, body);
       return true;
     }
-    if (!this.#checkedOnDisk.has(key)) {
-      if (!(await readAll(hit.open(), true).then(() => true, () => false))) return false;
-      this.#checkedOnDisk.add(key);
-    }
-    await stream(answer, request, 200, type, hit.size, hit.open());
+    const file = hit.open();
+    // the file is opened and its stamp checked before the head goes out
+    if (!(await new Promise<boolean>((resolve) => {
+      file.once('readable', () => resolve(true));
+      file.once('error', () => resolve(false));
+    }))) return false;
+    await stream(answer, request, 200, type, hit.size, file);
     return true;
   }
 

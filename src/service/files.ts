@@ -29,11 +29,11 @@ export function sha256(text: string): string {
  * The temporary file is made new (O_EXCL) under a random name, so that a link someone put in a
  * directory they own (the pid file's) is never followed by root.
  */
-export function writeAtomic(file: string, content: string, mode: number, owner?: Owner): void {
+export function writeAtomic(file: string, content: string | Uint8Array, mode: number, owner?: Owner): void {
   const temp = join(dirname(file), `.${file.split(sep).pop()}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(temp, 'wx', mode);
   try {
-    writeSync(fd, content);
+    writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

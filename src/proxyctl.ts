@@ -11,6 +11,8 @@ import { styleFor } from './cli/format.js';
 import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
 import { REDRAW, Watch } from './cli/watch.js';
 import { caCommand } from './cli/ca.js';
+import { connectCommand } from './cli/connect.js';
+import { envCommand, setupCommand } from './cli/setup.js';
 import { serviceCommand } from './service/command.js';
 import { VERSION } from './version.js';
 
@@ -111,6 +113,9 @@ program.command('metrics').description('the Prometheus text the control socket s
 
 program.addCommand(serviceCommand());
 program.addCommand(caCommand());
+program.addCommand(envCommand());
+program.addCommand(setupCommand());
+program.addCommand(connectCommand());
 
 program.parseAsync().catch((err: Error) => {
   const code = err instanceof Unreachable ? EXIT.unreachable : err instanceof Refused ? EXIT.refused : EXIT.failed;

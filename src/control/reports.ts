@@ -7,6 +7,7 @@ import { isHealthChecked, type HealthState, type Outbound } from '../outbound/in
 import { renderMetrics } from '../stats/prometheus.js';
 import { VERSION } from '../version.js';
 import type { CaReport, Connections, Health, HealthGroup, Reload, RouteExplanation, Status } from './api.js';
+import { clientSettings } from './client-settings.js';
 import type { ControlHandlers } from './server.js';
 
 export interface ReportSources {
@@ -84,6 +85,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       return true;
     },
     ca: src.ca,
+    clients: () => clientSettings(src.config()),
     upstreams: () => health('dialer'),
     mirrors: () => health('responder'),
     check: async (name) => {

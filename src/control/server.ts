@@ -2,7 +2,7 @@
 // service, its owner and the `proxyd` group, with a read-only socket beside it for every local
 // user's reports), or a Windows named pipe. No TCP port.
 //
-//   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /ca  /route?target=HOST:PORT
+//   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /ca  /clients  /route?target=HOST:PORT
 //   POST /reload[?dry-run=1]  /check/NAME        DELETE /connections/ID
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -11,6 +11,7 @@ import type { Logger } from '../log/logger.js';
 import { onAcceptError } from '../log/out-of-files.js';
 import type { CaReport, Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
 import { boundedServer, CONTROL_BOUNDS, type ControlBounds } from './bounds.js';
+import type { ClientSettings } from './client-settings.js';
 import { CONTROL_GROUP, isPipe, isReport, isSystemPath, readOnlySocket } from './paths.js';
 import { socketDirectory } from './socket-dir.js';
 import { listen, placeSocket, type Placement } from './socket-file.js';
@@ -32,6 +33,8 @@ export interface ControlHandlers {
   metrics(): string;
   /** the local CA's report, or why there is none; absent where a daemon has no local CA (tests' fake daemons) */
   ca?(): CaReport | { error: string };
+  /** what proxyctl env and setup tell tools; absent in tests' fake daemons */
+  clients?(): ClientSettings;
 }
 
 export interface ControlServer {
@@ -104,6 +107,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandle
     const ca = h.ca?.() ?? { error: 'no local CA in this daemon' };
     return json(res, 'error' in ca ? 404 : 200, ca);
   }
+  if (route === 'GET /clients') return h.clients ? json(res, 200, h.clients()) : json(res, 404, { error: 'no client settings in this daemon' });
   if (route === 'GET /metrics') {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
     return void res.end(h.metrics());

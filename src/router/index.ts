@@ -75,6 +75,14 @@ export class Router {
     return this.#texts.length;
   }
 
+  /** each rule as written with its target, and a RULE-SET line's entries as written */
+  rules(): Array<{ text: string; target: string; entries?: string[] }> {
+    return this.#texts.map((text, i) => {
+      const set = this.#sets.get(i);
+      return { text, target: this.#targets[i]!, ...(set && { entries: set.entries.map((e) => e.text) }) };
+    });
+  }
+
   /**
    * First matching rule, using `resolved` (if any) for IP rules on a host-name target. Each address
    * is matched on its own; the rule is the first that matches the target or any of its addresses,

@@ -6,6 +6,8 @@ import { isError, parseSetEntry, type Insert } from './kinds.js';
 
 export interface SetEntry {
   insert: Insert;
+  /** the entry as written */
+  text: string;
   /** `text (file:line)`, for explaining a match */
   detail: string;
 }
@@ -36,7 +38,7 @@ export function loadRuleSet(name: string, file: string, errors: SourceError[]): 
   const add = (entry: string, line: number, col: number) => {
     const parsed = parseSetEntry(entry);
     if (isError(parsed)) errors.push({ file, line, col, message: parsed.error });
-    else set.entries.push({ insert: parsed, detail: `${entry} (${file}:${line})` });
+    else set.entries.push({ insert: parsed, text: entry, detail: `${entry} (${file}:${line})` });
   };
   if (/^\s*payload\s*:/m.test(text)) parsePayload(text, file, errors, add);
   else {

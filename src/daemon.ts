@@ -85,6 +85,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
   const engine: Engine = new Engine(buildState(initial, deps).state, stats, log);
   const localCa = new LocalCa(log);
   await localCa.apply(initial);
+  engine.leafIssuer = () => localCa.authority;
   const throttle = new AuthThrottle(log);
   const http = new HttpInbound(engine, throttle);
   engine.serveHttp = (socket, session, responder, https) => http.serveTunnel(socket, session, responder, https);

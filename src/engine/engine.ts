@@ -24,7 +24,7 @@ import type { RouteMatch } from '../router/index.js';
 import type { Session } from '../session.js';
 import type { Figures } from '../stats/figures.js';
 import type { Stats } from '../stats/stats.js';
-import { handshakeFailure, Interception, type OpenIssuer } from './interception.js';
+import { handshakeFailure, Interception, type LeafIssuer } from './interception.js';
 import { endpointFor, type EngineState } from './state.js';
 
 /** How an inbound answers its client once the engine knows whether the tunnel is up. */
@@ -77,14 +77,12 @@ export class Engine {
     this.#state = state;
     this.stats = stats;
     this.log = log;
-    this.#interception = new Interception(log);
-    this.#interception.apply(state);
+    this.#interception = new Interception();
   }
 
-  /** How the local CA of intercepting mirrors is opened (set by the daemon before the first interception). */
-  set openIssuer(open: OpenIssuer) {
-    this.#interception.opener = open;
-    this.#interception.apply(this.#state);
+  /** The local CA that intercepted tunnels are served with, as the daemon keeps it (none: they go through fallback). */
+  set leafIssuer(current: () => LeafIssuer | undefined) {
+    this.#interception.issuer = current;
   }
 
   get state(): EngineState {
@@ -102,7 +100,6 @@ export class Engine {
    */
   swap(next: EngineState, retired: readonly Outbound[]): void {
     this.#state = next;
-    this.#interception.apply(next);
     for (const o of retired) {
       if (this.#users.get(o)) this.#retired.add(o);
       else void this.#closeOutbound(o);
@@ -239,7 +236,7 @@ export class Engine {
    * tunnel to port 443 of a host a responder intercepts goes to that responder, whatever the rules say.
    */
   async #route(state: EngineState, session: Session, deadline: Deadline): Promise<Routed> {
-    const interceptor = session.mode === 'tunnel' && session.target.port === 443 ? state.intercept.by.get(session.target.host.toLowerCase()) : undefined;
+    const interceptor = session.mode === 'tunnel' && session.target.port === 443 ? state.intercept.get(session.target.host.toLowerCase()) : undefined;
     if (interceptor) return this.#open(session, { target: interceptor.name, rule: `(an origin of ${interceptor.name}: intercept)`, index: -1 }, interceptor);
     const match = await state.router.match(session.target, (host) => deadline.race(state.resolver.resolve(host)));
     if (deadline.aborted) throw deadline.reason; // a lookup cut short: not "did not resolve"
@@ -338,6 +335,10 @@ export class Engine {
           t.tls.once('error', (err: NodeJS.ErrnoException) => {
             clearTimeout(timer);
             reject(handshakeFailure(err, session.target.host));
+          });
+          t.tls.once('close', () => {
+            clearTimeout(timer);
+            reject(handshakeFailure(undefined, session.target.host));
           });
         });
         await serveHttp(t.tls, session, responder, true);

@@ -9,21 +9,15 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { ProxyError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
 import { MAX_CLIENT_HELLO, parseClientHello, type ClientHello } from '../protocol/tls-client-hello.js';
-import type { EngineState } from './state.js';
 
 /** the TLS alerts of a client that does not trust our certificate */
 const UNTRUSTED = /UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR/;
 
-/** What interception needs of the local CA (src/ca/): leaves for the names it may sign, renewed when the names grow. */
+/** What interception needs of the local CA (src/ca/): a leaf for a name it may sign, else undefined. */
 export interface LeafIssuer {
   contextFor(name: string): Promise<SecureContext | undefined>;
-  update(names: readonly string[]): Promise<{ renewed: boolean }>;
 }
-
-/** Opens (or makes) the local CA for these names: the daemon's, which knows where the CA is kept. */
-export type OpenIssuer = (names: readonly string[]) => Promise<LeafIssuer>;
 
 export type Terminated =
   /** the client's TLS, terminated with our leaf: its requests are for the mirror */
@@ -32,29 +26,8 @@ export type Terminated =
   | { passOn: string };
 
 export class Interception {
-  readonly #log: Logger;
-  #open: OpenIssuer | undefined;
-  #issuer: Promise<LeafIssuer> | undefined;
-  #names: readonly string[] = [];
-
-  constructor(log: Logger) {
-    this.#log = log;
-  }
-
-  /** Set once by the daemon, before the first state is applied. */
-  set opener(open: OpenIssuer) {
-    this.#open = open;
-  }
-
-  /** A new state: the CA is made for its intercepted names, or renewed when they grew (the CA says so in the log). */
-  apply(state: EngineState): void {
-    const { names } = state.intercept;
-    if (!names.length || !this.#open || names.join(' ') === this.#names.join(' ')) return;
-    this.#names = names;
-    const opening = this.#issuer ? this.#issuer.then(async (ca) => (await ca.update(names), ca)) : this.#open(names);
-    this.#issuer = opening;
-    opening.catch((err: Error) => this.#log.error({ err: err.message }, `the local CA could not be made or read: CONNECTs to ${names.join(', ')} are carried through the mirrors' fallback`));
-  }
+  /** the local CA now (the daemon's: made and renewed as configs come), or undefined while there is none */
+  issuer: () => LeafIssuer | undefined = () => undefined;
 
   /** Reads the ClientHello of a client that was told its tunnel is up, and terminates its TLS when it is for `host`. */
   async terminate(client: Socket, host: string, timeoutMs: number): Promise<Terminated> {
@@ -63,19 +36,23 @@ export class Interception {
     if (hello.kind === 'error') return { passOn: `not TLS (${hello.reason})` };
     if (!hello.sni) return { passOn: 'the client named no server (no SNI)' };
     if (hello.sni !== host.toLowerCase()) return { passOn: `the client asked for ${hello.sni}, not ${host}` };
-    const context = await this.#issuer?.then((ca) => ca.contextFor(hello.sni!)).catch(() => undefined);
+    const context = await this.issuer()?.contextFor(hello.sni).catch(() => undefined);
     if (!context) return { passOn: `the local CA may not sign ${hello.sni}` };
     const tls = new TLSSocket(client, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
     return { tls };
   }
 }
 
-/** The error a TLS handshake failed with, as the client's verdict on our certificate when it was one. */
-export function handshakeFailure(err: NodeJS.ErrnoException, host: string): ProxyError {
+/**
+ * The error a TLS handshake failed with (none: the client hung up), as the client's verdict on our
+ * certificate when it was one. Some clients (curl with OpenSSL) hang up without an alert when
+ * they do not trust a certificate.
+ */
+export function handshakeFailure(err: NodeJS.ErrnoException | undefined, host: string): ProxyError {
+  const fix = "trust proxyd's local CA as `proxyctl ca trust-info` says, or set intercept: false";
+  if (!err) return new ProxyError('protocol', `the client hung up during the TLS handshake for ${host}: it may not trust proxyd's certificate; ${fix}`, 'UNTRUSTED_CA', 'client');
   const code = String(err.code ?? err.message);
-  if (UNTRUSTED.test(code)) {
-    return new ProxyError('protocol', `the client does not trust proxyd's certificate for ${host} (${code.replace(/^ERR_SSL_/, '')}): trust proxyd's local CA as \`proxyctl ca trust-info\` says, or set intercept: false`, 'UNTRUSTED_CA', 'client');
-  }
+  if (UNTRUSTED.test(code)) return new ProxyError('protocol', `the client does not trust proxyd's certificate for ${host} (${code.replace(/^ERR_SSL_/, '')}): ${fix}`, 'UNTRUSTED_CA', 'client');
   return new ProxyError('protocol', `TLS handshake with the client for ${host} failed: ${code}`, code, 'client');
 }
 

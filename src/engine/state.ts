@@ -21,8 +21,8 @@ export interface EngineState {
   readonly allow: AllowList;
   /** idle timeouts of the relays started under this state */
   readonly idle: IdleWatch;
-  /** the hosts whose CONNECTs to 443 a responder intercepts (sorted), and which responder */
-  readonly intercept: { readonly names: readonly string[]; readonly by: ReadonlyMap<string, Responder> };
+  /** the hosts whose CONNECTs to 443 a responder intercepts, and which responder */
+  readonly intercept: ReadonlyMap<string, Responder>;
 }
 
 export interface BuiltState {
@@ -49,7 +49,7 @@ export function buildState(config: Config, deps: OutboundDeps, previous?: Engine
       credentials: new Credentials(config.users),
       allow: new AllowList(config.allow),
       idle,
-      intercept: { names: [...intercepted.keys()].sort(), by: intercepted },
+      intercept: intercepted,
     },
     retired,
   };

@@ -13,6 +13,8 @@ import type { Router } from '../router/index.js';
 export interface EngineState {
   readonly router: Router;
   readonly outbounds: ReadonlyMap<string, Outbound>;
+  /** each outbound's definition, so that a reload carries over the ones that did not change */
+  readonly definitions: ReadonlyMap<string, string>;
   /** origin-form path prefixes on the HTTP listener and the responders that answer them, longest first */
   readonly endpoints: ReadonlyArray<readonly [string, Responder]>;
   readonly resolver: Resolver;
@@ -32,7 +34,7 @@ export interface BuiltState {
 }
 
 export function buildState(config: Config, deps: OutboundDeps, previous?: EngineState): BuiltState {
-  const { outbounds, retired } = buildOutbounds(config.outbounds, deps, previous?.outbounds);
+  const { outbounds, definitions, retired } = buildOutbounds(config.outbounds, deps, previous);
   const endpoints: Array<readonly [string, Responder]> = [];
   for (const o of outbounds.values()) if (o.kind === 'responder') for (const p of o.paths) endpoints.push([p, o]);
   endpoints.sort((a, b) => b[0].length - a[0].length);
@@ -43,6 +45,7 @@ export function buildState(config: Config, deps: OutboundDeps, previous?: Engine
     state: {
       router: config.router,
       outbounds,
+      definitions,
       endpoints,
       resolver: new Resolver(config.hosts),
       limits: config.limits,

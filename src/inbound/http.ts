@@ -18,6 +18,7 @@ import { MAX_IN_FLIGHT, type HttpRequest } from '../protocol/http-exchange.js';
 import { endToEndHeaders, forwardedRequestHeaders, viaHasLoop } from '../protocol/http-headers.js';
 import { openSession, type Session } from '../session.js';
 import { ResponseAnswer } from './http-answer.js';
+import { HttpServers } from './http-servers.js';
 import { RequestQueue } from './http-queue.js';
 import { sendError, sendRawError } from './http-reply.js';
 import { endHandshake } from './listen.js';
@@ -46,8 +47,7 @@ interface ResponderTunnel {
 export class HttpInbound {
   readonly #engine: Engine;
   readonly #throttle: AuthThrottle;
-  /** one HTTP server per set of the limits it is built with: a reload that changes them applies to new connections */
-  readonly #servers = new Map<string, Server>();
+  readonly #servers = new HttpServers((limits) => this.#server(limits));
   readonly #queues = new WeakMap<Socket, RequestQueue>();
   readonly #tunnels = new WeakMap<Socket, ResponderTunnel>();
   /** our Via pseudonym; unique per daemon so a request that comes round again is recognised */
@@ -63,7 +63,7 @@ export class HttpInbound {
   /** Takes over a client socket whose first byte said HTTP. */
   handle(socket: Socket): void {
     endHandshake(socket); // from here the server's own head timeout applies, to every request
-    this.#serverFor(this.#engine.state.limits).emit('connection', socket);
+    this.#servers.serve(socket, this.#engine.state.limits);
     socket.resume(); // the sniffed bytes wait in the stream buffer; the parser reads them from there
   }
 
@@ -71,7 +71,7 @@ export class HttpInbound {
   serveTunnel(socket: Socket, session: Session, responder: Responder, https: boolean): Promise<void> {
     this.#tunnels.set(socket, { session, responder, https });
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    this.#serverFor(this.#engine.state.limits).emit('connection', socket);
+    this.#servers.serve(socket, this.#engine.state.limits);
     socket.resume();
     return closed;
   }
@@ -79,19 +79,16 @@ export class HttpInbound {
   /** From now on every response closes its connection; idle ones close now. */
   drain(): void {
     this.#draining = true;
-    for (const server of this.#servers.values()) server.closeIdleConnections();
+    this.#servers.closeIdleConnections();
   }
 
   /** Stops the servers' connection tracking timers (after draining). */
   close(): void {
-    for (const server of this.#servers.values()) server.close(() => undefined); // never listened: clears the tracking interval
+    this.#servers.close();
   }
 
-  #serverFor(limits: Limits): Server {
-    const key = `${limits.headerMaxBytes} ${limits.handshakeTimeoutMs} ${limits.idleTimeoutMs}`;
-    let server = this.#servers.get(key);
-    if (server) return server;
-    server = createServer({
+  #server(limits: Limits): Server {
+    const server = createServer({
       maxHeaderSize: limits.headerMaxBytes,
       requestTimeout: 0,
       headersTimeout: limits.handshakeTimeoutMs, // a request head that takes longer gets 408
@@ -107,7 +104,6 @@ export class HttpInbound {
     // This server never listens itself (the Listener hands it sockets), but Node starts its
     // connection tracking (head timeouts, closeIdleConnections) on 'listening'.
     server.emit('listening');
-    this.#servers.set(key, server);
     return server;
   }
 

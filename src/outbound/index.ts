@@ -21,8 +21,14 @@ export async function loadOutboundKinds(defs: readonly OutboundDef[]): Promise<v
   await Promise.all([...kinds].map((k) => k?.load?.()));
 }
 
-export interface BuiltOutbounds {
-  outbounds: Map<string, Outbound>;
+/** The outbounds of one config by name, and the definition each was built from (to tell on reload whether it changed). */
+export interface OutboundSet {
+  outbounds: ReadonlyMap<string, Outbound>;
+  /** each outbound's definition with those of the outbounds it uses, as canonical text */
+  definitions: ReadonlyMap<string, string>;
+}
+
+export interface BuiltOutbounds extends OutboundSet {
   /** outbounds of `previous` that the new set does not keep: close them once no session uses them */
   retired: Outbound[];
 }
@@ -34,10 +40,10 @@ export interface BuiltOutbounds {
  * carried over as the same object, with its pools and health; one that changed is built anew and
  * may take over state from the old one. When a build throws (a bug), what was built new is closed.
  */
-export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps, previous?: ReadonlyMap<string, Outbound>): BuiltOutbounds {
+export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps, previous?: OutboundSet): BuiltOutbounds {
   const byName = new Map([...BUILT_IN_OUTBOUNDS, ...defs].map((d) => [d.name, d]));
   const outbounds = new Map<string, Outbound>();
-  const keys = new Map<string, string>();
+  const definitions = new Map<string, string>();
   const build = (def: OutboundDef): Outbound => {
     const done = outbounds.get(def.name);
     if (done) return done;
@@ -47,30 +53,37 @@ export function buildOutbounds(defs: readonly OutboundDef[], deps: OutboundDeps,
       const d = byName.get(r.name);
       if (!d) throw new Error(`outbound "${def.name}" uses "${r.name}", which is not defined`);
       build(d);
-      return keys.get(r.name)!;
+      return definitions.get(r.name)!;
     });
-    const key = `${canonical(def)} ${used.join(' ')}`;
-    keys.set(def.name, key);
-    const same = previous?.get(def.name);
-    if (same && definitions.get(same) === key) {
+    const definition = `${canonical(def)} ${used.join(' ')}`;
+    definitions.set(def.name, definition);
+    const same = previous?.outbounds.get(def.name);
+    if (same && previous?.definitions.get(def.name) === definition) {
       outbounds.set(def.name, same);
       return same;
     }
     const ctx: BuildContext = { ...deps, dialer: (name) => dialerOf(outbounds.get(name)!), previous: same };
-    const built = kind.build(def, ctx);
-    definitions.set(built, key);
-    outbounds.set(def.name, built);
-    return built;
+    try {
+      const built = kind.build(def, ctx);
+      outbounds.set(def.name, built);
+      return built;
+    } finally {
+      // a kind may keep ctx as its deps: past its build, ctx must not hold the outbounds of the
+      // config this one replaces (nor, through a closure made here, `previous`), or each config's
+      // outbounds would hold those of the one before, every reload on
+      ctx.previous = undefined;
+      ctx.dialer = afterBuild;
+    }
   };
   try {
     for (const def of byName.values()) build(def);
   } catch (err) {
-    discardOutbounds(outbounds, previous, deps.log);
+    discardOutbounds(outbounds, previous?.outbounds, deps.log);
     throw err;
   }
   const kept = new Set(outbounds.values());
-  const retired = previous ? [...previous.values()].filter((o) => !kept.has(o)) : [];
-  return { outbounds, retired };
+  const retired = previous ? [...previous.outbounds.values()].filter((o) => !kept.has(o)) : [];
+  return { outbounds, definitions, retired };
 }
 
 /** Closes the outbounds of `built` that are not carried over from `previous`: a reload refused after building them. */
@@ -81,14 +94,15 @@ export function discardOutbounds(built: ReadonlyMap<string, Outbound>, previous:
   }
 }
 
+function afterBuild(name: string): never {
+  throw new Error(`ctx.dialer("${name}") is for an outbound's build only`);
+}
+
 /** A referenced outbound; the config has refused references to anything but a dialer. */
 function dialerOf(o: Outbound): Dialer {
   if (o.kind !== 'dialer') throw new Error(`outbound "${o.name}" is used as a dialer, but it is a ${o.kind} (the config check should have refused this)`);
   return o;
 }
-
-/** The definition each built outbound came from (and those of what it uses), to tell on reload whether it changed. */
-const definitions = new WeakMap<Outbound, string>();
 
 /** The definition as canonical JSON (keys sorted at every level), so key order in the YAML does not matter. */
 export function canonical(def: OutboundDef): string {

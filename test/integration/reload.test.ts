@@ -113,6 +113,27 @@ test('limits, credentials and the allow list of the new state apply to new conne
   expect(big.stdout).toBe('431');
 });
 
+test('a keep-alive connection keeps the limits it started with across reloads that change them, while new ones take the new', async () => {
+  d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
+  const old = connect(d.httpPort, '127.0.0.1');
+  old.on('error', () => undefined);
+  await once(old, 'connect');
+  let answers = '';
+  old.on('data', (c: Buffer) => (answers += c.toString('latin1')));
+  const big = `GET http://127.0.0.1:${origin.port}/hello HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nX-Big: ${'x'.repeat(2000)}\r\n\r\n`;
+  old.write(big); // under the default limits (64KiB)
+  await expect.poll(() => answers).toMatch(/^HTTP\/1\.1 200 [^]*hello from origin$/);
+  for (const kib of [1, 4, 1]) {
+    await d.reload(configFrom(`limits: { header-max-bytes: ${kib}KiB }\nrules:\n  - MATCH,DIRECT\n`));
+    const fresh = await curl(['-x', `http://127.0.0.1:${d.httpPort}`, '-H', `X-Big: ${'x'.repeat(2000)}`, '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${origin.port}/hello`]);
+    expect(fresh.stdout).toBe(kib === 1 ? '431' : '200');
+    const before = answers.length;
+    old.write(big);
+    await expect.poll(() => answers.slice(before)).toMatch(/^HTTP\/1\.1 200 [^]*hello from origin$/);
+  }
+  old.destroy();
+});
+
 test('a reload that changes control: says it takes a restart, every time, while the socket stays; changing it back is no change', async () => {
   d = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
   const socket = d.controlPath!;

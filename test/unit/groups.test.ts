@@ -520,7 +520,7 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
     const first = buildOutbounds([member('a'), member('b'), group()], deps());
     const g = groupOf(first.outbounds);
     await firstChecks();
-    const again = buildOutbounds([member('a'), member('b'), group()], deps(), first.outbounds);
+    const again = buildOutbounds([member('a'), member('b'), group()], deps(), first);
     expect(again.outbounds.get('out')).toBe(g);
     expect(again.outbounds.get('a')).toBe(first.outbounds.get('a'));
     expect(again.retired).toEqual([]);
@@ -536,7 +536,7 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
     expect(old.map((m) => m.status)).toEqual(['up', 'up']);
 
     // the group's interval changed, and b's definition: a is the same member, b a new one
-    const next = buildOutbounds([member('a'), member('b', 2), group({ intervalMs: 60_000 })], deps(), first.outbounds);
+    const next = buildOutbounds([member('a'), member('b', 2), group({ intervalMs: 60_000 })], deps(), first);
     const after = groupOf(next.outbounds);
     expect(after).not.toBe(before);
     expect(next.outbounds.get('a')).toBe(first.outbounds.get('a'));

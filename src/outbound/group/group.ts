@@ -48,18 +48,23 @@ export class Group implements Dialer, HealthChecked {
     this.#deps = ctx;
     this.#check = { url: def.check.url ? new URL(def.check.url) : undefined, timeoutMs: def.check.timeoutMs, expect: def.check.expect };
     this.#health = { failures: def.check.failures, maxLatencyMs: def.check.maxLatencyMs };
-    const previous = ctx.previous instanceof Group ? ctx.previous : undefined;
-    this.#members = def.members.map((name) => {
-      const dialer = ctx.dialer(name);
-      const health = new MemberHealth();
-      const before = previous ? previous.#members.find((m) => m.name === name && m.dialer === dialer) : undefined;
-      if (before) health.copyFrom(before.health); // the same member: its health carries over
-      return { name, dialer, health };
-    });
-    this.#current = previous ? previous.#current : undefined;
+    this.#members = def.members.map((name) => ({ name, dialer: ctx.dialer(name), health: new MemberHealth() }));
+    if (ctx.previous instanceof Group) this.#takeOver(ctx.previous);
     // the first round of checks right away (after this turn: the daemon may still be starting)
     setImmediate(() => this.#runChecks(this.#members)).unref();
     this.#timer = setInterval(() => this.#tick(), def.check.intervalMs).unref();
+  }
+
+  /**
+   * The group this one replaces on reload: a member that is the same keeps its health, and the
+   * choice stays. (A method, not in the constructor: a closure there would keep `previous`.)
+   */
+  #takeOver(previous: Group): void {
+    for (const m of this.#members) {
+      const before = previous.#members.find((p) => p.name === m.name && p.dialer === m.dialer);
+      if (before) m.health.copyFrom(before.health);
+    }
+    this.#current = previous.#current;
   }
 
   /** The members in the order a connection would try them now, and why the first. */

@@ -11,6 +11,7 @@ import { styleFor } from './cli/format.js';
 import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
 import { REDRAW, Watch } from './cli/watch.js';
 import { caCommand } from './cli/ca.js';
+import { doctorCommand } from './cli/doctor.js';
 import { connectCommand } from './cli/connect.js';
 import { envCommand, setupCommand } from './cli/setup.js';
 import { serviceCommand } from './service/command.js';
@@ -113,6 +114,7 @@ program.command('metrics').description('the Prometheus text the control socket s
 
 program.addCommand(serviceCommand());
 program.addCommand(caCommand());
+program.addCommand(doctorCommand());
 program.addCommand(envCommand());
 program.addCommand(setupCommand());
 program.addCommand(connectCommand());

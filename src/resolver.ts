@@ -87,7 +87,7 @@ export class Resolver {
 }
 
 /** Why getaddrinfo failed for `host`, having taken `elapsedMs`. */
-async function explainFailure(host: string, err: NodeJS.ErrnoException, elapsedMs: number): Promise<LookupFailure> {
+export async function explainFailure(host: string, err: NodeJS.ErrnoException, elapsedMs: number): Promise<LookupFailure> {
   const name = typeof err.errno === 'number' ? safeErrorName(err.errno) : undefined;
   if (err.code === 'ENOTFOUND') {
     // Node reports EAI_NONAME and EAI_NODATA both as ENOTFOUND; errno keeps them apart

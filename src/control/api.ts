@@ -157,3 +157,136 @@ export const Reload = z.object({
 export type Reload = z.infer<typeof Reload>;
 
 export const ErrorReply = z.object({ error: z.string() });
+
+/** How one route's connection to a target went (proxyctl doctor). */
+export const PROBE_STATES = ['open', 'refused', 'filtered', 'unreachable', 'reset', 'blocked', 'dns', 'rejected', 'failed', 'skipped'] as const;
+export type ProbeState = (typeof PROBE_STATES)[number];
+
+const LookupFailureReport = z.object({ outcome: z.enum(LOOKUP_OUTCOMES as [LookupOutcome, ...LookupOutcome[]]), reason: z.string() });
+
+/** one way of looking a name up: its addresses, or how it failed */
+export const DoctorLookup = z.object({
+  addresses: z.array(z.string()),
+  failure: LookupFailureReport.optional(),
+  ms: z.number().nonnegative(),
+});
+export type DoctorLookup = z.infer<typeof DoctorLookup>;
+
+export const DoctorDns = z.object({
+  /** proxyd's `hosts:` override of the name */
+  override: z.string().optional(),
+  /** the system resolver as the daemon sees it (getaddrinfo: /etc/hosts, then DNS) */
+  system: DoctorLookup,
+  /** the DNS servers of resolv.conf, asked directly (A and AAAA), past /etc/hosts */
+  server: DoctorLookup,
+  /** answers no public name should have (0.0.0.0, loopback, private, shared, link-local ranges), with their range */
+  bogons: z.array(z.object({ address: z.string(), range: z.string() })),
+  /** what does not agree, or looks poisoned, one line each */
+  notes: z.array(z.string()),
+});
+export type DoctorDns = z.infer<typeof DoctorDns>;
+
+export const DoctorTls = z.object({
+  /** wrong-name: valid, for another name; untrusted: issued by a CA this machine does not trust (a middlebox on the path) */
+  state: z.enum(['ok', 'wrong-name', 'untrusted', 'expired', 'invalid']),
+  ms: z.number().nonnegative(),
+  subject: z.string(),
+  issuer: z.string(),
+  /** the names it is valid for (subjectAltName, else the subject's CN) */
+  names: z.array(z.string()),
+  validTo: z.string(),
+  reason: z.string().optional(),
+});
+export type DoctorTls = z.infer<typeof DoctorTls>;
+
+export const DoctorHttp = z.object({
+  status: z.number().int().optional(),
+  /** from the request sent to the first byte of the answer */
+  ttfbMs: z.number().nonnegative().optional(),
+  error: z.string().optional(),
+});
+export type DoctorHttp = z.infer<typeof DoctorHttp>;
+
+export const DoctorRoute = z.object({
+  /** DIRECT, a proxy, or a mirror */
+  route: z.string(),
+  /** direct, socks5, http, a mirror kind */
+  kind: z.string(),
+  state: z.enum(PROBE_STATES),
+  /** the state in words: "filtered (no answer in 5 s)", "open 180 ms" */
+  summary: z.string(),
+  /** it carries the target: connected, and for https targets TLS valid for the name and an HTTP answer */
+  works: z.boolean(),
+  connectMs: z.number().nonnegative().optional(),
+  /** the address DIRECT connected to */
+  address: z.string().optional(),
+  /** the first line a server sent unasked (an SSH banner) */
+  banner: z.string().optional(),
+  /** why it failed: the class of src/errors.ts, the hop that failed, the reason */
+  error: z.object({ class: z.string(), hop: z.string().optional(), reason: z.string() }).optional(),
+  /** an upstream that reached the target by its name (its own DNS answered) */
+  remoteDns: z.boolean().optional(),
+  tls: DoctorTls.optional(),
+  http: DoctorHttp.optional(),
+  /** a mirror's route: the upstream that was asked */
+  upstream: z.string().optional(),
+});
+export type DoctorRoute = z.infer<typeof DoctorRoute>;
+
+/** the route the daemon takes for a target today */
+export const DoctorToday = z.object({
+  /** chosen by a rule, by a mirror's interception, or the route a mirror or proxy is configured to reach it by (via) */
+  by: z.enum(['rule', 'intercept', 'mirror', 'proxy']),
+  route: z.string(),
+  kind: z.string(),
+  /** the rule line, and its 0-based index (-1: no rule matched) */
+  rule: z.string().optional(),
+  index: z.number().int().optional(),
+  /** what would carry it now: a group's member (group/member), a mirror's fallback */
+  carrier: z.string().optional(),
+  works: z.boolean(),
+  /** in words: "ok", "fails", "ok after overseas fails" */
+  note: z.string(),
+});
+export type DoctorToday = z.infer<typeof DoctorToday>;
+
+export const DoctorTarget = z.object({
+  /** as given, or as configured (a mirror upstream's URL) */
+  target: z.string(),
+  host: z.string(),
+  port: z.number().int(),
+  /** default, given, mirror NAME (an upstream of it), proxy NAME (its server) */
+  source: z.string(),
+  /** TLS and an HTTP request are part of the probe (port 443, or an https:// URL) */
+  https: z.boolean(),
+  /** absent for an IP address */
+  dns: DoctorDns.optional(),
+  routes: z.array(DoctorRoute),
+  today: DoctorToday,
+  /** a route that works where today's does not, or much faster */
+  better: z.object({ route: z.string(), why: z.string() }).optional(),
+  ok: z.boolean(),
+  /** the one line: each route's state, then today's rule and route */
+  verdict: z.string(),
+  /** what to change, one line each */
+  fixes: z.array(z.string()),
+});
+export type DoctorTarget = z.infer<typeof DoctorTarget>;
+
+/**
+ * POST /doctor: the daemon's probes of each target over each route. proxyctl prints this report;
+ * the settings audit (the user's own git, Go, npm, pip, ssh and environment, which only proxyctl
+ * can read) joins it on proxyctl's side as a further section: DoctorReport.extend({ audit: … }).
+ */
+export const DoctorReport = z.object({
+  at: z.string(),
+  /** each step's limit (a lookup, a connect, a TLS handshake, an HTTP answer) */
+  timeoutMs: z.number().int().positive(),
+  /** the whole run's; a probe not done by then is `skipped` */
+  deadlineMs: z.number().int().positive(),
+  elapsedMs: z.number().nonnegative(),
+  targets: z.array(DoctorTarget),
+  /** every target's route today works */
+  ok: z.boolean(),
+});
+export type DoctorReport = z.infer<typeof DoctorReport>;

@@ -31,13 +31,13 @@ export class ControlClient {
     this.#candidates = controlCandidates(explicit);
   }
 
-  /** The first answer from the places in order; a place with no daemon (absent, refused) is skipped. */
-  async send(method: string, path: string): Promise<Answer> {
+  /** The first answer from the places in order; a place with no daemon (absent, refused) is skipped. `timeoutMs`: for a request that works long (doctor). */
+  async send(method: string, path: string, timeoutMs = TIMEOUT_MS): Promise<Answer> {
     const denied: string[] = [];
     const tried: string[] = [];
     for (const socketPath of this.#candidates) {
       try {
-        return await once(socketPath, method, path);
+        return await once(socketPath, method, path, timeoutMs);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EACCES' && code !== 'EPERM') {
@@ -46,7 +46,7 @@ export class ControlClient {
         }
         // the system service answers reports to everyone on its read-only socket
         if (isSystemPath(socketPath) && isReport(method, new URL(path, 'http://proxyd').pathname)) {
-          const answer = await once(readOnlySocket(socketPath), method, path).catch(() => undefined);
+          const answer = await once(readOnlySocket(socketPath), method, path, timeoutMs).catch(() => undefined);
           if (answer) return answer;
         }
         denied.push(socketPath);
@@ -60,8 +60,8 @@ export class ControlClient {
   }
 
   /** GET or POST a report, checked against its schema. */
-  async report<T>(method: string, path: string, schema: z.ZodType<T>, okStatuses = [200]): Promise<T> {
-    const answer = await this.send(method, path);
+  async report<T>(method: string, path: string, schema: z.ZodType<T>, okStatuses = [200], timeoutMs = TIMEOUT_MS): Promise<T> {
+    const answer = await this.send(method, path, timeoutMs);
     let parsed: unknown;
     try {
       parsed = JSON.parse(answer.body);
@@ -81,15 +81,15 @@ export class ControlClient {
   }
 }
 
-function once(socketPath: string, method: string, path: string): Promise<Answer> {
+function once(socketPath: string, method: string, path: string, timeoutMs: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, timeout: TIMEOUT_MS }, (res) => {
+    const req = request({ socketPath, method, path, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), path: socketPath }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
     req.on('error', reject);
     req.end();
   });

@@ -1,6 +1,7 @@
 // The control socket's reports, built from the daemon's parts (engine, stats, state, listeners).
 import { formatTarget, parseHostPort } from '../address/index.js';
 import type { Config } from '../config/index.js';
+import { doctorRequest, runDoctor } from '../doctor/index.js';
 import { ProxyError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { isHealthChecked, type HealthState, type Outbound } from '../outbound/index.js';
@@ -85,6 +86,8 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       return true;
     },
     ca: src.ca,
+    doctor: (targets, timeoutMs, deadlineMs) =>
+      runDoctor({ state: engine.state, definitions: src.config().outbounds }, doctorRequest(targets, timeoutMs, deadlineMs)),
     clients: () => clientSettings(src.config()),
     upstreams: () => health('dialer'),
     mirrors: () => health('responder'),

@@ -3,13 +3,14 @@
 // user's reports), or a Windows named pipe. No TCP port.
 //
 //   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /ca  /clients  /route?target=HOST:PORT
-//   POST /reload[?dry-run=1]  /check/NAME        DELETE /connections/ID
+//   POST /reload[?dry-run=1]  /check/NAME  /doctor[?target=HOST:PORT…&timeout=MS&deadline=MS]
+//   DELETE /connections/ID
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { onAcceptError } from '../log/out-of-files.js';
-import type { CaReport, Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
+import type { CaReport, Connections, DoctorReport, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
 import { boundedServer, CONTROL_BOUNDS, type ControlBounds } from './bounds.js';
 import type { ClientSettings } from './client-settings.js';
 import { CONTROL_GROUP, isPipe, isReport, isSystemPath, readOnlySocket } from './paths.js';
@@ -35,6 +36,11 @@ export interface ControlHandlers {
   ca?(): CaReport | { error: string };
   /** what proxyctl env and setup tell tools; absent in tests' fake daemons */
   clients?(): ClientSettings;
+  /**
+   * Probes targets (none: the defaults) over every route; throws RangeError for a bad target or
+   * limit. An action that dials out: not served on the read-only socket. Absent in tests' fake daemons.
+   */
+  doctor?(targets: string[], timeoutMs: number | undefined, deadlineMs: number | undefined): Promise<DoctorReport>;
 }
 
 export interface ControlServer {
@@ -117,6 +123,16 @@ async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandle
     if (!target) return json(res, 400, { error: 'route: give ?target=HOST[:PORT]' });
     try {
       return json(res, 200, await h.route(target));
+    } catch (err) {
+      if (err instanceof RangeError) return json(res, 400, { error: err.message });
+      throw err;
+    }
+  }
+  if (route === 'POST /doctor') {
+    if (!h.doctor) return json(res, 404, { error: 'doctor is not served by this daemon' });
+    const ms = (name: string) => (param(name) === undefined ? undefined : Number(param(name)));
+    try {
+      return json(res, 200, await h.doctor(url.searchParams.getAll('target'), ms('timeout'), ms('deadline')));
     } catch (err) {
       if (err instanceof RangeError) return json(res, 400, { error: err.message });
       throw err;

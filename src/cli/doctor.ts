@@ -1,0 +1,29 @@
+// `proxyctl doctor [HOST[:PORT]...]`: the daemon probes each target over every route it could take
+// (POST /doctor) and proxyctl prints the verdicts. Exit 1 when a target's route today does not work.
+import { Command } from 'commander';
+import { DoctorReport } from '../control/api.js';
+import { ControlClient, Failed } from '../control/client.js';
+import { doctorText } from './doctor-text.js';
+import { styleFor } from './format.js';
+
+/** how much longer than the run's deadline proxyctl waits for the report */
+const ANSWER_GRACE_MS = 15_000;
+
+export function doctorCommand(): Command {
+  return new Command('doctor')
+    .description('probe each target (default: GitHub, the Go, npm and PyPI hosts, every mirror upstream and proxy server) over every route: DNS, TCP, TLS, HTTP, and what to fix')
+    .argument('[targets...]', 'HOST[:PORT] (port 443 when not given) or an http(s):// URL')
+    .option('--timeout <seconds>', 'the limit of each step: a lookup, a connect, a TLS handshake, an HTTP answer', '5')
+    .option('--deadline <seconds>', 'the limit of the whole run', '30')
+    .option('--json', 'print the report as JSON')
+    .action(async (targets: string[], o: { timeout: string; deadline: string; json?: boolean }, cmd: Command) => {
+      const timeoutMs = Math.round(Number(o.timeout) * 1000);
+      const deadlineMs = Math.round(Number(o.deadline) * 1000);
+      if (!(timeoutMs > 0) || !(deadlineMs > 0)) throw new Failed('--timeout and --deadline take positive numbers of seconds');
+      const query = new URLSearchParams([...targets.map((t) => ['target', t]), ['timeout', String(timeoutMs)], ['deadline', String(deadlineMs)]]);
+      const client = new ControlClient(cmd.optsWithGlobals<{ control?: string }>().control);
+      const report = await client.report('POST', `/doctor?${query}`, DoctorReport, [200], deadlineMs + ANSWER_GRACE_MS);
+      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${doctorText(report, styleFor(process.stdout))}\n`);
+      if (!report.ok) process.exitCode = 1;
+    });
+}

@@ -15,8 +15,11 @@ export interface Endpoint {
   port: number;
 }
 
+/** how the mirror's health report names an origin among its upstreams */
+const ORIGIN_SUFFIX = ' (origin)';
+
 export interface MirrorView extends ClientMirror {
-  /** every upstream and origin failed its checks */
+  /** every upstream failed its checks: only the origin, through the fallback route, is left */
   down: boolean;
   /** the health report's word for it */
   why: string;
@@ -52,7 +55,8 @@ export async function viewDaemon(client: ControlClient, env: NodeJS.ProcessEnv =
     ...(user !== undefined && password !== undefined && { credentials: { user, password } }),
     mirrors: clients.mirrors.map((m) => {
       const health = status.mirrors.find((g) => g.name === m.name);
-      const down = !!health && health.members.length > 0 && health.members.every((x) => x.status === 'down');
+      const upstreams = health?.members.filter((x) => !x.name.endsWith(ORIGIN_SUFFIX)) ?? [];
+      const down = upstreams.length > 0 && upstreams.every((x) => x.status === 'down');
       return { ...m, down, why: health?.why ?? '' };
     }),
     direct: clients.direct,

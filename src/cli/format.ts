@@ -44,16 +44,6 @@ export function ms(v: number | null): string {
   return String(Math.round(v));
 }
 
-export function duration(seconds: number): string {
-  const s = Math.floor(seconds);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h ${String(m % 60).padStart(2, '0')}m`;
-  return `${Math.floor(h / 24)}d ${h % 24}h`;
-}
-
 /** errors by class as `timeout 2, refused 1`; `-` with none */
 export function errorCounts(errors: Record<string, number>): string {
   const parts = Object.entries(errors).filter(([, n]) => n > 0).map(([cls, n]) => `${cls} ${n}`);

@@ -1,7 +1,8 @@
 // How proxyctl shows each report to a person. Pure functions: report in, text out.
 import { isIP } from 'node:net';
 import type { CaReport, Connections, Figures, HealthGroup, Reload, RouteExplanation, Stats, Status } from '../control/api.js';
-import { bytes, duration, errorCounts, ms, table, type Style } from './format.js';
+import { duration } from '../durations.js';
+import { bytes, errorCounts, ms, table, type Style } from './format.js';
 
 const NUMBERS = new Set([1, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
 

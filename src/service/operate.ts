@@ -2,7 +2,7 @@
 // manager's view together with the daemon's own, from its control socket.
 import { Status } from '../control/api.js';
 import { ControlClient, Failed, Refused, Unreachable } from '../control/client.js';
-import { duration } from '../cli/format.js';
+import { duration } from '../durations.js';
 import { installedFacts, requireLive } from './context.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { managerFor, wantsBackground } from './managers.js';

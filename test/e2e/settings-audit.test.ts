@@ -109,6 +109,17 @@ rules:
     conflicting('pip', 'global.proxy', /comes back into proxyd \(HTTP 508\)/);
   });
 
+  it('proxyctl doctor prints the audit after the daemon\'s part, and carries it in --json as "settings"', async () => {
+    user = userHome();
+    const json = await proxyctl(daemon.controlPath!, ['doctor', `127.0.0.1:${CLOSED}`, '--timeout', '1', '--json'], user.env);
+    const doc = JSON.parse(json.stdout) as { targets: unknown[]; settings: unknown };
+    expect(doc.targets).toHaveLength(1);
+    expect(find(AuditSchema.parse(doc.settings), 'git', 'http.proxy').status).toBe('missing');
+    const human = await proxyctl(daemon.controlPath!, ['doctor', `127.0.0.1:${CLOSED}`, '--timeout', '1'], user.env);
+    expect(human.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1:${CLOSED} [\\s\\S]*\\n\\nSETTINGS of \\S+  \\d+ ok, \\d+ missing, \\d+ conflicting\\n`));
+    expect(human.stdout).toContain('fix: proxyctl setup git');
+  });
+
   it('after setup all and proxyctl env: nothing missing or conflicting but the Go mirror that is down', async () => {
     user = userHome();
     const s = await proxyctl(daemon.controlPath!, ['setup', 'all'], user.env);

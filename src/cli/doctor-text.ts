@@ -20,8 +20,10 @@ function targetText(t: DoctorTarget, style: Style): string {
     details.push(['dns', dnsText(t.dns)]);
     for (const note of t.dns.notes) details.push(['dns', style.yellow(note)]);
   }
+  // that an upstream resolved the name matters when the local lookup went wrong
+  const localDnsWrong = t.dns !== undefined && (!t.dns.system.addresses.length || t.dns.notes.length > 0);
   for (const route of t.routes) {
-    const seen = routeText(route);
+    const seen = routeText(route, localDnsWrong);
     if (seen) details.push([route.kind === 'direct' ? 'DIRECT' : route.route, seen]);
   }
   for (const fix of t.fixes) details.push(['fix', style.bold(fix)]);
@@ -42,14 +44,15 @@ function dnsText(d: DoctorDns): string {
 }
 
 /** what a route that connected showed: its address, a banner, TLS, HTTP; empty for one that did not connect */
-function routeText(r: DoctorRoute): string {
+function routeText(r: DoctorRoute, remoteDnsMatters: boolean): string {
   const parts: string[] = [];
   if (r.address) parts.push(`connected to ${r.address}`);
   if (r.upstream) parts.push(`from ${r.upstream}`);
-  if (r.remoteDns) parts.push('the upstream resolved the name');
+  if (r.remoteDns && remoteDnsMatters) parts.push('the upstream resolved the name');
   if (r.banner) parts.push(`says "${r.banner}"`);
   if (r.tls) parts.push(r.tls.state === 'ok' ? `TLS ok (${r.tls.names.slice(0, 2).join(', ')}; issued by ${r.tls.issuer})` : `TLS ${r.tls.state}: ${r.tls.reason}`);
   if (r.http) parts.push(r.http.status !== undefined ? `HTTP ${r.http.status}, first byte in ${r.http.ttfbMs} ms` : `HTTP: ${r.http.error}`);
-  if (r.error && r.state !== 'filtered') parts.push(r.error.reason);
+  // the states that the summary does not already say in full
+  if (r.error && ['failed', 'blocked', 'rejected'].includes(r.state)) parts.push(r.error.reason);
   return parts.join(' · ');
 }

@@ -9,7 +9,7 @@ import type { DoctorRoute, ProbeState } from '../control/api.js';
 import type { Deadline } from '../deadline.js';
 import { classify, LOOP, type ProxyError } from '../errors.js';
 import type { Dialer } from '../outbound/index.js';
-import type { Resolver } from '../resolver.js';
+import { LookupError, type LookupOutcome, type Resolver } from '../resolver.js';
 import { probeHttp } from './http-probe.js';
 import type { ProbeSlots } from './slots.js';
 import type { PlannedTarget } from './targets.js';
@@ -127,6 +127,14 @@ function failedRoute(base: { route: string; kind: string }, e: ProxyError, upstr
   return { ...base, state, summary, works: false, error };
 }
 
+const LOOKUP_WORDS: Record<LookupOutcome, string> = {
+  nxdomain: 'NXDOMAIN', 'no-address': 'no address', timeout: 'the DNS server did not answer', refused: 'the DNS server refused', servfail: 'SERVFAIL', failed: 'the lookup failed',
+};
+
+function lookupWords(e: ProxyError): string {
+  return e.cause instanceof LookupError ? LOOKUP_WORDS[e.cause.outcome] : e.code ?? 'the lookup failed';
+}
+
 /** what went wrong with the upstream itself, short */
 function upstreamWords(e: ProxyError, timeoutMs: number): string {
   switch (e.cls) {
@@ -148,9 +156,10 @@ function targetState(e: ProxyError, upstream: boolean, timeoutMs: number): reado
     case 'timeout': return ['filtered', `filtered (no answer in ${seconds(timeoutMs)})`];
     case 'refused': return ['refused', 'refused (RST)'];
     case 'unreachable': return ['unreachable', `unreachable (${e.code === 'EUPSTREAMFAILURE' ? 'general failure at the upstream' : e.code ?? e.message})`];
-    case 'reset': return ['reset', `reset (${e.code ?? e.message})`];
+    // a SYN answered with RST is `refused`: a reset comes once the connection was up
+    case 'reset': return ['reset', `reset after connect (${e.code === 'ECONNRESET' ? 'RST' : e.code ?? e.message})`];
     case 'blocked': return ['blocked', `blocked by a local firewall or sandbox (${e.code})`];
-    case 'dns': return ['dns', `does not resolve: ${e.message}`];
+    case 'dns': return ['dns', `does not resolve (${lookupWords(e)})`];
     case 'rejected': return ['rejected', e.code === LOOP ? "refused: proxyd's own listener (a loop)" : upstream ? "refused by the upstream's rules" : `refused: ${e.message}`];
     default: return ['failed', `failed: ${e.message}`];
   }

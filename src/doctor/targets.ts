@@ -41,19 +41,15 @@ export function givenTargets(texts: readonly string[]): PlannedTarget[] {
 /** The default targets, then each mirror's upstreams and each proxy's server. */
 export function defaultTargets(defs: readonly OutboundDef[], sectionOf: (def: OutboundDef) => string | undefined): PlannedTarget[] {
   const planned: PlannedTarget[] = DEFAULT_TARGETS.map((t) => fromHostPort(t, 'default')!);
-  for (const def of defs) {
-    const section = sectionOf(def);
-    if (section === 'mirrors') {
-      const m = def as MirrorDef;
-      for (const url of m.upstreams) {
-        const t = fromUrl(joinUrl(new URL(url), m.check.path).href, `mirror ${m.name}`, url);
-        if (t) planned.push({ ...t, reachedBy: { by: 'mirror', name: m.name, route: m.via } });
-      }
-    } else if (section === 'proxies') {
-      const p = def as UpstreamDef;
-      const t = fromHostPort(p.server, `proxy ${p.name}`);
-      if (t) planned.push({ ...t, https: false, reachedBy: { by: 'proxy', name: p.name, route: p.via ?? 'DIRECT' } });
+  for (const m of defs.filter((d) => sectionOf(d) === 'mirrors') as MirrorDef[]) {
+    for (const url of m.upstreams) {
+      const t = fromUrl(joinUrl(new URL(url), m.check.path).href, `mirror ${m.name}`, url);
+      if (t) planned.push({ ...t, reachedBy: { by: 'mirror', name: m.name, route: m.via } });
     }
+  }
+  for (const p of defs.filter((d) => sectionOf(d) === 'proxies') as UpstreamDef[]) {
+    const t = fromHostPort(p.server, `proxy ${p.name}`);
+    if (t) planned.push({ ...t, https: false, reachedBy: { by: 'proxy', name: p.name, route: p.via ?? 'DIRECT' } });
   }
   return dedupe(planned);
 }

@@ -51,12 +51,13 @@ function describe(tls: TLSSocket, host: string, ms: number): DoctorTls {
   const issuer = nameOf(cert.issuer);
   const base = { ms: Math.round(ms), subject: nameOf(cert.subject), issuer, names, validTo: cert.valid_to ?? '' };
   const failed = tls.authorized ? undefined : codeOf(tls.authorizationError);
+  const wrongName = failed === 'ERR_TLS_CERT_ALTNAME_INVALID' || checkServerIdentity(host, cert) !== undefined;
   if (failed && UNTRUSTED.has(failed)) {
     return { ...base, state: 'untrusted', reason: `issued by ${issuer}, which this machine does not trust: something on the path answers for ${host} (a middlebox) (${failed})` };
   }
   if (failed && EXPIRED.has(failed)) return { ...base, state: 'expired', reason: `${failed === 'CERT_HAS_EXPIRED' ? 'expired' : 'not valid before'} ${cert.valid_to}: check this machine's clock` };
+  if (wrongName) return { ...base, state: 'wrong-name', reason: `the certificate is for ${names.join(', ') || base.subject}, not ${host} (issued by ${issuer})` };
   if (failed) return { ...base, state: 'invalid', reason: `the certificate does not verify (${failed})` };
-  if (checkServerIdentity(host, cert)) return { ...base, state: 'wrong-name', reason: `the certificate is for ${names.join(', ') || base.subject}, not ${host} (issued by ${issuer})` };
   return { ...base, state: 'ok' };
 }
 

@@ -74,25 +74,27 @@ export function fixesFor(f: FixInput): string[] {
     if (r.state === 'failed' && r.error?.hop === 'upstream' && f.todayLeaves.has(r.route)) fixes.push(`proxy ${r.route} itself fails: ${r.error.reason}`);
   }
   if (better) return fixes;
-  const all = (state: string) => routes.length > 0 && routes.every((r) => r.state === state);
+  const all = (...states: string[]) => routes.length > 0 && routes.every((r) => states.includes(r.state));
   if (dns?.bogons.length) {
     fixes.push(`the local DNS answer for ${t.target.host} (${dns.bogons.map((b) => b.address).join(', ')}) looks poisoned: route it through an upstream proxy, which resolves names itself, or set hosts: { ${t.target.host}: ADDRESS }`);
   } else if (dns && !dns.system.addresses.length && dns.override === undefined) {
-    fixes.push(`${t.target.host} does not resolve (${dns.system.failure?.reason}): check the DNS servers in /etc/resolv.conf, or set hosts: { ${t.target.host}: ADDRESS }`);
+    fixes.push(`${t.target.host} does not resolve: ${dns.system.failure?.reason}; check the DNS servers in /etc/resolv.conf, or set hosts: { ${t.target.host}: ADDRESS }`);
   }
   if (routes.some((r) => r.state === 'blocked')) fixes.push(`a local firewall or sandbox refuses proxyd's connect: ${BLOCKED_ADVICE}`);
   const untrusted = routes.filter((r) => r.tls?.state === 'untrusted');
   if (untrusted.length && untrusted.length === routes.length) {
     fixes.push(`every route's TLS for ${t.target.host} is answered by ${untrusted[0]!.tls!.issuer}: a middlebox intercepts it; use a proxy outside it, or trust that CA if it is your organisation's`);
   }
-  if (t.target.port === 22 && t.target.host === 'github.com' && routes.every((r) => !r.works)) {
+  if (t.target.port === 22 && t.target.host === 'github.com' && all('filtered', 'refused', 'reset')) {
     fixes.push('port 22 is closed on every route: ssh to GitHub over port 443 (Hostname ssh.github.com, Port 443 for github.com in ~/.ssh/config)');
   }
-  if (!fixes.length) {
-    fixes.push(all('filtered') || all('refused') || all('reset') || all('unreachable')
-      ? `no route reaches ${t.text}: add an upstream proxy that can (proxies:) and a rule that sends ${t.target.host} to it`
-      : `no route reaches ${t.text}: see each route's state above`);
-  }
+  if (fixes.length) return fixes;
+  if (all('refused')) fixes.push(`${t.target.host} refuses port ${t.target.port} on every route: nothing listens there (is the port right, is the service up?)`);
+  else if (all('filtered')) fixes.push(`no route gets an answer from ${t.text}: something drops it on every path; add an upstream proxy that reaches it (proxies:) and a rule that sends ${t.target.host} there`);
+  else if (all('reset')) fixes.push(`${t.text} resets the connection on every route: the server, or a firewall in front of it, closes it; try another upstream proxy`);
+  else if (all('unreachable')) fixes.push(`no route has a path to ${t.text} (host or network unreachable): add an upstream proxy that has one`);
+  else if (routes.length && routes.every((r) => r.tls?.state === 'wrong-name')) fixes.push(`${t.target.host}'s certificate is for ${routes[0]!.tls!.names.slice(0, 3).join(', ')} on every route: is ${t.target.host} the right name?`);
+  else fixes.push(`no route reaches ${t.text}: see each route's state above`);
   return fixes;
 }
 

@@ -110,7 +110,7 @@ describe('exit code and --json', () => {
     const human = await proxyctl(control(), ['doctor', `127.0.0.1:${port}`]);
     expect(human.code).toBe(1);
     expect(human.stdout).toContain(`127.0.0.1:${port}  DIRECT refused (RST) · rule MATCH → DIRECT (fails)`);
-    expect(human.stdout).toMatch(/\n {4}fix {5}no route reaches 127\.0\.0\.1:\d+/);
+    expect(human.stdout).toContain(`\n    fix  127.0.0.1 refuses port ${port} on every route: nothing listens there (is the port right, is the service up?)\n`);
     expect(human.stdout).toMatch(/1 target\(s\): 0 ok, 1 without a working route today/);
   });
 

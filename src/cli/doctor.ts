@@ -30,7 +30,7 @@ export function doctorCommand(): Command {
       const settings = await audit;
       const style = styleFor(process.stdout);
       process.stdout.write(o.json
-        ? `${JSON.stringify({ ...report, ...(settings && { settings }) }, null, 2)}\n`
+        ? `${JSON.stringify({ ...report, ...(settings && { audit: settings }) }, null, 2)}\n`
         : `${doctorText(report, style)}\n${settings ? `\n${auditText(settings, style)}\n` : ''}`);
       if (!report.ok) process.exitCode = 1;
     });

@@ -109,12 +109,12 @@ rules:
     conflicting('pip', 'global.proxy', /comes back into proxyd \(HTTP 508\)/);
   });
 
-  it('proxyctl doctor prints the audit after the daemon\'s part, and carries it in --json as "settings"', async () => {
+  it('proxyctl doctor prints the audit after the daemon\'s part, and carries it in --json as "audit"', async () => {
     user = userHome();
     const json = await proxyctl(daemon.controlPath!, ['doctor', `127.0.0.1:${CLOSED}`, '--timeout', '1', '--json'], user.env);
-    const doc = JSON.parse(json.stdout) as { targets: unknown[]; settings: unknown };
+    const doc = JSON.parse(json.stdout) as { targets: unknown[]; audit: unknown };
     expect(doc.targets).toHaveLength(1);
-    expect(find(AuditSchema.parse(doc.settings), 'git', 'http.proxy').status).toBe('missing');
+    expect(find(AuditSchema.parse(doc.audit), 'git', 'http.proxy').status).toBe('missing');
     const human = await proxyctl(daemon.controlPath!, ['doctor', `127.0.0.1:${CLOSED}`, '--timeout', '1'], user.env);
     expect(human.stdout).toMatch(new RegExp(`^127\\.0\\.0\\.1:${CLOSED} [\\s\\S]*\\n\\nSETTINGS of \\S+  \\d+ ok, \\d+ missing, \\d+ conflicting\\n`));
     expect(human.stdout).toContain('fix: proxyctl setup git');

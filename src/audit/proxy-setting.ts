@@ -72,7 +72,7 @@ export async function judgeProxyUrl(ctx: AuditContext, value: string, fix: strin
   return { status: 'ok', why: `proxyd's listener${url.scheme === 'socks5h' ? ', names resolved by proxyd' : ''}` };
 }
 
-/** Does a NO_PROXY list (curl's and Go's reading) exempt `host`? Returns the entry that does. */
+/** Does a NO_PROXY list exempt `host` for some tool (curl's reading, the widest: `.a.example` takes a.example too)? Returns the entry that does. */
 export function noProxyMatch(entries: readonly string[], host: string): string | undefined {
   const h = host.toLowerCase();
   for (const raw of entries) {

@@ -28,7 +28,7 @@ export function sshBlock(plan: SshPlan): string {
 /** the file with our block first (a block from an earlier setup replaced) */
 export function withBlock(text: string, plan: SshPlan): string {
   const rest = withoutBlock(text);
-  return `${sshBlock(plan)}${rest.length && !rest.startsWith('\n') ? '\n' : ''}${rest}`;
+  return `${sshBlock(plan)}${rest.length ? '\n' : ''}${rest}`;
 }
 
 /** the file without our block (and the blank line that set it apart) */

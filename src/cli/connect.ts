@@ -28,7 +28,7 @@ export function connectCommand(): Command {
       const credentials = user !== undefined && password !== undefined ? { user, password } : undefined;
       try {
         const tunnel = await openTunnel(target, { via: endpointOf(listener.address), credentials, timeoutMs: HANDSHAKE_MS });
-        await join(tunnel, process.stdin, process.stdout);
+        await join(tunnel, target, process.stdin, process.stdout);
         process.stdin.destroy(); // the tunnel is over: stop waiting for input
       } catch (err) {
         if (!(err instanceof TunnelFailure)) throw err;

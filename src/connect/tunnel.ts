@@ -16,6 +16,8 @@ export const TUNNEL_FAILURES = {
   auth: { code: 6, text: 'the daemon refused the user name and password' },
   /** the listener's answer was not SOCKS5, or it closed the connection */
   protocol: { code: 7, text: 'the daemon\'s answer was not SOCKS5' },
+  /** open, then cut: a reset from the target, the daemon or the network */
+  broken: { code: 8, text: 'the tunnel broke' },
   generalFailure: { code: 11, text: 'proxyd failed (general failure)' },
   notAllowed: { code: 12, text: 'not allowed: rejected by a rule, a loop, or blocked by a local firewall' },
   networkUnreachable: { code: 13, text: 'network unreachable' },
@@ -111,12 +113,13 @@ export function openTunnel(target: Target, options: TunnelOptions): Promise<Sock
   });
 }
 
-/** Joins the tunnel to two streams (stdin, stdout) until both directions end; resolves when they have. */
-export function join(tunnel: Socket, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
+/** Joins the tunnel to two streams (stdin, stdout) until both directions end; rejects with a TunnelFailure when it breaks. */
+export function join(tunnel: Socket, target: Target, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
   return new Promise((resolve, reject) => {
     input.pipe(tunnel); // the input's end half-closes the tunnel: the target sees EOF and may still answer
     tunnel.pipe(output);
-    tunnel.on('error', reject);
-    tunnel.on('close', () => resolve());
+    let failed: NodeJS.ErrnoException | undefined;
+    tunnel.on('error', (err: NodeJS.ErrnoException) => (failed = err));
+    tunnel.on('close', () => (failed ? reject(new TunnelFailure('broken', target, failed.code ?? failed.message)) : resolve()));
   });
 }

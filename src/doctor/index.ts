@@ -80,7 +80,7 @@ async function diagnose(t: PlannedTarget, routes: Routes, state: EngineState, ti
   const named = !isIP(t.target.host);
   const override = named ? state.resolver.override(t.target.host) : undefined;
   // a proxy's server is not probed through the proxy itself
-  const dialled = routes.dialled().filter((r) => !(t.reachedBy?.by === 'proxy' && r.name === t.reachedBy.name));
+  const dialled = routes.dialled.filter((r) => !(t.reachedBy?.by === 'proxy' && r.name === t.reachedBy.name));
   const mirrors = routes.mirrorsFor(t);
   const [dns, probes, mirrorProbes, outcome] = await Promise.all([
     named ? probeDns({ host: t.target.host, override, internal: Routes.internal(t, chosen, override), timeoutMs }, routes.slots) : undefined,

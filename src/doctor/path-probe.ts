@@ -51,6 +51,7 @@ async function connectAndTalk(route: ProbedRoute, spec: PathSpec, ctx: ProbeCont
   try {
     socket = (await connect.race(route.dialer.dial(target, { resolver: ctx.resolver, cancel: connect }))).socket;
   } catch (err) {
+    if (ctx.slots.run.aborted) return { ...base, state: 'skipped', summary: "cut short: the run's deadline passed", works: false };
     return failedRoute(base, classify(err), route.kind !== 'direct', ctx.timeoutMs);
   } finally {
     connect.done();
@@ -96,15 +97,16 @@ function afterConnect(open: DoctorRoute, socket: Socket, watch: Deadline): Promi
     const finish = (r: DoctorRoute) => {
       stop();
       watch.done();
-      socket.removeAllListeners('data').removeAllListeners('end');
+      socket.removeListener('data', onData).removeListener('error', onError).removeListener('end', onEnd);
       resolve(r);
     };
-    socket.once('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       const line = chunk.toString('latin1').split(/\r?\n/)[0]!.replace(/[^\x20-\x7e]/g, '?').slice(0, BANNER_MAX);
       finish(line ? { ...open, banner: line } : open);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => finish(resetRoute(open, `reset after connect (${err.code === 'ECONNRESET' ? 'RST' : err.code ?? err.message})`)));
-    socket.once('end', () => finish(resetRoute(open, 'reset after connect (closed without a byte)')));
+    };
+    const onError = (err: NodeJS.ErrnoException) => finish(resetRoute(open, `reset after connect (${err.code === 'ECONNRESET' ? 'RST' : err.code ?? err.message})`));
+    const onEnd = () => finish(resetRoute(open, 'reset after connect (closed without a byte)'));
+    socket.on('data', onData).on('error', onError).on('end', onEnd);
     socket.resume(); // a socket handed on by an upstream's handshake comes paused
     stop = watch.onAbort(() => finish(open));
   });

@@ -33,6 +33,8 @@ export class Routes {
   readonly #state: EngineState;
   readonly #defs: ReadonlyMap<string, OutboundDef>;
   readonly #ctx: ProbeContext;
+  /** DIRECT, then every upstream proxy in config order: what doctor dials through */
+  readonly #dialled: ProbedRoute[] = [];
   /** each route's probe of each path, made once however many targets and groups ask */
   readonly #probes = new Map<string, Promise<DoctorRoute>>();
 
@@ -40,21 +42,20 @@ export class Routes {
     this.#state = state;
     this.#defs = new Map(defs.map((d) => [d.name, d]));
     this.#ctx = ctx;
+    const direct = state.outbounds.get('DIRECT');
+    if (direct?.kind === 'dialer') this.#dialled.push({ name: 'DIRECT', kind: 'direct', dialer: direct });
+    for (const def of defs) {
+      const o = state.outbounds.get(def.name);
+      if (sectionOf(def) === 'proxies' && o?.kind === 'dialer') this.#dialled.push({ name: def.name, kind: def.type, dialer: o });
+    }
   }
 
   get slots(): ProbeSlots {
     return this.#ctx.slots;
   }
 
-  /** DIRECT, then every upstream proxy in config order: what doctor dials through */
-  dialled(): ProbedRoute[] {
-    const direct = this.#state.outbounds.get('DIRECT');
-    const routes: ProbedRoute[] = direct?.kind === 'dialer' ? [{ name: 'DIRECT', kind: 'direct', dialer: direct }] : [];
-    for (const def of this.#defs.values()) {
-      const o = this.#state.outbounds.get(def.name);
-      if (sectionOf(def) === 'proxies' && o?.kind === 'dialer') routes.push({ name: def.name, kind: def.type, dialer: o });
-    }
-    return routes;
+  get dialled(): readonly ProbedRoute[] {
+    return this.#dialled;
   }
 
   /** The mirrors that stand for a target: it is the host of one of their origins. */
@@ -101,7 +102,7 @@ export class Routes {
   async outcome(name: string, spec: PathSpec, served = false): Promise<Outcome> {
     if (name === 'REJECT') return { works: false, note: 'rejected by the rule' };
     const o = this.#state.outbounds.get(name);
-    const dialled = this.dialled().find((r) => r.name === name);
+    const dialled = this.#dialled.find((r) => r.name === name);
     if (dialled) {
       const probe = await this.probe(dialled, spec);
       return { works: probe.works, carrier: name, note: probe.works ? 'ok' : 'fails', probe };
@@ -179,9 +180,10 @@ export class Routes {
     return route;
   }
 
-  /** A name is internal when a rule sends it DIRECT by name or address (not the catch-all MATCH), or it is a local name. */
+  /** A name is internal when a rule sends it DIRECT by name or address (not the catch-all MATCH), it is a local name or a proxy's server. */
   static internal(t: PlannedTarget, today: Today, override: string | undefined): boolean {
-    if (override !== undefined || isIP(t.target.host) || isLocalName(t.target.host)) return true;
+    // a proxy's server is often on the local network (a corporate proxy)
+    if (override !== undefined || isIP(t.target.host) || isLocalName(t.target.host) || t.reachedBy?.by === 'proxy') return true;
     return today.by === 'rule' && today.route === 'DIRECT' && (today.index ?? -1) >= 0 && !/^\s*(MATCH|DST-PORT)\b/i.test(today.rule ?? '');
   }
 }

@@ -70,12 +70,13 @@ beforeAll(async () => {
     return;
   }
   dir = mkdtempSync(join(tmpdir(), 'proxyd-doctor-lab-'));
+  mkdirSync(join(dir, 'home'));
   lab = new NetLab(`pd${process.pid % 100000}`);
   await buildNetwork(lab);
   const trusted = await startLabServers(lab, dir);
   await startMicrosocks(lab);
   control = await startProxyd(lab, dir, trusted);
-  run = await proxyctl(control, ['doctor', ...TARGETS, '--timeout', String(TIMEOUT_S), '--json']);
+  run = await doctor([...TARGETS, '--timeout', String(TIMEOUT_S), '--json']);
   report = DoctorReport.parse(JSON.parse(run.stdout));
 }, 120_000);
 
@@ -87,6 +88,9 @@ afterAll(async () => {
   await lab?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+/** as a user without settings of their own: the settings audit after the probes reads an empty home, and no proxy variable */
+const doctor = (args: string[]) => proxyctl(control, ['doctor', ...args], { PATH: process.env.PATH, HOME: join(dir, 'home') });
 
 const target = (text: string): DoctorTarget => report.targets.find((t) => t.target === text)!;
 const route = (text: string, name: string): DoctorRoute => target(text).routes.find((r) => r.route === name)!;
@@ -181,7 +185,7 @@ describe('the default targets', () => {
   let defaults: DoctorReport;
   beforeAll(async () => {
     if (skipReason) return;
-    const r = await proxyctl(control, ['doctor', '--timeout', String(TIMEOUT_S), '--json']);
+    const r = await doctor(['--timeout', String(TIMEOUT_S), '--json']);
     defaults = DoctorReport.parse(JSON.parse(r.stdout));
   }, 60_000);
 

@@ -3,7 +3,10 @@
 // target, the bound of 16 probes at once (counted at the server they connect to) and the run's
 // deadline. The network lab (test/e2e/doctor-lab.test.ts) covers what each route sees.
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DoctorReport } from '../../src/control/api.js';
@@ -67,7 +70,9 @@ async function closedPort(): Promise<number> {
 
 let daemon: TestDaemon;
 let holder: CountingServer;
-const control = () => daemon.controlPath!;
+/** as a user without settings of their own: the settings audit after the probes reads an empty home, and no proxy variable */
+const user = { PATH: process.env.PATH, HOME: mkdtempSync(join(tmpdir(), 'proxyd-doctor-home-')) };
+const doctor = (args: string[]) => proxyctl(daemon.controlPath!, ['doctor', ...args], user);
 
 beforeAll(async () => {
   daemon = await startTestDaemon('rules:\n  - MATCH,DIRECT\n');
@@ -87,7 +92,7 @@ function parse(stdout: string): DoctorReport {
 
 describe('exit code and --json', () => {
   test('an open port: exit 0, a report of the schema that says open through DIRECT, with the rule', async () => {
-    const r = await proxyctl(control(), ['doctor', `127.0.0.1:${holder.port}`, '--timeout', '2', '--json']);
+    const r = await doctor([ `127.0.0.1:${holder.port}`, '--timeout', '2', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const report = parse(r.stdout);
@@ -102,12 +107,12 @@ describe('exit code and --json', () => {
 
   test('a refused port: exit 1, the verdict says refused, and the human text has the verdict and a fix', async () => {
     const port = await closedPort();
-    const json = await proxyctl(control(), ['doctor', `127.0.0.1:${port}`, '--json']);
+    const json = await doctor([ `127.0.0.1:${port}`, '--json']);
     expect(json.code).toBe(1);
     const [t] = parse(json.stdout).targets;
     expect(t).toMatchObject({ ok: false, routes: [{ route: 'DIRECT', state: 'refused', summary: 'refused (RST)', works: false, error: { class: 'refused', hop: 'origin' } }] });
     expect(t!.fixes.length).toBeGreaterThan(0);
-    const human = await proxyctl(control(), ['doctor', `127.0.0.1:${port}`]);
+    const human = await doctor([ `127.0.0.1:${port}`]);
     expect(human.code).toBe(1);
     expect(human.stdout).toContain(`127.0.0.1:${port}  DIRECT refused (RST) · rule MATCH → DIRECT (fails)`);
     expect(human.stdout).toContain(`\n    fix  127.0.0.1 refuses port ${port} on every route: nothing listens there (is the port right, is the service up?)\n`);
@@ -115,10 +120,10 @@ describe('exit code and --json', () => {
   });
 
   test('a target that is not HOST[:PORT] is refused with exit 1 and says so; so is a timeout out of range', async () => {
-    const bad = await proxyctl(control(), ['doctor', 'no such host']);
+    const bad = await doctor([ 'no such host']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe('proxyctl: doctor: "no such host" is not HOST[:PORT] or an http:// or https:// URL\n');
-    const slow = await proxyctl(control(), ['doctor', '127.0.0.1:1', '--timeout', '600']);
+    const slow = await doctor([ '127.0.0.1:1', '--timeout', '600']);
     expect(slow.code).toBe(1);
     expect(slow.stderr).toBe('proxyctl: doctor: the timeout must be from 100 to 60000 ms (got 600000)\n');
   });
@@ -132,7 +137,7 @@ describe('bounds', () => {
   test(`at most ${MAX_PARALLEL_PROBES} probes at once: 40 targets never hold more than ${MAX_PARALLEL_PROBES} connections at the server, and all are probed`, async () => {
     const since = performance.now();
     const before = holder.accepted;
-    const r = await proxyctl(control(), ['doctor', ...targets(40), '--json']);
+    const r = await doctor([ ...targets(40), '--json']);
     expect(r.code).toBe(0);
     const report = parse(r.stdout);
     expect(report.targets).toHaveLength(40);
@@ -143,7 +148,7 @@ describe('bounds', () => {
 
   test('the run ends at its deadline: probes not started by then are skipped, and the report still comes', async () => {
     const started = Date.now();
-    const r = await proxyctl(control(), ['doctor', ...targets(40), '--deadline', '1', '--json']);
+    const r = await doctor([ ...targets(40), '--deadline', '1', '--json']);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(r.code).toBe(1);
     const report = parse(r.stdout);

@@ -17,9 +17,6 @@ import { ProbeSlots } from './slots.js';
 import { defaultTargets, givenTargets, type PlannedTarget } from './targets.js';
 import { betterRoute, fixesFor, verdictLine } from './verdict.js';
 
-export { DEFAULT_TARGETS } from './targets.js';
-export { MAX_PARALLEL_PROBES } from './slots.js';
-
 export interface DoctorSources {
   /** the engine's state now: router, outbounds, resolver, interception */
   state: EngineState;
@@ -36,8 +33,8 @@ export interface DoctorRequest {
   deadlineMs: number;
 }
 
-export const DEFAULT_TIMEOUT_MS = 5_000;
-export const DEFAULT_DEADLINE_MS = 30_000;
+const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_DEADLINE_MS = 30_000;
 const TIMEOUT_RANGE_MS = [100, 60_000] as const;
 const DEADLINE_RANGE_MS = [1_000, 600_000] as const;
 /** more targets than this in one run is a mistake (or a flood), not a diagnosis */

@@ -47,9 +47,9 @@ async function connectAndTalk(route: ProbedRoute, spec: PathSpec, ctx: ProbeCont
   const base = { route: route.name, kind: route.kind };
   const connect = ctx.slots.step(ctx.timeoutMs, `connect to ${formatTarget(target)} through ${route.name}`);
   const t0 = performance.now();
-  let socket: Socket;
+  let raw: Socket;
   try {
-    socket = (await connect.race(route.dialer.dial(target, { resolver: ctx.resolver, cancel: connect }))).socket;
+    raw = (await connect.race(route.dialer.dial(target, { resolver: ctx.resolver, cancel: connect }))).socket;
   } catch (err) {
     if (ctx.slots.run.aborted) return { ...base, state: 'skipped', summary: "cut short: the run's deadline passed", works: false };
     return failedRoute(base, classify(err), route.kind !== 'direct', ctx.timeoutMs);
@@ -57,9 +57,10 @@ async function connectAndTalk(route: ProbedRoute, spec: PathSpec, ctx: ProbeCont
     connect.done();
   }
   const connectMs = Math.round(performance.now() - t0);
-  socket.on('error', ignore); // each step below listens for what it expects; a late RST must not go unheard
+  raw.on('error', ignore); // each step below listens for what it expects; a late RST must not go unheard
+  let socket = raw;
   const open: DoctorRoute = { ...base, state: 'open', summary: `open ${millis(connectMs)}`, works: true, connectMs };
-  if (route.kind === 'direct' && socket.remoteAddress) open.address = canonicalAddress(socket.remoteAddress) ?? socket.remoteAddress;
+  if (route.kind === 'direct' && raw.remoteAddress) open.address = canonicalAddress(raw.remoteAddress) ?? raw.remoteAddress;
   // an upstream told the name (no `hosts:` override) connected to it: its own DNS answered
   if (route.kind !== 'direct' && !isIP(target.host) && !ctx.resolver.override(target.host)) open.remoteDns = true;
   try {
@@ -79,6 +80,7 @@ async function connectAndTalk(route: ProbedRoute, spec: PathSpec, ctx: ProbeCont
     return open;
   } finally {
     socket.destroy();
+    raw.destroy();
   }
 }
 

@@ -113,7 +113,7 @@ export class Routes {
       const m = def as MirrorDef;
       if (served) return this.#mirrorOutcome(m);
       const through = await this.outcome(m.fallback, spec);
-      return { ...through, carrier: `${m.name} fallback ${through.carrier ?? m.fallback}` };
+      return { ...through, carrier: `${m.name}, tunnelled through ${through.carrier ?? m.fallback}` };
     }
     return { works: false, note: `no route named ${name}` };
   }

@@ -8,16 +8,19 @@ import { joinUrl } from '../mirror/protocol.js';
 import type { OutboundDef } from '../outbound/index.js';
 import type { UpstreamDef } from '../outbound/upstream.js';
 
-export const DEFAULT_TARGETS = [
+const DEFAULT_TARGETS = [
   'github.com:443', 'github.com:22', 'ssh.github.com:443', 'proxy.golang.org:443', 'sum.golang.org:443', 'registry.npmjs.org:443', 'pypi.org:443',
 ] as const;
+
+/** hosts whose port 443 is SSH, for networks that filter port 22 (probed for a banner, not TLS) */
+const SSH_OVER_443 = new Set(['ssh.github.com', 'altssh.gitlab.com', 'altssh.bitbucket.org']);
 
 /** One target and how it is probed. */
 export interface PlannedTarget {
   /** as shown: HOST:PORT, or a mirror upstream's URL */
   text: string;
   target: Target;
-  /** TLS with SNI, then an HTTP request (port 443, or an https:// URL) */
+  /** TLS with SNI, then an HTTP request (port 443 but for SSH over 443, or an https:// URL) */
   https: boolean;
   /** the HTTP request's path */
   path: string;
@@ -57,7 +60,7 @@ export function defaultTargets(defs: readonly OutboundDef[], sectionOf: (def: Ou
 function fromHostPort(text: string, source: string): PlannedTarget | undefined {
   const target = parseHostPort(text, 443);
   if (!target) return undefined;
-  const https = target.port === 443;
+  const https = target.port === 443 && !SSH_OVER_443.has(target.host);
   return { text: formatTarget(target), target, https, path: '/', authority: authorityOf(target, https), source };
 }
 

@@ -40,7 +40,7 @@ export function probeTls(socket: Socket, host: string, deadline: Deadline, timeo
     tls.once('secureConnect', () => finish({ tls: describe(tls, host, performance.now() - t0), socket: tls }));
     tls.once('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNRESET'
       ? { broken: 'reset', reason: 'reset (RST) during the TLS handshake' }
-      : { broken: 'failed', reason: `TLS handshake failed: ${err.code ?? err.message}` }));
+      : { broken: 'failed', reason: /wrong version number|packet length too long/i.test(err.message) ? 'the server does not speak TLS' : `TLS handshake failed: ${err.code ?? err.message}` }));
     tls.once('close', () => finish({ broken: 'reset', reason: 'closed during the TLS handshake' }));
   });
 }

@@ -118,6 +118,19 @@ describe('exit code and --json', () => {
     expect(human.stdout).toMatch(/1 target\(s\): 0 ok, 1 without a working route today/);
   });
 
+  test('a server that does not speak TLS where TLS is expected (SSH on an https URL): open, but it does not speak TLS', async () => {
+    const ssh = createServer((s) => void s.on('error', () => undefined).write('SSH-2.0-test\r\n')).listen(0, '127.0.0.1');
+    await once(ssh, 'listening');
+    const url = `https://127.0.0.1:${(ssh.address() as AddressInfo).port}/`;
+    try {
+      const r = await doctor([url, '--timeout', '2', '--json']);
+      expect(r.code).toBe(1);
+      expect(parse(r.stdout).targets[0]).toMatchObject({ target: url, https: true, routes: [{ route: 'DIRECT', state: 'failed', summary: 'open, but the server does not speak TLS', works: false }] });
+    } finally {
+      ssh.close();
+    }
+  });
+
   test('a target that is not HOST[:PORT] is refused with exit 1 and says so; so is a timeout out of range', async () => {
     const bad = await doctor([ 'no such host']);
     expect(bad.code).toBe(1);

@@ -61,6 +61,7 @@ describe('words', () => {
       { text: 'https://goproxy.cn/x?…', https: true, path: '/x?y', authority: 'goproxy.cn', target: { host: 'goproxy.cn', port: 443 } },
       { text: '[::1]:8443', https: false, authority: '[::1]:8443' },
     ]);
+    expect(givenTargets(['ssh.github.com:443'])).toMatchObject([{ https: false }]); // SSH over 443: a banner, not TLS
     expect(() => givenTargets(['ftp://x.example'])).toThrow(RangeError);
     expect(() => givenTargets(['a b'])).toThrow('doctor: "a b" is not HOST[:PORT] or an http:// or https:// URL');
   });

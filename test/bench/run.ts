@@ -5,7 +5,11 @@
 //
 //   flags: --quick (or BENCH_QUICK=1)   smaller sizes, one round
 //          --rounds N                   rounds per figure (default 3, quick 1)
-//          --only throughput,tunnels,rtt,memory,http,rules,rest,failover,mirror,stats
+//          --only throughput,tunnels,rtt,memory,http,rules,rest,failover,mirror,stats,workloads
+//   workloads: whole npm ci, go mod download, pip download and git clone through proxyd's mirrors and
+//          an upstream group, beside verdaccio, nginx, GOPROXY=file:// and microsocks (workloads/section.ts);
+//          --origin-delay MS   the origin's delay per request (default 20: a distant registry)
+//          --workloads npm,go,pip,git   some of them only
 //   rest:  the daemon at rest: idle RSS once settled, and the time of `proxyd --check` (at-rest.ts)
 //          --peers direct,squid,...     row labels, comma-separated (direct is always kept);
 //                                       proxyd-nostats rows only when named in full
@@ -29,12 +33,16 @@ import { atRest, renderAtRest, type AtRestResult } from './at-rest.ts';
 import { failover } from './failover.ts';
 import { mirrorBench, type MirrorFigures } from './mirror.ts';
 import { renderStatsCost, statsCost, statsCostSettings, type StatsCostResult } from './stats-cost.ts';
+import { renderWorkloads, workloads, type WorkloadsResult } from './workloads/section.ts';
 
 const MiB = 1 << 20;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 const { values: flags } = parseArgs({
-  options: { quick: { type: 'boolean' }, rounds: { type: 'string' }, only: { type: 'string' }, peers: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean' }, rounds: { type: 'string' }, only: { type: 'string' }, peers: { type: 'string' },
+    'origin-delay': { type: 'string' }, workloads: { type: 'string' },
+  },
 });
 const quick = flags.quick || process.env.BENCH_QUICK === '1';
 const settings = quick
@@ -283,6 +291,17 @@ async function main(): Promise<void> {
     console.log(`\n${renderMirror(mirror)}`);
   }
 
+  let work: WorkloadsResult | undefined;
+  if (!only || only.includes('workloads')) {
+    await awaitFreePorts();
+    const delayMs = Math.max(0, Math.min(1000, Number(flags['origin-delay'] ?? 20) || 0));
+    console.log(`\nWorkloads: npm ci, go mod download, pip download, git clone (origin delay ${delayMs} ms, ${settings.rounds} round(s)) ...`);
+    work = await workloads(mkdtempSync(join(tmp, 'workloads-')), repoRoot, {
+      rounds: settings.rounds, delayMs, only: flags.workloads?.split(','), log: (line) => console.log(line),
+    });
+    console.log(`\n${renderWorkloads(work, false)}`);
+  }
+
   const seconds = (Date.now() - started) / 1000;
   const file = join(os.tmpdir(), 'proxyd-bench-results.json');
   writeFileSync(file, JSON.stringify({
@@ -294,6 +313,7 @@ async function main(): Promise<void> {
     failover: failed,
     statsCost: stats,
     mirror,
+    workloads: work,
   }, null, 2));
   console.log(`\nresults: ${file}  (${seconds.toFixed(0)} s)`);
   await stopAll();

@@ -38,6 +38,8 @@ export class Interception {
     if (hello.sni !== host.toLowerCase()) return { passOn: `the client asked for ${hello.sni}, not ${host}` };
     const context = await this.issuer()?.contextFor(hello.sni).catch(() => undefined);
     if (!context) return { passOn: `the local CA may not sign ${hello.sni}` };
+    // the listener accepts half-open sockets (for tunnels); HTTP over TLS closes when the client does
+    client.allowHalfOpen = false;
     const tls = new TLSSocket(client, { isServer: true, secureContext: context, ALPNProtocols: ['http/1.1'] });
     return { tls };
   }
@@ -50,7 +52,9 @@ export class Interception {
  */
 export function handshakeFailure(err: NodeJS.ErrnoException | undefined, host: string): ProxyError {
   const fix = "trust proxyd's local CA as `proxyctl ca trust-info` says, or set intercept: false";
-  if (!err) return new ProxyError('protocol', `the client hung up during the TLS handshake for ${host}: it may not trust proxyd's certificate; ${fix}`, 'UNTRUSTED_CA', 'client');
+  if (!err || err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+    return new ProxyError('protocol', `the client hung up during the TLS handshake for ${host}: it may not trust proxyd's certificate; ${fix}`, 'UNTRUSTED_CA', 'client');
+  }
   const code = String(err.code ?? err.message);
   if (UNTRUSTED.test(code)) return new ProxyError('protocol', `the client does not trust proxyd's certificate for ${host} (${code.replace(/^ERR_SSL_/, '')}): ${fix}`, 'UNTRUSTED_CA', 'client');
   return new ProxyError('protocol', `TLS handshake with the client for ${host} failed: ${code}`, code, 'client');

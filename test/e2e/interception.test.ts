@@ -12,11 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Connections } from '../../src/control/api.js';
 import { startTestDaemon, configFrom, type TestDaemon } from '../fixtures/daemon.js';
 import { CI, goEnv, goModDownload, haveGo, haveNpm, havePip, npmEnv, pipEnv, writeNpmProject } from '../fixtures/mirror-clients.js';
 import { startModuleOrigin, testSumdb, type ModuleOrigin } from '../fixtures/module-origin.js';
 import { startNpmRegistry, type NpmRegistry } from '../fixtures/npm-registry.js';
 import { startPypiIndex, type PypiIndex } from '../fixtures/pypi-index.js';
+import { proxyctlJson } from '../fixtures/proxyctl.js';
 import { curl, run } from '../fixtures/run.js';
 import { startTlsOrigin, type TlsOrigin } from '../fixtures/tls-origin.js';
 
@@ -154,10 +156,15 @@ rules:
     }
   });
 
+  test('clients that hang up after the handshake leave no session open', async () => {
+    for (let i = 0; i < 20; i++) (await through('pypi.org:443', 'pypi.org', [ca])).destroy();
+    await expect.poll(async () => (await proxyctlJson(d.controlPath!, ['connections'], Connections)).connections, { timeout: 5_000 }).toEqual([]);
+  });
+
   test('a client that does not trust the CA fails its handshake, and the log line names the client, the origin and the fix', async () => {
     const r = await curl(['-x', proxy(), 'https://registry.npmjs.org/hello-fixture']);
     expect(r.code).not.toBe(0);
-    await expect.poll(() => d.logs.find((l) => l.error === 'protocol' && String(l.reason).includes('proxyctl ca trust-info'))).toMatchObject({
+    await expect.poll(() => d.logs.find((l) => l.error === 'protocol' && l.target === 'registry.npmjs.org:443' && String(l.reason).includes('proxyctl ca trust-info'))).toMatchObject({
       client: expect.stringMatching(/^127\.0\.0\.1:\d+$/), target: 'registry.npmjs.org:443', route: 'npm',
       reason: expect.stringMatching(/^the client (does not trust proxyd's certificate|hung up during the TLS handshake) for registry\.npmjs\.org/),
     });

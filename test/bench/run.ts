@@ -5,7 +5,9 @@
 //
 //   flags: --quick (or BENCH_QUICK=1)   smaller sizes, one round
 //          --rounds N                   rounds per figure (default 3, quick 1)
-//          --only throughput,tunnels,rtt,memory,http,rules,rest,failover,mirror,stats,workloads
+//          --only throughput,tunnels,rtt,memory,http,rules,rest,failover,mirror,intercept,stats,workloads
+//   intercept: the local CA's times, TLS handshakes through interception against nginx, an intercepted
+//          cached artifact against the plain endpoint (intercept.ts)
 //   workloads: whole npm ci, go mod download, pip download and git clone through proxyd's mirrors and
 //          an upstream group, beside verdaccio, nginx, GOPROXY=file:// and microsocks (workloads/section.ts;
 //          about 7 minutes at 3 rounds; left out of --quick unless named in --only);
@@ -33,6 +35,7 @@ import { ruleMatch, type RuleMatchResult } from './rule-match.ts';
 import { atRest, renderAtRest, type AtRestResult } from './at-rest.ts';
 import { failover } from './failover.ts';
 import { mirrorBench, type MirrorFigures } from './mirror.ts';
+import { interceptBench, renderIntercept, type InterceptFigures } from './intercept.ts';
 import { renderStatsCost, statsCost, statsCostSettings, type StatsCostResult } from './stats-cost.ts';
 import { renderWorkloads, workloads, type WorkloadsResult } from './workloads/section.ts';
 
@@ -292,6 +295,13 @@ async function main(): Promise<void> {
     console.log(`\n${renderMirror(mirror)}`);
   }
 
+  let intercept: InterceptFigures | { error: string } | undefined;
+  if (!only || only.includes('intercept')) {
+    await awaitFreePorts();
+    intercept = await interceptBench(mkdtempSync(join(tmp, 'intercept-')), repoRoot, settings.rounds).catch((e: Error) => ({ error: e.message }));
+    console.log(`\n${renderIntercept(intercept)}`);
+  }
+
   let work: WorkloadsResult | undefined;
   // a few minutes of real installs: in the full run, and in a quick one only when asked for
   if (only ? only.includes('workloads') : !quick) {
@@ -315,6 +325,7 @@ async function main(): Promise<void> {
     failover: failed,
     statsCost: stats,
     mirror,
+    intercept,
     workloads: work,
   }, null, 2));
   console.log(`\nresults: ${file}  (${seconds.toFixed(0)} s)`);

@@ -86,7 +86,7 @@ describe('record proofs from tiles', () => {
     expect(db.size()).toBeGreaterThan(0);
   }, 120_000);
 
-  test('a proof over more than 65,536 records reads tiles of three levels; the next one reads only what it does not share', async () => {
+  test('a proof over more than 65,536 records reads tiles of three levels; the next one in the same tile reads none', async () => {
     const db = startSumdb();
     fill(db, 70_001);
     const verifier = lookups(db);
@@ -95,7 +95,24 @@ describe('record proofs from tiles', () => {
     expect(new Set(seen.map((p) => p.split('/')[2]))).toEqual(new Set(['0', '1', '2']));
     const again: string[] = [];
     await verifier.verify(Buffer.from(db.lookup(69_999)), read(db, again));
-    expect(new Set(again.map((p) => p.split('/')[2]))).toEqual(new Set(['0'])); // above the record's own tile, the same subtrees
+    expect(again).toEqual([]);
+  });
+
+  test('a kept tile whose one unproved hash was junk costs a second read, not a refused lookup', async () => {
+    const db = startSumdb();
+    fill(db, 300);
+    const verifier = lookups(db);
+    // a proof hashes every entry of the tiles it reads but the record's own (it has the record): slot 200 for record 200
+    const tile0 = 'tile/8/0/000';
+    const junk = async (path: string) => {
+      const tile = Buffer.from(db.tile(path)!);
+      if (path === tile0) tile.fill(0xee, 200 * 32, 201 * 32);
+      return tile;
+    };
+    await verifier.verify(Buffer.from(db.lookup(200)), junk);
+    const seen: string[] = [];
+    expect((await verifier.verify(Buffer.from(db.lookup(201)), read(db, seen))).split('\n')[0]).toBe('example.com/m201 v1.0.0 h1:201=');
+    expect(seen).toEqual([tile0]); // read again after the kept copy failed the proof
   });
 
   test('a lookup that is not one, an id outside the tree, or a note by another key is refused', async () => {

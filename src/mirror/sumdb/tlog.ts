@@ -47,12 +47,18 @@ export function tilePath(level: number, n: number, width: number): string {
 /** the stored hash of a complete subtree (`level/index`) that an earlier proof showed to be the tree's */
 export type KnownHashes = ReadonlyMap<string, Buffer>;
 
+export interface Proof {
+  /** the stored hashes the proof used, by `level/index`: shown to be the tree's own (a complete subtree's hash never changes as the tree grows) */
+  used: Map<string, Buffer>;
+  /** the tiles it read, by path (only the hashes it used are proved; the others may be anything) */
+  tiles: Map<string, Buffer>;
+}
+
 /**
  * Throws unless the record with this id and hash is in `tree`, by the tiles `read` returns (or
- * the hashes earlier proofs showed); when it is, returns the stored hashes it used, which the
- * proof has shown to be the tree's own (a complete subtree's hash never changes as the tree grows).
+ * the hashes earlier proofs showed); when it is, says what it used.
  */
-export async function proveRecord(tree: Tree, id: number, hash: Buffer, read: TileReader, known: KnownHashes = new Map()): Promise<Map<string, Buffer>> {
+export async function proveRecord(tree: Tree, id: number, hash: Buffer, read: TileReader, known: KnownHashes = new Map()): Promise<Proof> {
   if (!Number.isSafeInteger(id) || id < 0 || id >= tree.size) throw new Error(`record ${id} is not in a tree of ${tree.size} records`);
   const tiles = new Map<string, Promise<Buffer>>();
   const used = new Map<string, Buffer>();
@@ -90,5 +96,7 @@ export async function proveRecord(tree: Tree, id: number, hash: Buffer, read: Ti
   };
   const root = await subtree(0, tree.size);
   if (!root.equals(tree.root)) throw new Error(`record ${id} is not in the signed tree of ${tree.size} records (the root hashes differ)`);
-  return used;
+  const proved = new Map<string, Buffer>();
+  for (const [path, tile] of tiles) proved.set(path, await tile);
+  return { used, tiles: proved };
 }

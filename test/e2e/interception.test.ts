@@ -118,7 +118,7 @@ rules:
   test.skipIf(!havePip() && !CI)('pip download with HTTPS_PROXY and PIP_CERT (the default index); a second run is served from the cache', { timeout: SLOW }, async () => {
     const download = async () => {
       const dir = fresh('pip');
-      const env = { ...pipEnv(dir), HTTPS_PROXY: proxy(), PIP_CERT: ca };
+      const env: NodeJS.ProcessEnv = { ...pipEnv(dir), HTTPS_PROXY: proxy(), PIP_CERT: ca };
       // pip's requests takes these over its own cert setting: a machine that sets them has to name the CA there
       delete env.REQUESTS_CA_BUNDLE;
       delete env.CURL_CA_BUNDLE;

@@ -510,7 +510,7 @@ describe('reload carry-over (buildOutbounds with previous)', () => {
   }
   const member = (name: string, version = 1): OutboundDef => ({ name, type: KIND, version });
   const group = (check: Partial<GroupDef['check']> = {}): GroupDef => groupDef('fallback', ['a', 'b'], check);
-  const groupOf = (outbounds: Map<string, Outbound>) => {
+  const groupOf = (outbounds: ReadonlyMap<string, Outbound>) => {
     const g = outbounds.get('out') as Group;
     if (!open.includes(g)) open.push(g);
     return g;

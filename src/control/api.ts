@@ -1,16 +1,20 @@
 // What the control socket answers, as zod schemas: the daemon's reports are typed by them, and
-// proxyctl checks every answer against them (a daemon of another version says so plainly).
+// proxyctl checks every answer against them (a daemon of another version says so plainly). The
+// statistics' schemas are made from stats/'s own report types and checked against them (satisfies
+// here, exact equality in test/unit/stats.test.ts), so the two cannot drift apart.
 import { z } from 'zod';
 import { LOOKUP_OUTCOMES, type LookupOutcome } from '../resolver.js';
+import type { Buckets as BucketsReport, FiguresReport, Latency as LatencyReport, Percentiles as PercentilesReport } from '../stats/figures.js';
+import type { RouteFiguresReport, StatsReport } from '../stats/stats.js';
 
 /** milliseconds; null while there is no sample */
 const ms = z.number().nonnegative().nullable();
 
-export const Percentiles = z.object({ count: z.number().int().nonnegative(), p50: ms, p90: ms, p99: ms, max: ms });
+export const Percentiles = z.object({ count: z.number().int().nonnegative(), p50: ms, p90: ms, p99: ms, max: ms }) satisfies z.ZodType<PercentilesReport>;
 export type Percentiles = z.infer<typeof Percentiles>;
 
 /** over the daemon's lifetime and over the last 5 minutes */
-export const Latency = z.object({ lifetime: Percentiles, recent: Percentiles });
+export const Latency = z.object({ lifetime: Percentiles, recent: Percentiles }) satisfies z.ZodType<LatencyReport>;
 export type Latency = z.infer<typeof Latency>;
 
 export const Figures = z.object({
@@ -22,13 +26,13 @@ export const Figures = z.object({
   bytesDown: z.number().nonnegative(),
   connectMs: Latency,
   ttfbMs: Latency,
-});
+}) satisfies z.ZodType<FiguresReport>;
 export type Figures = z.infer<typeof Figures>;
 
 /** recent (5 minutes) histogram: [upper bound ms, count] of its non-empty buckets */
-export const Buckets = z.array(z.tuple([z.number().positive(), z.number().int().positive()]));
+export const Buckets = z.array(z.tuple([z.number().positive(), z.number().int().positive()])) satisfies z.ZodType<BucketsReport>;
 
-export const RouteFigures = Figures.extend({ connectBuckets: Buckets, ttfbBuckets: Buckets });
+export const RouteFigures = Figures.extend({ connectBuckets: Buckets, ttfbBuckets: Buckets }) satisfies z.ZodType<RouteFiguresReport>;
 
 export const HealthMember = z.object({
   name: z.string(),
@@ -103,7 +107,7 @@ export const Stats = z.object({
   routes: z.array(RouteFigures),
   upstreams: z.array(RouteFigures),
   rules: z.array(z.object({ index: z.number().int(), rule: z.string(), target: z.string(), hits: z.number().int().nonnegative() })),
-});
+}) satisfies z.ZodType<StatsReport>;
 export type Stats = z.infer<typeof Stats>;
 
 export const Health = z.object({ groups: z.array(HealthGroup) });

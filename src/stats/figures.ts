@@ -1,8 +1,38 @@
 // The figures of one route or one upstream: counts, errors by class, bytes each way, and the
 // latencies of connect and of time to first byte. Taken by the engine; no outbound knows of it.
 import { ERROR_CLASSES, type ErrorClass } from '../errors.js';
-import type { Figures as FiguresReport, Latency, Percentiles } from '../control/api.js';
 import { bucketUpperUs, type Histogram, WindowedHistogram } from './histogram.js';
+
+/** milliseconds; null while there is no sample */
+export interface Percentiles {
+  count: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+/** over the daemon's lifetime and over the last 5 minutes */
+export interface Latency {
+  lifetime: Percentiles;
+  recent: Percentiles;
+}
+
+/** One route's or upstream's figures as reported: the control socket's JSON is made from this. */
+export interface FiguresReport {
+  name: string;
+  connections: number;
+  active: number;
+  /** by error class */
+  errors: Record<string, number>;
+  bytesUp: number;
+  bytesDown: number;
+  connectMs: Latency;
+  ttfbMs: Latency;
+}
+
+/** a histogram's non-empty buckets: [upper bound ms, count] */
+export type Buckets = Array<[number, number]>;
 
 export class Figures {
   connections = 0;
@@ -50,9 +80,8 @@ export function percentiles(h: Histogram): Percentiles {
   return { count: h.count, p50: toMs(h.percentile(50)), p90: toMs(h.percentile(90)), p99: toMs(h.percentile(99)), max: toMs(h.count ? h.maxUs : undefined) };
 }
 
-/** the non-empty buckets: [upper bound ms, count] */
-export function buckets(h: Histogram): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
+export function buckets(h: Histogram): Buckets {
+  const out: Buckets = [];
   h.counts.forEach((n, i) => {
     if (n) out.push([Math.round(bucketUpperUs(i)) / 1000 || 0.001, n]);
   });

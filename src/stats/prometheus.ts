@@ -1,7 +1,7 @@
 // The Prometheus text exposition (format 0.0.4) of the same figures the JSON reports show.
-import type { HealthGroup } from '../control/api.js';
 import type { Figures } from './figures.js';
 import type { Histogram } from './histogram.js';
+import type { RuleHits } from './stats.js';
 
 /** `le` bounds of the latency histograms: powers of two from 128 µs to about 2 minutes, in µs */
 const BOUNDS_US = Array.from({ length: 21 }, (_, i) => 2 ** (i + 7));
@@ -12,8 +12,9 @@ export interface MetricsInput {
   listeners: Array<{ name: string; connections: number }>;
   routes: Figures[];
   upstreams: Figures[];
-  rules: Array<{ index: number; rule: string; target: string; hits: number }>;
-  health: HealthGroup[];
+  rules: RuleHits[];
+  /** the health-checked groups (proxy groups, mirrors) and the state of each member */
+  health: Array<{ name: string; members: Array<{ name: string; status: 'unknown' | 'up' | 'down' }> }>;
 }
 
 export function renderMetrics(m: MetricsInput): string {

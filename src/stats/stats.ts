@@ -1,8 +1,29 @@
 // Every figure the daemon keeps: per route (rule target), per upstream that carried a connection
 // (a proxy, or a group's member), and hits per rule. One system feeds both the control socket's
 // JSON and its Prometheus text.
-import type { Stats as StatsReport } from '../control/api.js';
-import { buckets, Figures } from './figures.js';
+import { buckets, type Buckets, Figures, type FiguresReport } from './figures.js';
+
+/** a route's or upstream's figures with its recent (5 minutes) histograms */
+export interface RouteFiguresReport extends FiguresReport {
+  connectBuckets: Buckets;
+  ttfbBuckets: Buckets;
+}
+
+/** a rule line of the config, its 0-based index, and how many connections and requests it matched */
+export interface RuleHits {
+  index: number;
+  rule: string;
+  target: string;
+  hits: number;
+}
+
+/** Every figure at one moment: the control socket's JSON is made from this. */
+export interface StatsReport {
+  at: string;
+  routes: RouteFiguresReport[];
+  upstreams: RouteFiguresReport[];
+  rules: RuleHits[];
+}
 
 export class Stats {
   readonly #routes = new Map<string, Figures>();
@@ -42,7 +63,7 @@ export class Stats {
 
   /** `rules`: the config's rule lines with their targets, in order */
   report(rules: ReadonlyArray<{ rule: string; target: string }>, now = Date.now()): StatsReport {
-    const full = (f: Figures) => ({ ...f.report(now), connectBuckets: buckets(f.connect.recent(now)), ttfbBuckets: buckets(f.ttfb.recent(now)) });
+    const full = (f: Figures): RouteFiguresReport => ({ ...f.report(now), connectBuckets: buckets(f.connect.recent(now)), ttfbBuckets: buckets(f.ttfb.recent(now)) });
     return {
       at: new Date(now).toISOString(),
       routes: this.routes().map(full),
@@ -52,7 +73,7 @@ export class Stats {
   }
 
   /** the config's rules in order, with their hits */
-  ruleHits(rules: ReadonlyArray<{ rule: string; target: string }>): StatsReport['rules'] {
+  ruleHits(rules: ReadonlyArray<{ rule: string; target: string }>): RuleHits[] {
     return rules.map((r, index) => ({ index, rule: r.rule, target: r.target, hits: this.#ruleHits.get(r.rule) ?? 0 }));
   }
 

@@ -1,9 +1,13 @@
 // The latency histograms: percentiles within a bucket's width of the exact value and never below
-// it, the 5-minute window, merging, and the cumulative counts Prometheus reads.
+// it, the 5-minute window, merging, and the cumulative counts Prometheus reads; the reports and
+// the control socket's schemas of them, which must not drift apart.
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, expectTypeOf, test } from 'vitest';
+import type { z } from 'zod';
+import * as api from '../../src/control/api.js';
+import type { Buckets, FiguresReport, Latency, Percentiles } from '../../src/stats/figures.js';
 import { Histogram, WindowedHistogram } from '../../src/stats/histogram.js';
-import { Stats } from '../../src/stats/stats.js';
+import { type RouteFiguresReport, Stats, type StatsReport } from '../../src/stats/stats.js';
 
 /** the exact p-th percentile (nearest rank) */
 function exact(sorted: number[], p: number): number {
@@ -85,5 +89,41 @@ describe('Stats', () => {
     off.hit('MATCH,DIRECT');
     expect(off.routes()).toEqual([]);
     expect(off.report([{ rule: 'MATCH,DIRECT', target: 'DIRECT' }]).rules).toEqual([{ index: 0, rule: 'MATCH,DIRECT', target: 'DIRECT', hits: 0 }]);
+  });
+});
+
+describe('the reports and the control socket\'s schemas of them', () => {
+  // Checked by the compiler (npx tsc -p test/tsconfig.json): a field added to, dropped from or
+  // retyped in one of the two fails to compile.
+  test('each schema reads exactly the type stats/ reports', () => {
+    expectTypeOf<z.infer<typeof api.Percentiles>>().toEqualTypeOf<Percentiles>();
+    expectTypeOf<z.infer<typeof api.Latency>>().toEqualTypeOf<Latency>();
+    expectTypeOf<z.infer<typeof api.Figures>>().toEqualTypeOf<FiguresReport>();
+    expectTypeOf<z.infer<typeof api.Buckets>>().toEqualTypeOf<Buckets>();
+    expectTypeOf<z.infer<typeof api.RouteFigures>>().toEqualTypeOf<RouteFiguresReport>();
+    expectTypeOf<z.infer<typeof api.Stats>>().toEqualTypeOf<StatsReport>();
+  });
+
+  test('the check sees a drift: a schema with a field the report lacks, or without one it has', () => {
+    const more = api.Percentiles.extend({ p95: api.Percentiles.shape.p90 });
+    // @ts-expect-error the report has no p95
+    expectTypeOf<z.infer<typeof more>>().toEqualTypeOf<Percentiles>();
+    const less = api.Figures.omit({ ttfbMs: true });
+    // @ts-expect-error the report has ttfbMs
+    expectTypeOf<z.infer<typeof less>>().toEqualTypeOf<FiguresReport>();
+  });
+
+  test('a report with samples, errors and rule hits parses with the schema proxyctl reads it with', () => {
+    const stats = new Stats();
+    const route = stats.route('DIRECT');
+    route.connections++;
+    route.active++;
+    route.connect.record(1_500);
+    route.settle({ up: 10, down: 20, error: { cls: 'timeout' } }, 2_000);
+    stats.hit('MATCH,DIRECT');
+    const report = stats.report([{ rule: 'MATCH,DIRECT', target: 'DIRECT' }]);
+    expect(api.Stats.parse(report)).toEqual(report);
+    expect(report.routes[0]!.connectBuckets.length).toBe(1);
+    expect(report.rules).toEqual([{ index: 0, rule: 'MATCH,DIRECT', target: 'DIRECT', hits: 1 }]);
   });
 });

@@ -2,7 +2,6 @@
 import { formatTarget, parseHostPort } from '../address/index.js';
 import type { Config } from '../config/index.js';
 import { doctorRequest, runDoctor } from '../doctor/index.js';
-import { ProxyError } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { isHealthChecked, type HealthState, type Outbound } from '../outbound/index.js';
 import { renderMetrics } from '../stats/prometheus.js';
@@ -78,13 +77,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
         })),
       };
     },
-    closeConnection: (id) => {
-      const open = engine.open.get(id);
-      if (!open) return false;
-      // as an error, so the relay tears down the upstream side too and the session's line says why
-      open.session.socket.destroy(new ProxyError('reset', 'closed by proxyctl connections --close', undefined, 'proxyd'));
-      return true;
-    },
+    closeConnection: (id) => engine.closeSession(id, 'closed by proxyctl connections --close'),
     ca: src.ca,
     doctor: (targets, timeoutMs, deadlineMs) =>
       runDoctor({ state: engine.state, definitions: src.config().outbounds }, doctorRequest(targets, timeoutMs, deadlineMs)),

@@ -53,7 +53,8 @@ interface Routed {
   released?: boolean;
 }
 
-export interface OpenSession {
+/** A session between routing and its log line: what `proxyctl connections` lists. */
+export interface RoutedSession {
   session: Session;
   route: string;
   rule: string;
@@ -63,7 +64,7 @@ export interface OpenSession {
 export class Engine {
   #state: EngineState;
   /** sessions between routing and their log line: for `proxyctl connections` and draining */
-  readonly open = new Map<number, OpenSession>();
+  readonly open = new Map<number, RoutedSession>();
   readonly stats: Stats;
   readonly log: Logger;
   /** sessions using each outbound, so a retired one is closed when its last session ends */
@@ -229,6 +230,17 @@ export class Engine {
     const all = new Set([...this.#state.outbounds.values(), ...this.#retired]);
     this.#retired.clear();
     await Promise.all([...all].map((o) => this.#closeOutbound(o)));
+  }
+
+  /**
+   * Ends one open session, as an error so that the relay tears down the upstream side too and the
+   * session's line says `reason`. False when no session of that id is open.
+   */
+  closeSession(id: number, reason: string): boolean {
+    const routed = this.open.get(id);
+    if (!routed) return false;
+    routed.session.socket.destroy(new ProxyError('reset', reason, undefined, 'proxyd'));
+    return true;
   }
 
   /**

@@ -24,14 +24,11 @@ import { decodePath, headerOf, loopbackName, readAll, send, stream } from './ans
 import { Body } from './body.js';
 import type { ArtifactCache, CachedArtifact } from './cache.js';
 import type { MirrorDef } from './definition.js';
+import { conditional, DocumentStore, FRESH_MS, KeptDocument, type Part } from './documents.js';
 import { Fetcher, type Fetched } from './fetcher.js';
 import { HOT_MAX_ITEM, HotArtifacts } from './hot.js';
 import { joinUrl, MAX_BYTES, type Classified, type Protocol, type Verdict, type VerifyContext } from './protocol.js';
 
-/** mutable answers are kept this long */
-const MUTABLE_MS = 60_000;
-/** and at most this many bytes of them (npm packuments run to megabytes) */
-const MUTABLE_BYTES = 64 * 1024 * 1024;
 /** how long the origin is waited for, once a mirror has answered, to merge its answer in */
 const FRESHNESS_MS = 2_000;
 /**
@@ -62,6 +59,7 @@ interface Got {
 
 /** every endpoint answered "not here" (the last of those answers), or all failed */
 type Outcome = Got | { absent: Fetched } | { failed: string[] };
+type DocumentOutcome = KeptDocument<Endpoint> | { absent: Fetched } | { failed: string[] };
 
 /** what is asked of an endpoint: an artifact (verified), a document (checked, read into memory), or a pass-through */
 type Want = { kind: 'artifact' | 'document' | 'pass'; maxBytes: number };
@@ -79,8 +77,7 @@ export class Mirror implements Responder, HealthChecked {
   readonly #fetcher: Fetcher;
   readonly #deps: OutboundDeps;
   readonly #health: HealthSettings;
-  readonly #mutable = new Map<string, { expires: number; got: Got }>();
-  #mutableBytes = 0;
+  readonly #documents = new DocumentStore<Endpoint>();
   readonly #hot = new HotArtifacts();
   /** artifacts being written to the disk cache */
   readonly #storing = new Map<string, Promise<void>>();
@@ -144,17 +141,33 @@ export class Mirror implements Responder, HealthChecked {
     if (outcome === 'served') return;
     if ('failed' in outcome) throw new ProxyError('unreachable', `${this.name}: no upstream could answer ${decoded.path} (${outcome.failed.join('; ')})`, undefined, 'upstream');
     if ('absent' in outcome) return text(outcome.absent.status, `not found on any upstream or the origin: ${decoded.path}`);
+    if (outcome instanceof KeptDocument) {
+      // where follow-up downloads are sent: proxyd's endpoint as this client named it, or the origin it asked for
+      const base = served ? `http://${header('host') ?? '127.0.0.1'}${this.#def.path}` : request.origin;
+      return this.#sendDocument(rel, outcome, base, request, answer);
+    }
     const { status, headers, body } = outcome.fetched;
     const type = headers['content-type'] ?? this.#protocol.contentType(rel);
-    if (c.type === 'pass' && !body.buffer) {
-      await stream(answer, request, status, type, body.size, body.stream());
-      return body.discard();
+    if (body.buffer) return send(answer, request, status, type, body.buffer);
+    await stream(answer, request, status, type, body.size, body.stream());
+    body.discard();
+  }
+
+  /** A kept document as the client asked for it: 304 when it has it already, gzipped when it takes that. */
+  #sendDocument(rel: string, doc: KeptDocument<Endpoint>, base: string, request: HttpRequest, answer: HttpAnswer): void {
+    const { rewrite } = this.#protocol;
+    const before = doc.size;
+    const s = doc.served(base, (body) => (rewrite ? rewrite(rel, body, base, doc.primary.url) : body));
+    this.#documents.grew(doc, before);
+    const header = (name: string) => headerOf(request.headers, name);
+    const type = doc.primary.headers['content-type'] ?? this.#protocol.contentType(rel);
+    const validators = { etag: s.etag, vary: 'Accept-Encoding' };
+    if (header('if-none-match')?.split(/\s*,\s*/).includes(s.etag)) {
+      answer.head(304, Object.entries(validators).flat());
+      return answer.end();
     }
-    let bytes = body.buffer!;
-    // where follow-up downloads are sent: proxyd's endpoint as this client named it, or the origin it asked for
-    const clientBase = served ? `http://${header('host') ?? '127.0.0.1'}${this.#def.path}` : request.origin;
-    if (this.#protocol.rewrite && c.type === 'mutable') bytes = this.#protocol.rewrite(rel, bytes, clientBase, outcome.url);
-    return send(answer, request, status, type, bytes);
+    const gzip = s.gzip && /\bgzip\b/.test(header('accept-encoding') ?? '');
+    send(answer, request, doc.primary.status, type, gzip ? s.gzip! : s.body, gzip ? { ...validators, 'content-encoding': 'gzip' } : validators);
   }
 
   /**
@@ -239,47 +252,72 @@ export class Mirror implements Responder, HealthChecked {
     return true;
   }
 
-  /** A document that changes: kept a minute; merged with the origin's when the protocol merges it. */
-  async #document(rel: string, c: Extract<Classified, { type: 'mutable' }>, accept: string | undefined): Promise<Outcome> {
-    const kept = this.#mutable.get(c.key);
-    if (kept && kept.expires > Date.now()) return kept.got;
+  /**
+   * A document that changes: fresh a minute, then revalidated with its upstream; merged with the
+   * origin's when the protocol merges it.
+   */
+  async #document(rel: string, c: Extract<Classified, { type: 'mutable' }>, accept: string | undefined): Promise<DocumentOutcome> {
+    const kept = this.#documents.get(c.key);
+    if (kept && kept.expires > Date.now()) return kept;
     const want: Want = { kind: 'document', maxBytes: c.maxBytes ?? MAX_BYTES.mutable };
+    const revalidated = kept && (await this.#revalidate(rel, kept, accept, want));
+    if (revalidated) return revalidated;
     const outcome = c.merge && this.#origins.length ? await this.#fresh(rel, accept, want) : await this.#first(rel, this.#order(true), accept, want);
-    if ('fetched' in outcome) this.#keep(c.key, outcome);
-    return outcome;
+    if (!('parts' in outcome) && !('fetched' in outcome)) return outcome;
+    return this.#keep(rel, c.key, 'parts' in outcome ? outcome.parts : [partOf(outcome)]);
   }
 
-  /** Keeps a document a minute: expired ones leave first, then the oldest beyond the byte budget. */
-  #keep(key: string, got: Got): void {
-    const drop = (k: string) => {
-      this.#mutableBytes -= this.#mutable.get(k)!.got.fetched.body.size;
-      this.#mutable.delete(k);
-    };
-    if (this.#mutable.has(key)) drop(key);
-    const now = Date.now();
-    const size = got.fetched.body.size;
-    for (const [k, v] of this.#mutable) {
-      if (v.expires > now && this.#mutableBytes + size <= MUTABLE_BYTES) break;
-      drop(k); // the map is in insertion order, which is expiry order: the oldest go first
+  /** A new kept document from its parts: the mirror's, merged with the origin's when there are two. */
+  #keep(rel: string, key: string, parts: Part<Endpoint>[]): KeptDocument<Endpoint> {
+    let body = parts[0]!.body;
+    if (parts.length > 1) {
+      // both passed the protocol's check (#first): a merge that throws is a bug, and surfaces as one
+      const merged = this.#protocol.merge!(rel, parts[0]!.body, parts[1]!.body);
+      if (merged.behind) parts[0]!.from.counters.behind++;
+      body = merged.body;
     }
-    if (size > MUTABLE_BYTES) return;
-    this.#mutable.set(key, { expires: now + MUTABLE_MS, got });
-    this.#mutableBytes += size;
+    const doc = new KeptDocument(key, body, parts, Date.now());
+    this.#documents.keep(rel, doc);
+    return doc;
+  }
+
+  /**
+   * Asks each part's upstream whether it changed (If-None-Match, If-Modified-Since): all 304, the
+   * kept document is fresh again; a changed part is fetched whole in the same request. Undefined
+   * when a part cannot be revalidated (no validators, a failure): then it is fetched anew.
+   */
+  async #revalidate(rel: string, kept: KeptDocument<Endpoint>, accept: string | undefined, want: Want): Promise<KeptDocument<Endpoint> | undefined> {
+    const asked = kept.parts.map(async (part, i): Promise<Part<Endpoint> | 'same' | undefined> => {
+      const headers = conditional(part);
+      if (!headers) return undefined;
+      const answer = this.#get(part.from, rel, accept, want, headers).then(async (got) => {
+        if (got.fetched.status === 304) return 'same' as const;
+        got.fetched.body = await inMemory(got.fetched.body);
+        const ok = got.fetched.status === 200 && !this.#protocol.check?.(rel, got.fetched.body.buffer!);
+        return ok ? partOf(got) : undefined;
+      }, () => undefined);
+      // the origin's part of a merged document is waited for as long as a fetch waits for it
+      return i === 0 ? answer : Promise.race([answer, new Promise<'same'>((r) => setTimeout(() => r('same'), FRESHNESS_MS).unref())]);
+    });
+    const answers = await Promise.all(asked);
+    if (answers.some((a) => a === undefined)) return undefined;
+    for (const part of kept.parts) part.from.health.pass(Date.now(), undefined, this.#health);
+    if (answers.every((a) => a === 'same')) {
+      kept.expires = Date.now() + FRESH_MS;
+      return kept;
+    }
+    return this.#keep(rel, kept.key, answers.map((a, i) => (a === 'same' ? kept.parts[i]! : a!)));
   }
 
   /** The mirrors' answer, and the origin's when it comes within 2 s: their union, so a version published a minute ago is found. */
-  async #fresh(rel: string, accept: string | undefined, want: Want): Promise<Outcome> {
+  async #fresh(rel: string, accept: string | undefined, want: Want): Promise<{ parts: Part<Endpoint>[] } | Outcome> {
     const fromOrigin = this.#first(rel, this.#origins, accept, want);
     const mirrored = await this.#first(rel, this.#order(false), accept, want);
     if (!('fetched' in mirrored)) return fromOrigin; // no mirror has it: the origin is the answer, however long it takes
     let timer: ReturnType<typeof setTimeout> | undefined;
     const origin = await Promise.race([fromOrigin, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), FRESHNESS_MS)))]);
     clearTimeout(timer);
-    if (!origin || !('fetched' in origin)) return mirrored;
-    // both passed the protocol's check (#first): a merge that throws is a bug, and surfaces as one
-    const merged = this.#protocol.merge!(rel, mirrored.fetched.body.buffer!, origin.fetched.body.buffer!);
-    if (merged.behind) mirrored.from.counters.behind++;
-    return { ...mirrored, fetched: { ...mirrored.fetched, body: Body.of(merged.body) } };
+    return { parts: origin && 'fetched' in origin ? [partOf(mirrored), partOf(origin)] : [partOf(mirrored)] };
   }
 
   /**
@@ -337,8 +375,8 @@ export class Mirror implements Responder, HealthChecked {
     return absent ? { absent } : { failed };
   }
 
-  /** GET rel from one endpoint, following a few redirects (registries send tarballs to a CDN). */
-  async #get(ep: Endpoint, rel: string, accept: string | undefined, want: Want): Promise<Got> {
+  /** GET rel from one endpoint, following a few redirects (registries send tarballs to a CDN); `conditional`: its validators. */
+  async #get(ep: Endpoint, rel: string, accept: string | undefined, want: Want, conditional: Record<string, string> = {}): Promise<Got> {
     let url = this.#protocol.urlFor?.(ep.base, rel) ?? joinUrl(ep.base, rel);
     const options = {
       timeoutMs: this.#def.check.timeoutMs * PHASE_TIMEOUTS,
@@ -346,7 +384,8 @@ export class Mirror implements Responder, HealthChecked {
       maxBytes: want.maxBytes,
       // documents are parsed whole anyway; an artifact past the hot cache's size goes to a file
       memoryBytes: want.kind === 'document' ? want.maxBytes : HOT_MAX_ITEM,
-      headers: this.#protocol.requestHeaders?.(rel, accept) ?? {},
+      gzip: want.kind === 'document',
+      headers: { ...this.#protocol.requestHeaders?.(rel, accept), ...conditional },
     };
     for (let hop = 0; ; hop++) {
       const fetched = await this.#fetcher.get(url, ep.route, options, ep.figures);
@@ -372,10 +411,13 @@ export class Mirror implements Responder, HealthChecked {
   #verifyContext(ep: Endpoint, accept: string | undefined): VerifyContext {
     return {
       mutable: async (rel) => {
+        // the page or packument the client just read, in whatever form it asked for it
+        const fresh = this.#documents.freshAt(rel, Date.now());
+        if (fresh) return fresh.body;
         const c = this.#protocol.classify(rel, accept);
         if (c.type !== 'mutable') return undefined;
         const outcome = await this.#document(rel, c, accept);
-        return 'fetched' in outcome ? outcome.fetched.body.buffer : undefined;
+        return outcome instanceof KeptDocument ? outcome.body : undefined;
       },
       artifact: async (rel) => {
         const c = this.#protocol.classify(rel, undefined);
@@ -468,4 +510,8 @@ async function inMemory(body: Body): Promise<Body> {
   const bytes = await body.bytes();
   body.discard();
   return new Body(body.size, body.sha256, { buffer: bytes });
+}
+
+function partOf(got: Got): Part<Endpoint> {
+  return { from: got.from, url: got.url, status: got.fetched.status, headers: got.fetched.headers, body: got.fetched.body.buffer! };
 }

@@ -9,6 +9,9 @@ const NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 const MAX_NAME = 214;
 /** a full packument of a package with thousands of versions runs to tens of megabytes */
 const MAX_PACKUMENT = 64 * 1024 * 1024;
+/** the abbreviated packument npm install asks for: versions with their dist and dependencies, much smaller */
+const ABBREVIATED = 'application/vnd.npm.install-v1+json';
+const wantsAbbreviated = (accept: string | undefined) => !!accept?.includes(ABBREVIATED);
 
 interface Packument {
   name?: string;
@@ -38,16 +41,16 @@ function parse(rel: string): { name: string; tarball?: string } | { error: strin
 }
 
 export const NPM: Protocol = {
-  classify(rel): Classified {
+  classify(rel, accept): Classified {
     const p = parse(rel);
     if (!p) return { type: 'pass' };
     if ('error' in p) return { type: 'invalid', reason: p.error };
     if (p.tarball) return { type: 'immutable', key: `npm ${p.name}/-/${p.tarball}` };
-    return { type: 'mutable', key: `packument ${p.name}`, merge: true, maxBytes: MAX_PACKUMENT };
+    return { type: 'mutable', key: `packument ${wantsAbbreviated(accept) ? 'abbreviated' : 'full'} ${p.name}`, merge: true, maxBytes: MAX_PACKUMENT };
   },
 
-  // the full packument, whatever the client asked: one document to cache, merge and verify against
-  requestHeaders: () => ({ accept: 'application/json' }),
+  // what the client asked for: the abbreviated form when it takes it (both verify a tarball)
+  requestHeaders: (_rel, accept) => ({ accept: wantsAbbreviated(accept) ? `${ABBREVIATED}; q=1.0, application/json; q=0.8, */*` : 'application/json' }),
 
   absent: (status) => status === 404 || status === 410,
 

@@ -6,7 +6,7 @@
 // 3 no daemon answers; 4 a control socket is there but refuses this user.
 import { Command, Option } from 'commander';
 import { Closed, Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './control/api.js';
-import { ControlClient, Failed, Refused, Unreachable } from './control/client.js';
+import { ControlClient, Refused, Unreachable } from './control/client.js';
 import { styleFor } from './cli/format.js';
 import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
 import { REDRAW, Watch } from './cli/watch.js';
@@ -15,6 +15,7 @@ import { doctorCommand } from './cli/doctor.js';
 import { connectCommand } from './cli/connect.js';
 import { envCommand, setupCommand } from './cli/setup.js';
 import { serviceCommand } from './service/command.js';
+import { UserError } from './user-error.js';
 import { VERSION } from './version.js';
 
 const EXIT = { failed: 1, unreachable: 3, refused: 4 } as const;
@@ -62,7 +63,7 @@ command('stats', 'the figures per route, upstream and rule, with percentiles of 
     if (!o.watch) return print(cmd, await get(), (s) => statsText(s, style()));
     const intervalS = Number(o.interval);
     const count = o.count === undefined ? Infinity : Number(o.count);
-    if (!(intervalS > 0) || !(count > 0)) throw new Failed('--interval and --count take positive numbers');
+    if (!(intervalS > 0) || !(count > 0)) throw new UserError('--interval and --count take positive numbers');
     const json = cmd.optsWithGlobals<Common>().json;
     const watch = new Watch();
     for (let frame = 0; frame < count; frame++) {
@@ -91,7 +92,7 @@ command('connections', 'the open tunnels and requests')
   .action(async (o: { close?: string }, cmd: Command) => {
     const c = client(cmd);
     if (o.close === undefined) return print(cmd, await c.report('GET', '/connections', Connections), (r) => connectionsText(r, style()));
-    if (!/^\d+$/.test(o.close)) throw new Failed(`--close takes a connection id (a number), not "${o.close}"`);
+    if (!/^\d+$/.test(o.close)) throw new UserError(`--close takes a connection id (a number), not "${o.close}"`);
     print(cmd, await c.report('DELETE', `/connections/${o.close}`, Closed), (r) => `closed connection #${r.closed}`);
   });
 
@@ -121,7 +122,7 @@ program.addCommand(connectCommand());
 
 program.parseAsync().catch((err: Error) => {
   const code = err instanceof Unreachable ? EXIT.unreachable : err instanceof Refused ? EXIT.refused : EXIT.failed;
-  if (!(err instanceof Unreachable || err instanceof Refused || err instanceof Failed)) process.stderr.write(`proxyctl: ${err.stack ?? err.message}\n`);
+  if (!(err instanceof Unreachable || err instanceof Refused || err instanceof UserError)) process.stderr.write(`proxyctl: ${err.stack ?? err.message}\n`);
   else process.stderr.write(`proxyctl: ${err.message}\n`);
   process.exit(code);
 });

@@ -5,10 +5,10 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { z } from 'zod';
 import type { CaReport } from '../control/api.js';
-import { Failed } from '../control/client.js';
 import { writeAtomic } from '../service/files.js';
 import { PLATFORMS, type Platform } from '../service/layout.js';
 import type { Run } from '../service/run.js';
+import { UserError } from '../user-error.js';
 
 export const DISTROS = ['debian', 'fedora'] as const;
 export type Distro = (typeof DISTROS)[number];
@@ -106,7 +106,7 @@ export function untrust(run: Run, home: string): void {
   if (!manifest) return run.say(`nothing to undo: ${manifestPath} is not there (proxyctl ca trust --system has not run here)`);
   const store = storeFor(manifest.platform, manifest.distro, home);
   for (const cert of manifest.certs) {
-    if (run.layout.path.dirname(cert.file) !== store.dir) throw new Failed(`${manifestPath} names ${cert.file}, outside ${store.dir}: not removing it`);
+    if (run.layout.path.dirname(cert.file) !== store.dir) throw new UserError(`${manifestPath} names ${cert.file}, outside ${store.dir}: not removing it`);
     for (const argv of store.remove(cert.file, cert.sha1)) command(run, argv, 'not in the store');
     remove(run, cert.file);
   }
@@ -122,7 +122,7 @@ function manifestFile(run: Run, home: string): string {
 function readManifest(run: Run, path: string): Manifest | undefined {
   if (!existsSync(run.disk(path))) return undefined;
   const parsed = Manifest.safeParse(JSON.parse(readFileSync(run.disk(path), 'utf8')));
-  if (!parsed.success) throw new Failed(`${path} is not a trust manifest of this proxyctl: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new UserError(`${path} is not a trust manifest of this proxyctl: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
 }
 

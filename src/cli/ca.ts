@@ -6,11 +6,12 @@ import { rootCertificates } from 'node:tls';
 import { Command, Option } from 'commander';
 import { DISTROS, detectDistro, trust, untrust, type Distro } from '../ca/system-trust.js';
 import { CaReport, Status } from '../control/api.js';
-import { ControlClient, Failed } from '../control/client.js';
+import { ControlClient } from '../control/client.js';
 import { isSystemPath } from '../control/paths.js';
 import { writeAtomic } from '../service/files.js';
 import { hostFor, hostPlatform, layoutFor, PLATFORMS, type Platform } from '../service/layout.js';
 import { Run } from '../service/run.js';
+import { UserError } from '../user-error.js';
 import { caShowText, trustInfoText } from './ca-text.js';
 import { styleFor } from './format.js';
 
@@ -48,8 +49,8 @@ export function caCommand(): Command {
     .option('--out <file>', 'write it to FILE (whole, or not at all) instead of standard output')
     .action(async (o: { format: 'pem' | 'der'; combined?: boolean; out?: string }, cmd: Command) => {
       const r = await report(cmd);
-      if (!r.cas.length) throw new Failed('no CA in use: no intercepted origin is configured');
-      if (o.format === 'der' && o.combined) throw new Failed('--combined is a PEM bundle: not with --format der');
+      if (!r.cas.length) throw new UserError('no CA in use: no intercepted origin is configured');
+      if (o.format === 'der' && o.combined) throw new UserError('--combined is a PEM bundle: not with --format der');
       if (o.format === 'der' && r.cas.length > 1) process.stderr.write(`proxyctl: DER holds one certificate: the newest of the ${r.cas.length} in use (--format pem gives them all)\n`);
       const ours = r.cas.map((c) => c.pem).join('');
       const data = o.format === 'der' ? new X509Certificate(r.cas[0]!.pem).raw : Buffer.from(o.combined ? `${systemRoots().replace(/\n*$/, '\n')}${ours}` : ours);
@@ -90,11 +91,11 @@ function storeCommand(ca: Command, name: string, description: string, act: (run:
     .addOption(new Option('--platform <os>', 'for another OS (with --dry-run or --root)').choices(PLATFORMS))
     .addOption(new Option('--distro <family>', 'the Linux family, when it is not this one\'s').choices(DISTROS))
     .action(async (o: StoreOptions, cmd: Command) => {
-      if (!o.system) throw new Failed(`ca ${name} changes the system trust store only when told so: proxyctl ca ${name} --system`);
+      if (!o.system) throw new UserError(`ca ${name} changes the system trust store only when told so: proxyctl ca ${name} --system`);
       const host = hostFor(o.platform ?? hostPlatform());
-      if (!host.local && !o.dryRun && !o.root) throw new Failed(`--platform ${host.platform}: this machine runs ${hostPlatform()}; add --dry-run or --root DIR`);
+      if (!host.local && !o.dryRun && !o.root) throw new UserError(`--platform ${host.platform}: this machine runs ${hostPlatform()}; add --dry-run or --root DIR`);
       const run = new Run(host, layoutFor(host, 'system'), { dryRun: !!o.dryRun, root: o.root, out: (t) => void out.write(t) });
-      if (run.live && host.platform !== 'windows' && host.uid !== 0) throw new Failed(`ca ${name} --system changes the system trust store: run it with sudo (and --control PATH for your own daemon: proxyctl ca trust-info shows the line)`);
+      if (run.live && host.platform !== 'windows' && host.uid !== 0) throw new UserError(`ca ${name} --system changes the system trust store: run it with sudo (and --control PATH for your own daemon: proxyctl ca trust-info shows the line)`);
       await act(run, o, cmd);
     });
 }
@@ -102,7 +103,7 @@ function storeCommand(ca: Command, name: string, description: string, act: (run:
 function distroFor(platform: Platform, o: StoreOptions): Distro | undefined {
   if (platform !== 'linux') return undefined;
   const distro = o.distro ?? detectDistro();
-  if (!distro) throw new Failed('this Linux is neither Debian/Ubuntu nor Fedora/RHEL: add the CA by hand (proxyctl ca trust-info), or name the family with --distro');
+  if (!distro) throw new UserError('this Linux is neither Debian/Ubuntu nor Fedora/RHEL: add the CA by hand (proxyctl ca trust-info), or name the family with --distro');
   return distro;
 }
 

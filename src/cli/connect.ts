@@ -6,6 +6,7 @@ import { Status } from '../control/api.js';
 import { ControlClient, Failed } from '../control/client.js';
 import { join, openTunnel, TUNNEL_FAILURES, TunnelFailure } from '../connect/tunnel.js';
 import { endpointOf, PASSWORD_VAR, USER_VAR } from '../setup/daemon-view.js';
+import { UserError } from '../user-error.js';
 
 /** for the daemon's whole answer: its own connect deadline (10 s by default) and more */
 const HANDSHAKE_MS = 60_000;
@@ -19,7 +20,7 @@ export function connectCommand(): Command {
     .addHelpText('after', `\nCredentials, when the daemon asks for them: $${USER_VAR} and $${PASSWORD_VAR}.\nExit codes: 0 the tunnel closed; ${codes}.`)
     .action(async (host: string, port: string, _o, cmd: Command) => {
       const target = parseHostPort(`${host.includes(':') ? `[${host}]` : host}:${port}`, 0);
-      if (!target || target.port === 0) throw new Failed(`connect takes a host and a port (1-65535), not "${host} ${port}"`);
+      if (!target || target.port === 0) throw new UserError(`connect takes a host and a port (1-65535), not "${host} ${port}"`);
       const status = await new ControlClient(cmd.optsWithGlobals<{ control?: string }>().control).report('GET', '/status', Status);
       const listener = status.listeners.find((l) => l.name === 'socks') ?? status.listeners.find((l) => l.name === 'http');
       if (!listener) throw new Failed('the daemon has no listener (listen: both off)');

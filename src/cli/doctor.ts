@@ -3,7 +3,8 @@
 import { Command } from 'commander';
 import { auditSettings } from '../audit/index.js';
 import { DoctorReport } from '../control/api.js';
-import { ControlClient, Failed } from '../control/client.js';
+import { ControlClient } from '../control/client.js';
+import { UserError } from '../user-error.js';
 import { auditText } from './audit-text.js';
 import { doctorText } from './doctor-text.js';
 import { styleFor } from './format.js';
@@ -21,7 +22,7 @@ export function doctorCommand(): Command {
     .action(async (targets: string[], o: { timeout: string; deadline: string; json?: boolean }, cmd: Command) => {
       const timeoutMs = Math.round(Number(o.timeout) * 1000);
       const deadlineMs = Math.round(Number(o.deadline) * 1000);
-      if (!(timeoutMs > 0) || !(deadlineMs > 0)) throw new Failed('--timeout and --deadline take positive numbers of seconds');
+      if (!(timeoutMs > 0) || !(deadlineMs > 0)) throw new UserError('--timeout and --deadline take positive numbers of seconds');
       const query = new URLSearchParams([...targets.map((t) => ['target', t]), ['timeout', String(timeoutMs)], ['deadline', String(deadlineMs)]]);
       const client = new ControlClient(cmd.optsWithGlobals<{ control?: string }>().control);
       // the settings are this user's: read here, while the daemon probes the network

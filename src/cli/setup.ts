@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { ControlClient, Failed } from '../control/client.js';
+import { ControlClient } from '../control/client.js';
 import { setupSsh, setupTool, undoAll, type SetupContext } from '../setup/apply.js';
 import { viewDaemon, type DaemonView } from '../setup/daemon-view.js';
 import { defaultShell, envText, proxyEnv, SHELLS, unsetText, type Shell } from '../setup/env.js';
@@ -11,6 +11,7 @@ import { planFor } from '../setup/plans.js';
 import { Records, SETUP_TARGETS, setupStateDir, type SetupTarget } from '../setup/records.js';
 import { sshOver443 } from '../setup/ssh-route.js';
 import { TOOLS, which, type Place } from '../setup/tools.js';
+import { UserError } from '../user-error.js';
 
 const out = process.stdout;
 const SSH_PROBE_MS = 5_000;
@@ -42,7 +43,7 @@ export function setupCommand(): Command {
     .action(async (target: string, o: { dryRun?: boolean; undo?: boolean }, cmd: Command) => {
       const place: Place = { env: process.env, home: homedir() };
       const all = target === 'all';
-      if (!all && !(SETUP_TARGETS as readonly string[]).includes(target)) throw new Failed(`setup takes ${SETUP_TARGETS.join(', ')} or all, not "${target}"`);
+      if (!all && !(SETUP_TARGETS as readonly string[]).includes(target)) throw new UserError(`setup takes ${SETUP_TARGETS.join(', ')} or all, not "${target}"`);
       const targets = all ? [...SETUP_TARGETS] : [target as SetupTarget];
       const ctx: SetupContext = { place, records: new Records(setupStateDir(place)), dryRun: !!o.dryRun, say: (line) => void out.write(`${line}\n`) };
       if (o.undo) return undoAll(ctx, targets);
@@ -50,7 +51,7 @@ export function setupCommand(): Command {
       for (const t of targets) {
         if (t !== 'ssh' && !which(place, TOOLS[t].program)) {
           if (all) ctx.say(`${t}: not installed, skipped`);
-          else throw new Failed(`${t} is not on your PATH`);
+          else throw new UserError(`${t} is not on your PATH`);
           continue;
         }
         if (t === 'ssh') await setupSshFor(ctx, view, cmd);

@@ -1,6 +1,7 @@
 // proxyctl's side of the control socket: one request, to the first place a daemon answers.
 import { request } from 'node:http';
 import type { z } from 'zod';
+import { UserError } from '../user-error.js';
 import { ErrorReply } from './api.js';
 import { CONTROL_GROUP, controlCandidates, isReport, isSystemPath, readOnlySocket } from './paths.js';
 
@@ -9,7 +10,7 @@ export class Unreachable extends Error {}
 /** A socket is there but refuses this user (exit 4): join the group, or use your own daemon. */
 export class Refused extends Error {}
 /** The daemon answered with an error, or with something this proxyctl does not understand (exit 1). */
-export class Failed extends Error {
+export class Failed extends UserError {
   constructor(message: string, readonly body?: unknown) {
     super(message);
   }

@@ -3,7 +3,7 @@
 // `service start | stop | status` work. It does not start at boot: there is nothing to start it.
 import { spawn } from 'node:child_process';
 import { closeSync, constants, fchownSync, fstatSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { Failed } from '../control/client.js';
+import { UserError } from '../user-error.js';
 import { findAccount, writeAtomic } from './files.js';
 import { SERVICE_ACCOUNT } from './layout.js';
 import type { Run } from './run.js';
@@ -63,13 +63,13 @@ export async function startBackground(run: Run, config: string, control: string)
   child.on('exit', (code, signal) => (exited = signal ?? `exit ${code}`));
   child.on('error', (err) => (exited = err.message));
   child.unref();
-  if (child.pid === undefined) throw new Failed(`could not start ${argv[0]}`);
+  if (child.pid === undefined) throw new UserError(`could not start ${argv[0]}`);
   writeAtomic(pidFile, `${child.pid}\n`, 0o644);
   try {
     if (!(await run.daemonAnswers(control, START_TIMEOUT_MS, () => exited !== undefined))) {
       if (exited === undefined) await stopPid(child.pid, 2_000, host.proxyd);
       rmSync(pidFile, { force: true });
-      throw new Failed(`proxyd did not come up (${exited ?? `no answer on ${control} within ${START_TIMEOUT_MS / 1000} s`}); the end of ${layout.logFile}:\n  ${lastLines(log, 5).join('\n  ')}`);
+      throw new UserError(`proxyd did not come up (${exited ?? `no answer on ${control} within ${START_TIMEOUT_MS / 1000} s`}); the end of ${layout.logFile}:\n  ${lastLines(log, 5).join('\n  ')}`);
     }
   } finally {
     closeSync(log);
@@ -86,7 +86,7 @@ function openLog(file: string, ids?: { uid: number; gid: number }): number {
   const info = fstatSync(fd);
   if (!info.isFile() || info.nlink !== 1) {
     closeSync(fd);
-    throw new Failed(`${file} is not a plain file: not writing the daemon's output there`);
+    throw new UserError(`${file} is not a plain file: not writing the daemon's output there`);
   }
   if (ids) fchownSync(fd, ids.uid, ids.gid);
   return fd;
@@ -116,7 +116,7 @@ async function stopPid(pid: number, timeoutMs: number, script: string): Promise<
   signal(pid, 'SIGTERM');
   if (await ended(alive, timeoutMs)) return;
   signal(pid, 'SIGKILL');
-  if (!(await ended(alive, 5_000))) throw new Failed(`pid ${pid} is still there after SIGKILL`);
+  if (!(await ended(alive, 5_000))) throw new UserError(`pid ${pid} is still there after SIGKILL`);
 }
 
 async function ended(alive: () => boolean, timeoutMs: number): Promise<boolean> {

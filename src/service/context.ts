@@ -2,8 +2,8 @@
 // and the facts of the config the service runs with.
 import { existsSync, statSync } from 'node:fs';
 import { ConfigError, formatProblem, loadConfig, type Config } from '../config/index.js';
-import { Failed } from '../control/client.js';
 import { controlPathOf } from '../control/paths.js';
+import { UserError } from '../user-error.js';
 import { onDisk } from './files.js';
 import { hostFor, hostPlatform, layoutFor, type Host, type Platform, type Scope } from './layout.js';
 import type { DaemonFacts } from './managers.js';
@@ -24,15 +24,15 @@ export function stopTimeoutS(config: Config): number {
 
 /** `existing`: for commands on an installed service (start, stop, status, uninstall) */
 export function openRun(o: ServiceOptions, out: (text: string) => void, existing: boolean): Run {
-  if (o.user && o.system) throw new Failed('--user and --system: choose one');
+  if (o.user && o.system) throw new UserError('--user and --system: choose one');
   const platform = o.platform ?? hostPlatform();
   const host = hostFor(platform);
   if (!host.local && !o.dryRun && !o.root) {
-    throw new Failed(`--platform ${platform}: this machine runs ${hostPlatform()}; add --dry-run to see the files and commands, or --root DIR to write the files there`);
+    throw new UserError(`--platform ${platform}: this machine runs ${hostPlatform()}; add --dry-run to see the files and commands, or --root DIR to write the files there`);
   }
   const asRoot = process.getuid?.() === 0;
   let scope: Scope = o.system ? 'system' : o.user ? 'user' : platform === 'windows' || asRoot ? 'system' : 'user';
-  if (platform === 'windows' && scope === 'user') throw new Failed('a Windows service is for the whole machine: run proxyctl from an elevated PowerShell, without --user');
+  if (platform === 'windows' && scope === 'user') throw new UserError('a Windows service is for the whole machine: run proxyctl from an elevated PowerShell, without --user');
   const other: Scope = scope === 'user' ? 'system' : 'user';
   // acting on what is there: with no scope given, the one that is installed, if only one is
   if (existing && !o.user && !o.system && platform !== 'windows' && !isInstalled(host, scope, o.root) && isInstalled(host, other, o.root)) scope = other;
@@ -47,22 +47,22 @@ function isInstalled(host: Host, scope: Scope, root: string | undefined): boolea
 export function requireRootFor(run: Run, verb: string): void {
   const { layout, host } = run;
   if (layout.scope === 'system' && layout.platform !== 'windows' && run.live && host.uid !== 0) {
-    throw new Failed(`${verb} --system needs root: sudo proxyctl service ${verb} --system (or --user for a service of your own)`);
+    throw new UserError(`${verb} --system needs root: sudo proxyctl service ${verb} --system (or --user for a service of your own)`);
   }
 }
 
 /** start, stop and status act on the running system */
 export function requireLive(run: Run, verb: string): void {
-  if (run.root || !run.host.local) throw new Failed(`service ${verb} acts on the running system: not with --root or --platform`);
+  if (run.root || !run.host.local) throw new UserError(`service ${verb} acts on the running system: not with --root or --platform`);
 }
 
-/** The config the service runs with, checked as the daemon will check it. Throws Failed with every problem. */
+/** The config the service runs with, checked as the daemon will check it. Throws a UserError with every problem. */
 export function checkConfig(run: Run, file: string): Config {
   try {
     return loadConfig(run.disk(file));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    throw new Failed(`the config ${file} has errors; the service would not start:\n${err.problems.map(formatProblem).join('\n')}`);
+    throw new UserError(`the config ${file} has errors; the service would not start:\n${err.problems.map(formatProblem).join('\n')}`);
   }
 }
 
@@ -71,7 +71,7 @@ export function daemonFacts(run: Run, file: string, config: Config): DaemonFacts
   const { host } = run;
   const place = { env: host.env, home: host.home, platform: (host.platform === 'windows' ? 'win32' : host.platform) as NodeJS.Platform };
   const control = controlPathOf(config.control, place);
-  if (!control) throw new Failed(`the config ${file} has "control: off": the service needs its control socket (status, start, reload)`);
+  if (!control) throw new UserError(`the config ${file} has "control: off": the service needs its control socket (status, start, reload)`);
   return { config: file, control, stopTimeoutS: stopTimeoutS(config) };
 }
 

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
-import { Failed } from '../control/client.js';
+import { UserError } from '../user-error.js';
 
 /** An account by name, resolved from /etc/passwd and /etc/group when the change is made. */
 export interface Owner {
@@ -69,6 +69,6 @@ export function findAccount(db: 'passwd' | 'group', name: string): { id: number;
 
 function accountId(db: 'passwd' | 'group', name: string): number {
   const found = findAccount(db, name);
-  if (!found) throw new Failed(`no ${db === 'passwd' ? 'user' : 'group'} "${name}" in /etc/${db}`);
+  if (!found) throw new UserError(`no ${db === 'passwd' ? 'user' : 'group'} "${name}" in /etc/${db}`);
   return found.id;
 }

@@ -3,7 +3,7 @@
 // removes those and nothing else.
 import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { parseConfig, type Config } from '../config/index.js';
-import { Failed } from '../control/client.js';
+import { UserError } from '../user-error.js';
 import { ensureAccount, removeAccount } from './accounts.js';
 import { checkConfig, daemonFacts, installedFacts, requireRootFor, unreadableByService } from './context.js';
 import { sha256, type Owner } from './files.js';
@@ -24,13 +24,13 @@ export async function install(run: Run, configOption: string | undefined): Promi
   const m = readManifest(run.disk(layout.manifest)) ?? emptyManifest(layout.platform, layout.scope, configFile);
   m.config = configFile;
   if (run.exists(layout.definition) && !m.files.some((f) => f.path === layout.definition)) {
-    throw new Failed(`${layout.definition} is there and was not written by proxyctl service install: move it away first`);
+    throw new UserError(`${layout.definition} is there and was not written by proxyctl service install: move it away first`);
   }
   // a config of the user's is checked and never overwritten; only a missing one is written
   let configText: string | undefined;
   let config: Config;
   if (run.exists(configFile)) config = checkConfig(run, configFile);
-  else if (configOption) throw new Failed(`--config ${configOption}: no such file`);
+  else if (configOption) throw new UserError(`--config ${configOption}: no such file`);
   else {
     configText = renderDefaultConfig(layout);
     config = parseConfig(configText, run.disk(configFile));
@@ -46,7 +46,7 @@ export async function install(run: Run, configOption: string | undefined): Promi
     }
   }
   if (layout.wrapper && run.live && !run.exists(layout.wrapper)) {
-    throw new Failed(`WinSW is not at ${layout.wrapper}: install-scripts/install.ps1 puts it there (WinSW-x64.exe ${WINSW_VERSION}, renamed)`);
+    throw new UserError(`WinSW is not at ${layout.wrapper}: install-scripts/install.ps1 puts it there (WinSW-x64.exe ${WINSW_VERSION}, renamed)`);
   }
   const service: Owner | undefined = linuxSystem ? { user: SERVICE_ACCOUNT, group: SERVICE_ACCOUNT } : undefined;
   const privateMode = layout.scope === 'user' || layout.platform === 'darwin' ? 0o700 : 0o750;
@@ -87,7 +87,7 @@ async function awaitDaemon(run: Run, daemon: DaemonFacts): Promise<void> {
   if (await run.daemonAnswers(daemon.control, ANSWER_TIMEOUT_MS)) return run.say(`proxyd answers on ${daemon.control}`);
   const { layout } = run;
   const logs = layout.platform === 'linux' ? `journalctl ${layout.scope === 'user' ? '--user ' : ''}-u proxyd` : layout.logDir;
-  throw new Failed(`the service was started but proxyd does not answer on ${daemon.control} after ${ANSWER_TIMEOUT_MS / 1000} s: see ${logs}`);
+  throw new UserError(`the service was started but proxyd does not answer on ${daemon.control} after ${ANSWER_TIMEOUT_MS / 1000} s: see ${logs}`);
 }
 
 function sayWhatsNext(run: Run, configFile: string, wroteConfig: boolean, background: boolean): void {

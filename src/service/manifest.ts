@@ -3,7 +3,7 @@
 // accounts it created, and nothing that was there before.
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { Failed } from '../control/client.js';
+import { UserError } from '../user-error.js';
 import { writeAtomic } from './files.js';
 import { PLATFORMS, type Platform, type Scope } from './layout.js';
 
@@ -36,7 +36,7 @@ export function emptyManifest(platform: Platform, scope: Scope, config: string):
 export function readManifest(file: string): Manifest | undefined {
   if (!existsSync(file)) return undefined;
   const parsed = Manifest.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new Failed(`${file} is not an install manifest of this proxyctl: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new UserError(`${file} is not an install manifest of this proxyctl: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
 }
 

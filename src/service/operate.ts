@@ -3,6 +3,7 @@
 import { Status } from '../control/api.js';
 import { ControlClient, Failed, Refused, Unreachable } from '../control/client.js';
 import { duration } from '../durations.js';
+import { UserError } from '../user-error.js';
 import { installedFacts, requireLive } from './context.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { managerFor, wantsBackground } from './managers.js';
@@ -12,7 +13,7 @@ const ANSWER_TIMEOUT_MS = 20_000;
 
 function installed(run: Run): Manifest {
   const m = readManifest(run.disk(run.layout.manifest));
-  if (!m) throw new Failed(`proxyd is not installed as a ${run.layout.scope} service here: proxyctl service install${run.layout.scope === 'user' ? ' --user' : ''}`);
+  if (!m) throw new UserError(`proxyd is not installed as a ${run.layout.scope} service here: proxyctl service install${run.layout.scope === 'user' ? ' --user' : ''}`);
   return m;
 }
 
@@ -22,7 +23,7 @@ export async function start(run: Run): Promise<void> {
   const daemon = installedFacts(run, m.config);
   await managerFor(run, m.background).start(daemon);
   if (run.dryRun || m.background) return; // the background start waits for the answer itself
-  if (!(await run.daemonAnswers(daemon.control, ANSWER_TIMEOUT_MS))) throw new Failed(`started, but proxyd does not answer on ${daemon.control}`);
+  if (!(await run.daemonAnswers(daemon.control, ANSWER_TIMEOUT_MS))) throw new UserError(`started, but proxyd does not answer on ${daemon.control}`);
   run.say(`proxyd answers on ${daemon.control}`);
 }
 

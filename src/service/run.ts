@@ -2,7 +2,8 @@
 // --dry-run shows exactly what a real run does (files with their contents, commands as typed).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { ControlClient, Failed } from '../control/client.js';
+import { ControlClient } from '../control/client.js';
+import { UserError } from '../user-error.js';
 import { makeDirs, onDisk, writeAtomic, type Owner } from './files.js';
 import type { Host, Layout } from './layout.js';
 
@@ -89,7 +90,7 @@ export class Run {
     const result = this.exec(argv);
     if (result.output) this.options.out(result.output.replace(/^(?=.)/gm, '  ').replace(/\n?$/, '\n'));
     if (result.ok) return;
-    if (mayFail === undefined) throw new Failed(`${argv[0]} failed: ${shown(argv, this.layout.platform)}`);
+    if (mayFail === undefined) throw new UserError(`${argv[0]} failed: ${shown(argv, this.layout.platform)}`);
     this.say(`  (${mayFail})`);
   }
 

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMBEDDED_CONFIG } from '../config/index.js';
-import { Failed } from '../control/client.js';
+import { UserError } from '../user-error.js';
 import { PACKAGE_DIR, type Host, type Layout, type Platform } from './layout.js';
 
 /** what the service runs and how long it may take to stop */
@@ -29,7 +29,7 @@ function systemdWord(s: string): string {
 
 /** the program systemd runs: no variables are expanded in it, and quotes or backslashes are refused outright */
 function systemdExecutable(path: string): string {
-  if (/["'\\]/.test(path)) throw new Failed(`systemd cannot run a program at ${JSON.stringify(path)} (quotes and backslashes are refused): install Node at a plainer path`);
+  if (/["'\\]/.test(path)) throw new UserError(`systemd cannot run a program at ${JSON.stringify(path)} (quotes and backslashes are refused): install Node at a plainer path`);
   return `"${path.replace(/%/g, '%%')}"`;
 }
 
@@ -43,10 +43,10 @@ const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
 const WINSW_UNSAFE = /["%]|\\$/;
 const FORMAT: Record<Platform, string> = { linux: 'systemd unit', darwin: 'launchd plist', windows: 'WinSW service XML' };
 
-/** `value` as it is, or a Failed naming it when it would not stay one value in the platform's definition. */
+/** `value` as it is, or a UserError naming it when it would not stay one value in the platform's definition. */
 function plainValue(what: string, value: string, platform: Platform): string {
   const bad = CONTROL.test(value) ? 'a control character' : platform === 'windows' && WINSW_UNSAFE.test(value) ? 'a quote, a % or a trailing backslash' : undefined;
-  if (bad) throw new Failed(`${what} ${shown(value)} holds ${bad}: it cannot go into the ${FORMAT[platform]}; use a plainer path`);
+  if (bad) throw new UserError(`${what} ${shown(value)} holds ${bad}: it cannot go into the ${FORMAT[platform]}; use a plainer path`);
   return value;
 }
 

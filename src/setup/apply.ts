@@ -4,8 +4,8 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Failed } from '../control/client.js';
 import { writeAtomic } from '../service/files.js';
+import { UserError } from '../user-error.js';
 import { unifiedDiff } from './diff.js';
 import type { Setting } from './plans.js';
 import { hashOf, missingDirs, removeEmptyDirs, restoreExactly, snapshot, type Records, type SetupRecord, type SetupTarget } from './records.js';
@@ -34,7 +34,7 @@ export function setupTool(ctx: SetupContext, tool: Tool, settings: readonly Sett
     const was = record.values.find((v) => v.key === s.key)!.before;
     ctx.say(`  ${shown(argv)}   # ${s.why}${was === null ? '' : `; was ${masked(was) || '""'}`}`);
     const r = runTool(ctx.place, argv);
-    if (!r.ok) throw new Failed(`${shown(argv)} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+    if (!r.ok) throw new UserError(`${shown(argv)} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
   }
   finishRecord(ctx, record);
 }
@@ -88,14 +88,14 @@ function putBack(ctx: SetupContext, tool: Tool, v: SetupRecord['values'][number]
   ctx.say(`  ${shown(argv)}`);
   const r = runTool(ctx.place, argv);
   // removing a key that is gone already is no failure
-  if (!r.ok && v.before !== null) throw new Failed(`${shown(argv)} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  if (!r.ok && v.before !== null) throw new UserError(`${shown(argv)} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
 }
 
 /** the record of an earlier setup of this file (its "before" stays the first one), or a new one */
 function startRecord(ctx: SetupContext, target: SetupTarget, file: string): SetupRecord {
   const earlier = ctx.records.read(target);
   if (earlier && earlier.file !== file) {
-    throw new Failed(`${target}: an earlier setup changed ${earlier.file}, and ${target} now writes ${file}: proxyctl setup ${target} --undo first`);
+    throw new UserError(`${target}: an earlier setup changed ${earlier.file}, and ${target} now writes ${file}: proxyctl setup ${target} --undo first`);
   }
   if (earlier) return earlier;
   const now = snapshot(file);
@@ -124,7 +124,7 @@ function dryRun(ctx: SetupContext, tool: Tool, file: string, settings: readonly 
       const was = tool.get(ctx.place, s.key);
       ctx.say(`  ${shown(argv)}   # ${s.why}${was === undefined ? '' : `; was ${masked(was) || '""'}`}`);
       const r = runTool(ctx.place, argv, redirect);
-      if (!r.ok) throw new Failed(`${shown(argv)} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+      if (!r.ok) throw new UserError(`${shown(argv)} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`);
     }
     ctx.say(masked(unifiedDiff(readText(file), readText(copy), file)).replace(/\n$/, '') || '  (no change)');
   } finally {

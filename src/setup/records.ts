@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { Failed } from '../control/client.js';
 import { writeAtomic } from '../service/files.js';
+import { UserError } from '../user-error.js';
 import type { Place } from './tools.js';
 
 export const SETUP_TARGETS = ['git', 'go', 'npm', 'pip', 'ssh'] as const;
@@ -49,7 +49,7 @@ export class Records {
     const path = this.#path(target);
     if (!existsSync(path)) return undefined;
     const parsed = SetupRecord.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    if (!parsed.success) throw new Failed(`${path} is not a record of proxyctl setup (${parsed.error.issues[0]?.message}): remove it to start afresh`);
+    if (!parsed.success) throw new UserError(`${path} is not a record of proxyctl setup (${parsed.error.issues[0]?.message}): remove it to start afresh`);
     return parsed.data;
   }
 

@@ -1,53 +1,22 @@
 // The daemon's life as a user sees it: the start-up line, drain-timeout honoured with a tunnel
 // held open, and a second signal that stops at once.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startDaemonProcess, type DaemonProcess } from '../fixtures/daemon-process.js';
 import { startEchoServer } from '../fixtures/origin.js';
 import { VERSION } from '../../src/version.js';
 
-const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
-const dir = mkdtempSync(join(tmpdir(), 'proxyd-life-'));
 let echo: Awaited<ReturnType<typeof startEchoServer>>;
 
 beforeAll(async () => {
-  if (!existsSync(PROXYD)) throw new Error('dist/proxyd.js is missing: run `npm run build` (npm test does it first)');
   echo = await startEchoServer();
 });
 afterAll(() => echo.close());
 
-interface Running {
-  child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  http: number;
-  control: string;
-  file: string;
-}
-
-let n = 0;
-async function start(limits: string): Promise<Running> {
-  const file = join(dir, `c${++n}.yaml`);
-  const control = join(dir, `ctl${n}`, 'control.sock');
-  writeFileSync(file, `listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }\ncontrol: ${control}\nlimits: { ${limits} }\nrules:\n  - DOMAIN,never.test,REJECT\n  - MATCH,DIRECT\n`);
-  const child = spawn(process.execPath, [PROXYD, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Running['lines'] = [];
-  let rest = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    const parts = (rest + c.toString()).split('\n');
-    rest = parts.pop()!;
-    for (const p of parts) lines.push(JSON.parse(p));
-  });
-  let stderr = '';
-  child.stderr!.on('data', (c) => (stderr += c));
-  const exited = once(child, 'exit').then(([code]) => { throw new Error(`proxyd exited ${code}: ${stderr}`); });
-  await Promise.race([exited, waitFor(() => lines.some((l) => String(l.msg).startsWith('proxyd ')))]);
-  exited.catch(() => undefined);
-  const http = lines.find((l) => l.listener === 'http') as { address: { port: number } };
-  return { child, lines, http: http.address.port, control, file };
+function start(limits: string): Promise<DaemonProcess> {
+  return startDaemonProcess(`limits: { ${limits} }\nrules:\n  - DOMAIN,never.test,REJECT\n  - MATCH,DIRECT\n`);
 }
 
 async function waitFor(done: () => boolean, timeoutMs = 10_000): Promise<void> {

@@ -44,6 +44,8 @@ export function describeChanges(before: Config, after: Config): string[] {
   if (before.cache.maxBytes !== after.cache.maxBytes) changes.push(`cache.max-size: ${before.cache.maxBytes} → ${after.cache.maxBytes} bytes (takes effect after a restart)`);
   if (before.ca.dir !== after.ca.dir) changes.push(`ca.dir: ${before.ca.dir} → ${after.ca.dir}`);
   if (before.log.level !== after.log.level) changes.push(`log.level: ${before.log.level} → ${after.log.level}`);
+  const ui = (c: Config) => (c.ui ? formatTarget(c.ui) : 'off');
+  if (ui(before) !== ui(after)) changes.push(`ui: ${ui(before)} → ${ui(after)}`);
   if (before.control !== after.control) changes.push(`control: ${before.control} → ${after.control} (takes a restart; until then it stays ${before.control})`);
   return changes;
 }

@@ -65,6 +65,8 @@ export interface Config {
   listen: Record<ListenerName, Target | null>;
   /** control socket: `auto` (the place per OS), `off`, an absolute socket path or a Windows pipe name */
   control: string;
+  /** the dashboard's loopback address (null: off, the default) */
+  ui: Target | null;
   /** local name → address overrides, consulted before system DNS for every route */
   hosts: Map<string, string>;
   /** when non-empty, both listeners require these credentials */

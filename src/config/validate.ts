@@ -39,6 +39,15 @@ const SECTIONS: Record<string, Section> = {
     else if (!text) src.error(node, 'control: expected auto, off, or the control socket path');
     else d.control = resolve(baseDir, text);
   },
+  ui(src, node, d) {
+    if (isScalar(node) && (node.value === null || node.value === false || node.value === 'off')) return void (d.ui = null);
+    const text = string(src, node, 'ui');
+    const addr = text === undefined ? undefined : parseHostPort(text, undefined, true); // port 0: any free port
+    if (text === undefined) return;
+    if (!addr || (!isIP(addr.host) && addr.host !== 'localhost')) src.error(node, `ui: expected off or a loopback ADDRESS:PORT such as 127.0.0.1:9090 (got "${text}")`);
+    else if (!isLoopback(addr.host)) src.error(node, `ui: ${addr.host} is not a loopback address: the dashboard is served on loopback only, like the control socket (from another machine, forward it: ssh -L 9090:127.0.0.1:9090 HOST)`);
+    else d.ui = addr;
+  },
   hosts(src, node, d) {
     for (const [name, value, keyNode] of entries(src, node, 'hosts')) {
       const host = normalizeHost(name);
@@ -157,6 +166,7 @@ export function validate(src: Source, baseDir: string): Config | undefined {
   const d: Draft = {
     listen: { socks: { host: '127.0.0.1', port: 1080 }, http: { host: '127.0.0.1', port: 8080 } },
     control: 'auto',
+    ui: null,
     hosts: new Map(),
     users: [],
     outbounds: [],
@@ -187,6 +197,7 @@ export function validate(src: Source, baseDir: string): Config | undefined {
   for (const key of Object.keys(SECTIONS)) if (seen.has(key)) SECTIONS[key]!(src, seen.get(key)!, d, baseDir);
   checkOpenProxy(src, seen.get('listen'), d);
   checkSomethingServed(src, keyNodes.get('listen'), d);
+  if (d.ui && d.control === 'off') src.error(seen.get('ui'), 'ui: the dashboard needs the control socket (control: off): the token that opens it is kept beside the socket, and its actions are the socket\'s');
   d.outbounds = checkReferences(d.definitions);
   const router = compile(src, d);
   if (src.problems.length || !router) return undefined;

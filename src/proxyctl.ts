@@ -5,7 +5,7 @@
 // Exit codes: 0 done; 1 the command failed (a refused reload, a bad argument, an unknown name);
 // 3 no daemon answers; 4 a control socket is there but refuses this user.
 import { Command, Option } from 'commander';
-import { Closed, Connections, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './control/api.js';
+import { Closed, Connections, Health, HealthGroup, RecentErrors, Reload, RouteExplanation, Stats, Status } from './control/api.js';
 import { ControlClient, Refused, Unreachable } from './control/client.js';
 import { styleFor } from './cli/format.js';
 import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
@@ -13,6 +13,8 @@ import { REDRAW, Watch } from './cli/watch.js';
 import { caCommand } from './cli/ca.js';
 import { doctorCommand } from './cli/doctor.js';
 import { connectCommand } from './cli/connect.js';
+import { errorsText } from './cli/errors-text.js';
+import { uiCommand } from './cli/ui.js';
 import { envCommand, setupCommand } from './cli/setup.js';
 import { serviceCommand } from './service/command.js';
 import { UserError } from './user-error.js';
@@ -96,6 +98,9 @@ command('connections', 'the open tunnels and requests')
     print(cmd, await c.report('DELETE', `/connections/${o.close}`, Closed), (r) => `closed connection #${r.closed}`);
   });
 
+command('errors', 'the last failed connections and requests by class, with what to do')
+  .action(async (_o, cmd: Command) => print(cmd, await client(cmd).report('GET', '/errors', RecentErrors), (r) => errorsText(r, style())));
+
 command('check', 'run the health checks of a group (or mirror) now and show the result')
   .argument('<name>')
   .action(async (name: string, _o, cmd: Command) =>
@@ -119,6 +124,7 @@ program.addCommand(doctorCommand());
 program.addCommand(envCommand());
 program.addCommand(setupCommand());
 program.addCommand(connectCommand());
+program.addCommand(uiCommand());
 
 program.parseAsync().catch((err: Error) => {
   const code = err instanceof Unreachable ? EXIT.unreachable : err instanceof Refused ? EXIT.refused : EXIT.failed;

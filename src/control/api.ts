@@ -99,6 +99,8 @@ export const Status = z.object({
   mirrors: z.array(HealthGroup),
   /** the local CA, when a mirror intercepts */
   ca: CaReport.optional(),
+  /** the dashboard's address (http://127.0.0.1:9090/), when it is on; its token is in a file beside the control socket */
+  ui: z.string().optional(),
 });
 export type Status = z.infer<typeof Status>;
 
@@ -161,6 +163,23 @@ export const Reload = z.object({
 export type Reload = z.infer<typeof Reload>;
 
 export const ErrorReply = z.object({ error: z.string() });
+
+/** GET /errors: the last failed connections and requests, newest first, as their log lines have them */
+export const RecentErrors = z.object({
+  errors: z.array(z.object({
+    at: z.string(),
+    id: z.number().int().positive(),
+    class: z.string(),
+    hop: z.string().optional(),
+    /** the route, or a group and its member (github-out/overseas) */
+    route: z.string(),
+    rule: z.string().optional(),
+    target: z.string(),
+    client: z.string(),
+    reason: z.string(),
+  })),
+});
+export type RecentErrors = z.infer<typeof RecentErrors>;
 
 /** How one route's connection to a target went (proxyctl doctor). */
 export const PROBE_STATES = ['open', 'refused', 'filtered', 'unreachable', 'reset', 'blocked', 'dns', 'rejected', 'failed', 'skipped'] as const;

@@ -61,7 +61,7 @@ export function readOnlySocket(controlPath: string): string {
   return join(dirname(controlPath), 'status.sock');
 }
 
-/** what any local user may ask the system service: reports, no changes and no one's connections */
+/** what any local user may ask the system service: reports, no changes and no one's connections (open, or failed) */
 export function isReport(method: string, pathname: string): boolean {
-  return method === 'GET' && pathname !== '/connections';
+  return method === 'GET' && pathname !== '/connections' && pathname !== '/errors';
 }

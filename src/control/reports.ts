@@ -6,7 +6,7 @@ import type { Engine } from '../engine/engine.js';
 import { isHealthChecked, type HealthState, type Outbound } from '../outbound/index.js';
 import { renderMetrics } from '../stats/prometheus.js';
 import { VERSION } from '../version.js';
-import type { CaReport, Connections, Health, HealthGroup, Reload, RouteExplanation, Status } from './api.js';
+import type { CaReport, Connections, Health, HealthGroup, RecentErrors, Reload, RouteExplanation, Status } from './api.js';
 import { clientSettings } from './client-settings.js';
 import type { ControlHandlers } from './server.js';
 
@@ -18,6 +18,8 @@ export interface ReportSources {
   listeners(): Array<{ name: string; address: string; connections: number }>;
   reload(dryRun: boolean): Promise<Reload>;
   ca(): CaReport | { error: string };
+  /** the dashboard's address, when it is on */
+  ui(): string | undefined;
 }
 
 /** `route` without a port asks about HTTPS */
@@ -45,6 +47,7 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
       upstreams: health('dialer').groups,
       mirrors: health('responder').groups,
       ...caOf(src.ca()),
+      ...(src.ui() ? { ui: src.ui() } : {}),
     }),
     stats: () => {
       const report = engine.stats.report(rules());
@@ -77,6 +80,9 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
         })),
       };
     },
+    errors: (): RecentErrors => ({
+      errors: engine.recentErrors.list().map(({ at, ...e }) => ({ at: new Date(at).toISOString(), ...e })),
+    }),
     closeConnection: (id) => engine.closeSession(id, 'closed by proxyctl connections --close'),
     ca: src.ca,
     doctor: (targets, timeoutMs, deadlineMs) =>

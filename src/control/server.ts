@@ -2,7 +2,7 @@
 // service, its owner and the `proxyd` group, with a read-only socket beside it for every local
 // user's reports), or a Windows named pipe. No TCP port.
 //
-//   GET  /status  /stats  /connections  /upstreams  /mirrors  /metrics  /ca  /clients  /route?target=HOST:PORT
+//   GET  /status  /stats  /connections  /errors  /upstreams  /mirrors  /metrics  /ca  /clients  /route?target=HOST:PORT
 //   POST /reload[?dry-run=1]  /check/NAME  /doctor[?target=HOST:PORT…&timeout=MS&deadline=MS]
 //   DELETE /connections/ID
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { onAcceptError } from '../log/out-of-files.js';
-import type { CaReport, Connections, DoctorReport, Health, HealthGroup, Reload, RouteExplanation, Stats, Status } from './api.js';
+import type { CaReport, Connections, DoctorReport, Health, HealthGroup, RecentErrors, Reload, RouteExplanation, Stats, Status } from './api.js';
 import { boundedServer, CONTROL_BOUNDS, type ControlBounds } from './bounds.js';
 import type { ClientSettings } from './client-settings.js';
 import { CONTROL_GROUP, isPipe, isReport, isSystemPath, readOnlySocket } from './paths.js';
@@ -25,6 +25,8 @@ export interface ControlHandlers {
   route(target: string): Promise<RouteExplanation>;
   reload(dryRun: boolean): Promise<Reload>;
   connections(): Connections;
+  /** the last failed connections and requests; absent in tests' fake daemons */
+  errors?(): RecentErrors;
   /** false when no open connection has that id */
   closeConnection(id: number): boolean;
   upstreams(): Health;
@@ -97,7 +99,8 @@ function closeServer(server: Server, remove: () => void): Promise<void> {
   });
 }
 
-async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandlers, readOnly: boolean): Promise<void> {
+/** Answers one control request (the dashboard's API answers through it too, so the two cannot disagree). */
+export async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandlers, readOnly: boolean): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://proxyd');
   const route = `${req.method} ${url.pathname}`;
   const param = (name: string) => url.searchParams.get(name) ?? undefined;
@@ -107,6 +110,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, h: ControlHandle
   if (route === 'GET /status') return json(res, 200, h.status());
   if (route === 'GET /stats') return json(res, 200, h.stats());
   if (route === 'GET /connections') return json(res, 200, h.connections());
+  if (route === 'GET /errors') return h.errors ? json(res, 200, h.errors()) : json(res, 404, { error: 'no error report in this daemon' });
   if (route === 'GET /upstreams') return json(res, 200, h.upstreams());
   if (route === 'GET /mirrors') return json(res, 200, h.mirrors());
   if (route === 'GET /ca') {
@@ -168,7 +172,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** the id of a group, from /etc/group; undefined when there is no such group */
-function groupId(name: string): number | undefined {
+export function groupId(name: string): number | undefined {
   try {
     const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
     return line ? Number(line.split(':')[2]) : undefined;

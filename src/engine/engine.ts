@@ -23,6 +23,7 @@ import { relay, type RelayResult } from '../relay/relay.js';
 import type { RouteMatch } from '../router/index.js';
 import type { Session } from '../session.js';
 import type { Figures } from '../stats/figures.js';
+import { RecentErrors } from '../stats/recent-errors.js';
 import type { Stats } from '../stats/stats.js';
 import { handshakeFailure, Interception, type LeafIssuer } from './interception.js';
 import { endpointFor, type EngineState } from './state.js';
@@ -66,6 +67,8 @@ export class Engine {
   /** sessions between routing and their log line: for `proxyctl connections` and draining */
   readonly open = new Map<number, RoutedSession>();
   readonly stats: Stats;
+  /** the last failures, for `proxyctl errors` and the dashboard */
+  readonly recentErrors = new RecentErrors();
   readonly log: Logger;
   /** sessions using each outbound, so a retired one is closed when its last session ends */
   readonly #users = new Map<Outbound, number>();
@@ -409,7 +412,15 @@ export class Engine {
       this.#release(routed);
     }
     const error = result.error;
-    if (error) reportOutOfFiles(this.log, `${session.mode} to ${formatTarget(session.target)}`, error); // said once per 10 s besides the session's line
+    // what carried it: the route, or the group and its member (github-out/overseas)
+    const route = routed?.chain && routed.chain.length > 1 ? routed.chain.join('/') : routed?.match.target;
+    if (error) {
+      reportOutOfFiles(this.log, `${session.mode} to ${formatTarget(session.target)}`, error); // said once per 10 s besides the session's line
+      if (this.stats.enabled) {
+        this.recentErrors.add({ at: Date.now(), id: session.id, class: error.cls, hop: error.hop, route: route ?? '-', rule: routed?.match.rule,
+          target: formatTarget(session.target), client: `${session.client.address}:${session.client.port}`, reason: error.message });
+      }
+    }
     const level = !error || error.cls === 'rejected' ? 'info' : error.cls === 'internal' ? 'error' : 'warn';
     if (!this.log.isLevelEnabled(level)) return;
     this.log[level](
@@ -421,8 +432,7 @@ export class Engine {
         user: session.user,
         target: formatTarget(session.target),
         rule: routed?.match.rule,
-        // what carried it: the route, or the group and its member (github-out/overseas)
-        route: routed?.chain && routed.chain.length > 1 ? routed.chain.join('/') : routed?.match.target,
+        route,
         ms: Math.round(performance.now() - started),
         up: result.up,
         down: result.down,

@@ -14,8 +14,9 @@ import { LISTENER_NAMES, type Config, type ListenerName } from './config/index.j
 import type { Reload } from './control/api.js';
 import { controlPathOf } from './control/paths.js';
 import { controlHandlers } from './control/reports.js';
-import { startControlServer, type ControlServer } from './control/server.js';
+import { startControlServer, type ControlHandlers, type ControlServer } from './control/server.js';
 import { artifactCacheOf } from './daemon/artifact-cache.js';
+import { Dashboard } from './daemon/dashboard.js';
 import { Listeners } from './daemon/listeners.js';
 import { applyConfig, reloadFile, type ReloadParts } from './daemon/reload.js';
 import { Engine } from './engine/engine.js';
@@ -45,6 +46,8 @@ export interface Daemon {
   readonly addresses: Partial<Record<ListenerName, AddressInfo>>;
   /** the control socket's path, when it is on */
   readonly controlPath: string | undefined;
+  /** the dashboard's address (http://127.0.0.1:9090/), when it is on (`ui:`) */
+  readonly uiUrl: string | undefined;
   /**
    * Applies a new config to new connections: rules, outbounds, hosts, limits, credentials, allow
    * list, log level; a listener whose address changed is bound anew (its open connections go on).
@@ -97,15 +100,34 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     await engine.close();
     throw err;
   }
-  daemon = new ProxyDaemon(initial, { engine, deps, listeners, log, warnFileLimit: warn, localCa }, http);
   const controlPath = controlPathOf(initial.control);
+  // the control socket's reports and actions; the dashboard answers with the same ones
+  const reports = controlHandlers({
+    engine,
+    config: () => daemon!.config,
+    startedAt: new Date(),
+    controlPath: controlPath ?? 'off',
+    listeners: () => listeners.report(),
+    reload: (dryRun: boolean) => daemon!.reloadFile({ dryRun }),
+    ca: () => localCa.report(),
+    ui: () => dashboard.url,
+  });
+  const dashboard = new Dashboard({ handlers: reports, stats, configFile: () => daemon!.config.file, log, throttle });
+  daemon = new ProxyDaemon(initial, { engine, deps, listeners, log, warnFileLimit: warn, localCa, dashboard }, http);
   if (controlPath) {
     try {
-      await daemon.openControl(controlPath);
+      await daemon.openControl(controlPath, reports);
     } catch (err) {
       await daemon.stop({ now: true });
       throw new Error(`cannot open the control socket ${controlPath}: ${(err as Error).message}`);
     }
+    dashboard.controlPath = controlPath;
+  }
+  try {
+    await dashboard.start(initial.ui);
+  } catch (err) {
+    await daemon.stop({ now: true });
+    throw err;
   }
   const listening = Object.entries(daemon.addresses).map(([n, a]) => [n, formatTarget({ host: a.address, port: a.port })]);
   log.info({ version: VERSION, pid: process.pid, config: initial.file, rules: initial.rules.length, listeners: Object.fromEntries(listening), control: controlPath ?? 'off' },
@@ -118,7 +140,6 @@ class ProxyDaemon implements Daemon {
   readonly engine: Engine;
   readonly #parts: ReloadParts;
   readonly #http: HttpInbound;
-  readonly #startedAt = new Date();
   #config: Config;
   #controlPath: string | undefined;
   #control: ControlServer | undefined;
@@ -148,17 +169,12 @@ class ProxyDaemon implements Daemon {
     return this.#controlPath;
   }
 
-  async openControl(path: string): Promise<void> {
-    const sources = {
-      engine: this.engine,
-      config: () => this.#config,
-      startedAt: this.#startedAt,
-      controlPath: path,
-      listeners: () => this.#parts.listeners.report(),
-      reload: (dryRun: boolean) => this.reloadFile({ dryRun }),
-      ca: () => this.#parts.localCa.report(),
-    };
-    this.#control = await startControlServer(path, controlHandlers(sources), this.#parts.log);
+  get uiUrl(): string | undefined {
+    return this.#parts.dashboard.url;
+  }
+
+  async openControl(path: string, handlers: ControlHandlers): Promise<void> {
+    this.#control = await startControlServer(path, handlers, this.#parts.log);
     this.#controlPath = path;
   }
 
@@ -192,6 +208,7 @@ class ProxyDaemon implements Daemon {
     const { listeners, log } = this.#parts;
     this.#http.drain();
     listeners.stopAccepting();
+    await this.#parts.dashboard.close(); // its pages say that proxyd is gone
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#config.limits.drainTimeoutMs)));
     await Promise.race([listeners.whenEmpty(), timeout, this.#hurried]);

@@ -49,6 +49,7 @@ export function statusText(s: Status, style: Style): string {
     `config   ${s.configFile} (${s.rules} rules)`,
     `control  ${s.control}`,
     `listen   ${listeners}`,
+    ...(s.ui ? [`ui       ${s.ui} (proxyctl ui opens it)`] : []),
     ...(s.ca ? [caLine(s.ca, style)] : []),
     '',
     figuresTable('ROUTE', s.routes, style),

@@ -9,6 +9,7 @@ import type { Engine } from '../engine/engine.js';
 import { buildState } from '../engine/state.js';
 import type { Logger } from '../log/logger.js';
 import { discardOutbounds, loadOutboundKinds, type OutboundDeps } from '../outbound/index.js';
+import type { Dashboard } from './dashboard.js';
 import type { Listeners, Rebinding } from './listeners.js';
 
 export interface ReloadParts {
@@ -20,6 +21,8 @@ export interface ReloadParts {
   warnFileLimit(config: Config): void;
   /** the CA for intercepted origins, told of each config */
   localCa: LocalCa;
+  /** the dashboard (`ui:`), moved like a listener */
+  dashboard: Dashboard;
 }
 
 /** Puts `next` in force in place of `current` and returns the changes; rejects, having changed nothing, when a step fails. */
@@ -30,14 +33,22 @@ export async function applyConfig(current: Config, next: Config, parts: ReloadPa
   parts.warnFileLimit(next);
   const built = buildState(next, deps, engine.state);
   let rebinding: Rebinding;
+  let dashboard: Rebinding;
   try {
     rebinding = await listeners.rebind(current.listen, next.listen);
+    try {
+      dashboard = await parts.dashboard.rebind(current.ui, next.ui);
+    } catch (err) {
+      rebinding.undo();
+      throw err;
+    }
   } catch (err) {
     discardOutbounds(built.state.outbounds, engine.state.outbounds, log);
     throw err;
   }
   engine.swap(built.state, built.retired);
   rebinding.commit();
+  dashboard.commit();
   await parts.localCa.apply(next);
   log.level = next.log.level;
   log.info({ file: next.file, rules: next.rules.length, changes }, changes.length ? `config reloaded: ${changes.length} change(s)` : 'config reloaded: nothing changed');

@@ -87,6 +87,15 @@ export class WindowedHistogram {
     h.record(us);
   }
 
+  /** the last 5 minutes minute by minute, oldest first: each minute's start (ms since the epoch) and its samples */
+  minutes(now = Date.now()): Array<{ start: number; histogram: Histogram }> {
+    const minute = Math.floor(now / MINUTE);
+    return this.#minutes
+      .map((histogram, slot) => ({ start: this.#minuteOf[slot]! * MINUTE, histogram }))
+      .filter((m) => minute - m.start / MINUTE < WINDOW_MINUTES)
+      .sort((a, b) => a.start - b.start);
+  }
+
   /** the samples of the last 5 minutes, merged */
   recent(now = Date.now()): Histogram {
     const minute = Math.floor(now / MINUTE);

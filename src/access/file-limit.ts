@@ -10,7 +10,9 @@ import { FileBudget } from './connection-count.js';
 const RESERVED_FILES = 64;
 /** connections each control socket (control.sock, the system service's status.sock) holds at most */
 export const CONTROL_SOCKET_CONNECTIONS = 32;
-const CONTROL_FILES = 2 * CONTROL_SOCKET_CONNECTIONS;
+/** connections the dashboard (ui:) holds at most: a browser opens up to 6 per host, each open page streams on one */
+export const UI_CONNECTIONS = 16;
+const CONTROL_FILES = 2 * CONTROL_SOCKET_CONNECTIONS + UI_CONNECTIONS;
 
 /** The soft limit on open files of this process (Linux: /proc/self/limits), or undefined where unknown. */
 export function openFileLimit(): number | undefined {

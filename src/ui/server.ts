@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { UI_CONNECTIONS } from '../access/file-limit.js';
 import { formatTarget, type Target } from '../address/index.js';
 import { boundedServer } from '../control/bounds.js';
 import { serve as answerControl, type ControlHandlers } from '../control/server.js';
@@ -27,8 +28,6 @@ import type { UiSessions } from './sessions.js';
 import { dashboardPage, signInPage } from './view/page.js';
 import { renderSections, type ConnectionView } from './view/sections.js';
 
-/** connections the dashboard holds at once (a browser opens up to 6 per host; each open page streams on one) */
-export const UI_CONNECTIONS = 16;
 const BOUNDS = { maxConnections: UI_CONNECTIONS, requestTimeoutMs: 5_000, idleTimeoutMs: 30_000 };
 /** a sign-in request's body */
 const MAX_BODY = 1024;

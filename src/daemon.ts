@@ -29,7 +29,7 @@ import { loadOutboundKinds, type OutboundDeps } from './outbound/index.js';
 import { Stats } from './stats/stats.js';
 import { VERSION } from './version.js';
 
-export interface DaemonOptions {
+interface DaemonOptions {
   /** a logger to use instead of one made from config.log (tests pass a silent or capturing one) */
   log?: Logger;
   /** the open-file limit that bounds all connections together (default: this process's own) */

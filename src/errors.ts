@@ -22,7 +22,7 @@ export const ERROR_CLASSES: readonly ErrorClass[] = [
  * Which hop of `client → proxyd → upstream proxy → origin` failed: the client (it left, went
  * quiet, sent garbage), proxyd itself (a rule, a limit, a bug), an upstream proxy, or the origin.
  */
-export type Hop = 'client' | 'proxyd' | 'upstream' | 'origin';
+type Hop = 'client' | 'proxyd' | 'upstream' | 'origin';
 
 /** `code` of a refused loop: HTTP answers it 508, SOCKS5 0x02. */
 export const LOOP = 'ELOOP';

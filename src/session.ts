@@ -3,10 +3,10 @@ import type { Socket } from 'node:net';
 import { reachedAddress, type Target } from './address/index.js';
 
 /** the protocol the client spoke (either listener accepts both) */
-export type InboundKind = 'socks5' | 'http';
+type InboundKind = 'socks5' | 'http';
 
 /** 'tunnel' for SOCKS5 CONNECT and HTTP CONNECT, 'forward' for one absolute-URI request, 'respond' for one origin-form request */
-export type SessionMode = 'tunnel' | 'forward' | 'respond';
+type SessionMode = 'tunnel' | 'forward' | 'respond';
 
 export interface Session {
   id: number;

@@ -12,7 +12,7 @@ export interface GitValue {
   origin: string;
 }
 
-export interface SshView {
+interface SshView {
   proxyCommand?: string;
   proxyJump?: string;
   hostname: string;

@@ -31,7 +31,7 @@ export async function auditSettings(client: ControlClient, place: Place = { env:
 }
 
 /** The findings for settings already gathered (tests hand in their own context). */
-export async function judgeSettings(ctx: AuditContext, s: UserSettings, user: string): Promise<SettingsAudit> {
+async function judgeSettings(ctx: AuditContext, s: UserSettings, user: string): Promise<SettingsAudit> {
   const findings = [
     ...(await envFindings(ctx, s)),
     ...(s.git ? await gitFindings(ctx, s, s.git) : []),

@@ -7,7 +7,7 @@ import { isProxyd, judgeProxyUrl, noProxyMatch, parseProxyUrl, splitList, type A
 import type { AuditFinding } from './report.js';
 
 /** hosts whose route matters to every developer here; NO_PROXY must not hide them from the rules */
-export const WELL_KNOWN_HOSTS = ['github.com', 'proxy.golang.org', 'sum.golang.org', 'registry.npmjs.org', 'pypi.org', 'files.pythonhosted.org'];
+const WELL_KNOWN_HOSTS = ['github.com', 'proxy.golang.org', 'sum.golang.org', 'registry.npmjs.org', 'pypi.org', 'files.pythonhosted.org'];
 /** NO_PROXY entries asked about, at most */
 const NO_PROXY_CHECKED = 32;
 

@@ -19,7 +19,7 @@ export interface AuditContext {
 
 export type Judged = Pick<AuditFinding, 'status' | 'why' | 'fix'>;
 
-export interface ProxyUrl extends Endpoint {
+interface ProxyUrl extends Endpoint {
   scheme: string;
   hasCredentials: boolean;
 }
@@ -47,7 +47,7 @@ export function isProxyd(view: DaemonView, at: Endpoint): boolean {
   return same(view.http) || same(view.socks);
 }
 
-export function listenersText(view: DaemonView): string {
+function listenersText(view: DaemonView): string {
   return [view.http && `http://${hostPort(view.http)}`, view.socks && `socks5h://${hostPort(view.socks)}`].filter(Boolean).join(' and ');
 }
 

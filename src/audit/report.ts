@@ -3,11 +3,11 @@
 // and its --json carries it as its own section (checked against this schema like the others).
 import { z } from 'zod';
 
-export const AUDIT_AREAS = ['env', 'git', 'ssh', 'go', 'npm', 'pip'] as const;
+const AUDIT_AREAS = ['env', 'git', 'ssh', 'go', 'npm', 'pip'] as const;
 export type AuditArea = (typeof AUDIT_AREAS)[number];
 
 /** ok: it sends the tool through proxyd as the rules want; missing: not set, so the tool goes around proxyd; conflicting: set, but wrong */
-export const AUDIT_STATUSES = ['ok', 'missing', 'conflicting'] as const;
+const AUDIT_STATUSES = ['ok', 'missing', 'conflicting'] as const;
 export type AuditStatus = (typeof AUDIT_STATUSES)[number];
 
 export const AuditFinding = z.object({

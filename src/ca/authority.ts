@@ -9,7 +9,7 @@ import { caCertificate, constraintsOf, leafCertificate, parseCertificate, type I
 import { constraintsFor, hostName, permits, type Constraints } from './names.js';
 import { bundlePath, certsDir, loadCas, prepareDir, removeCa, saveCa, writeBundle, type StoredCa } from './store.js';
 
-export interface CaOptions {
+interface CaOptions {
   dir: string;
   names: readonly string[];
   log: Logger;

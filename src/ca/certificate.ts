@@ -10,7 +10,7 @@ const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const COMMON_NAME = '2.5.4.3';
 const ORGANIZATION = '2.5.4.10';
 
-export interface Validity {
+interface Validity {
   notBefore: Date;
   notAfter: Date;
 }

@@ -7,7 +7,7 @@ import type { Authority } from './authority.js';
 import { autoCaDir } from './dir.js';
 
 /** the host names of the origins of mirrors with `intercept: true` */
-export function interceptedNames(config: Config): string[] {
+function interceptedNames(config: Config): string[] {
   const names = config.outbounds.flatMap((d) => {
     const mirror = d as { intercept?: boolean; origins?: string[] };
     return mirror.intercept === true && mirror.origins ? mirror.origins.map((o) => new URL(o).hostname) : [];

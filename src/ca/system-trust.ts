@@ -38,7 +38,7 @@ type Manifest = z.infer<typeof Manifest>;
 
 const KEYCHAIN = '/Library/Keychains/System.keychain';
 
-export function storeFor(platform: Platform, distro: Distro | undefined, home: string): Store {
+function storeFor(platform: Platform, distro: Distro | undefined, home: string): Store {
   if (platform === 'windows') {
     const dir = `${home}\\ca-trust`;
     return { dir, file: (fp) => `${dir}\\${fileName(fp, 'crt')}`, add: (f) => [['certutil', '-addstore', 'Root', f]], remove: (_f, sha1) => [['certutil', '-delstore', 'Root', sha1]] };

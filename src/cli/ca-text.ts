@@ -19,7 +19,7 @@ export function caShowText(r: CaReport, style: Style): string {
   return lines.join('\n');
 }
 
-export interface TrustPlace {
+interface TrustPlace {
   platform: Platform;
   env: NodeJS.ProcessEnv;
   home: string;
@@ -76,7 +76,7 @@ export function trustInfoText(r: CaReport, p: TrustPlace, style: Style): string 
 }
 
 /** where proxyctl writes the user's copies: Linux $XDG_DATA_HOME/proxyd, macOS ~/Library/Application Support/proxyd, Windows %LOCALAPPDATA%\proxyd */
-export function userDataDir(p: { platform: Platform; env: NodeJS.ProcessEnv; home: string }): string {
+function userDataDir(p: { platform: Platform; env: NodeJS.ProcessEnv; home: string }): string {
   if (p.platform === 'windows') return win32.join(p.env.LOCALAPPDATA ?? win32.join(p.home, 'AppData', 'Local'), 'proxyd');
   if (p.platform === 'darwin') return posix.join(p.home, 'Library', 'Application Support', 'proxyd');
   return posix.join(p.env.XDG_DATA_HOME || posix.join(p.home, '.local', 'share'), 'proxyd');

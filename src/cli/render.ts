@@ -7,7 +7,7 @@ import { bytes, errorCounts, ms, table, type Style } from './format.js';
 const NUMBERS = new Set([1, 2, 4, 5, 6, 7, 8, 9, 10, 11]);
 
 /** one row per route or upstream: counts, errors, connect and time-to-first-byte percentiles, bytes */
-export function figuresTable(title: string, list: Figures[], style: Style, window: 'lifetime' | 'recent' = 'lifetime'): string {
+function figuresTable(title: string, list: Figures[], style: Style, window: 'lifetime' | 'recent' = 'lifetime'): string {
   if (!list.length) return `${style.bold(title)}  ${style.dim('(no connections yet)')}`;
   const header = [title, 'CONN', 'ACTIVE', 'ERRORS', 'CONNECT p50', 'p90', 'p99', 'TTFB p50', 'p90', 'p99', 'UP', 'DOWN'];
   const rows = list.map((f) => {

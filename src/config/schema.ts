@@ -52,7 +52,7 @@ export interface CacheSettings {
 export const DEFAULT_CACHE: CacheSettings = { dir: 'auto', maxBytes: 10 * 1024 ** 3 };
 
 /** the local CA for intercepted mirror origins */
-export interface CaSettings {
+interface CaSettings {
   /** `auto` (the state directory, see ca/dir.ts) or an absolute path */
   dir: string;
 }

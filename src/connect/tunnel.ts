@@ -38,7 +38,7 @@ export class TunnelFailure extends Error {
   }
 }
 
-export interface TunnelOptions {
+interface TunnelOptions {
   /** the listener */
   via: { host: string; port: number };
   credentials?: { user: string; password: string };

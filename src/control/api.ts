@@ -34,7 +34,7 @@ export const Buckets = z.array(z.tuple([z.number().positive(), z.number().int().
 
 export const RouteFigures = Figures.extend({ connectBuckets: Buckets, ttfbBuckets: Buckets }) satisfies z.ZodType<RouteFiguresReport>;
 
-export const HealthMember = z.object({
+const HealthMember = z.object({
   name: z.string(),
   status: z.enum(['unknown', 'up', 'down']),
   slow: z.boolean(),
@@ -58,7 +58,7 @@ export type HealthGroup = z.infer<typeof HealthGroup>;
 export const Listener = z.object({ name: z.string(), address: z.string(), connections: z.number().int().nonnegative() });
 
 /** one CA of proxyd's local authority (proxyctl ca show) */
-export const CaCertificate = z.object({
+const CaCertificate = z.object({
   subject: z.string(),
   /** the host names it may sign: its permitted dNSName subtrees (their subdomains excluded) */
   names: z.array(z.string()),
@@ -132,7 +132,7 @@ export const RouteExplanation = z.object({
 });
 export type RouteExplanation = z.infer<typeof RouteExplanation>;
 
-export const Connection = z.object({
+const Connection = z.object({
   id: z.number().int().positive(),
   inbound: z.enum(['socks5', 'http']),
   mode: z.enum(['tunnel', 'forward', 'respond']),
@@ -150,7 +150,7 @@ export type Connections = z.infer<typeof Connections>;
 
 export const Closed = z.object({ closed: z.number().int().positive() });
 
-export const ConfigProblem = z.object({ file: z.string(), line: z.number().int(), col: z.number().int(), message: z.string(), text: z.string() });
+const ConfigProblem = z.object({ file: z.string(), line: z.number().int(), col: z.number().int(), message: z.string(), text: z.string() });
 
 export const Reload = z.object({
   ok: z.boolean(),
@@ -182,7 +182,7 @@ export const RecentErrors = z.object({
 export type RecentErrors = z.infer<typeof RecentErrors>;
 
 /** How one route's connection to a target went (proxyctl doctor). */
-export const PROBE_STATES = ['open', 'refused', 'filtered', 'unreachable', 'reset', 'blocked', 'dns', 'rejected', 'failed', 'skipped'] as const;
+const PROBE_STATES = ['open', 'refused', 'filtered', 'unreachable', 'reset', 'blocked', 'dns', 'rejected', 'failed', 'skipped'] as const;
 export type ProbeState = (typeof PROBE_STATES)[number];
 
 const LookupFailureReport = z.object({ outcome: z.enum(LOOKUP_OUTCOMES as [LookupOutcome, ...LookupOutcome[]]), reason: z.string() });

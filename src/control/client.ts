@@ -16,7 +16,7 @@ export class Failed extends UserError {
   }
 }
 
-export interface Answer {
+interface Answer {
   status: number;
   body: string;
   /** the socket that answered */

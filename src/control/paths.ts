@@ -9,7 +9,7 @@ export const SYSTEM_CONTROL_PATH = '/run/proxyd/control.sock';
 export const DARWIN_SYSTEM_CONTROL_PATH = '/var/run/proxyd/control.sock';
 
 /** the system service's socket on this platform (none on Windows: the service's pipe is named there) */
-export function systemControlPath(platform: NodeJS.Platform = process.platform): string | undefined {
+function systemControlPath(platform: NodeJS.Platform = process.platform): string | undefined {
   return platform === 'win32' ? undefined : platform === 'darwin' ? DARWIN_SYSTEM_CONTROL_PATH : SYSTEM_CONTROL_PATH;
 }
 /** the group whose members may use the system service's socket */

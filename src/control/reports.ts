@@ -10,7 +10,7 @@ import type { CaReport, Connections, Health, HealthGroup, RecentErrors, Reload, 
 import { clientSettings } from './client-settings.js';
 import type { ControlHandlers } from './server.js';
 
-export interface ReportSources {
+interface ReportSources {
   engine: Engine;
   config(): Config;
   startedAt: Date;

@@ -9,7 +9,7 @@ import { Listener, type ListenerSettings, type ProtocolHandlers } from '../inbou
 import type { Logger } from '../log/logger.js';
 import type { LoopGuard } from '../loop-guard.js';
 
-export interface ListenersOptions {
+interface ListenersOptions {
   handlers: ProtocolHandlers;
   settings: () => ListenerSettings;
   log: Logger;

@@ -11,7 +11,7 @@ import { bogonRange } from './bogons.js';
 import type { ProbeSlots } from './slots.js';
 import { seconds } from './words.js';
 
-export interface DnsQuestion {
+interface DnsQuestion {
   host: string;
   /** the `hosts:` override of the name */
   override: string | undefined;

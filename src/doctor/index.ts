@@ -17,14 +17,14 @@ import { ProbeSlots } from './slots.js';
 import { defaultTargets, givenTargets, type PlannedTarget } from './targets.js';
 import { betterRoute, fixesFor, verdictLine } from './verdict.js';
 
-export interface DoctorSources {
+interface DoctorSources {
   /** the engine's state now: router, outbounds, resolver, interception */
   state: EngineState;
   /** the config's proxies, groups and mirrors (their servers, members, upstreams and routes) */
   definitions: readonly OutboundDef[];
 }
 
-export interface DoctorRequest {
+interface DoctorRequest {
   /** HOST[:PORT] or http(s) URLs; none: the default targets */
   targets: readonly string[];
   /** each step's limit: a lookup, a connect, a TLS handshake, an HTTP answer */

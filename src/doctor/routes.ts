@@ -27,7 +27,7 @@ export interface Outcome {
   upstream?: string;
 }
 
-export type Today = Omit<DoctorToday, 'works' | 'note' | 'carrier'>;
+type Today = Omit<DoctorToday, 'works' | 'note' | 'carrier'>;
 
 export class Routes {
   readonly #state: EngineState;

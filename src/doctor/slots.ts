@@ -4,7 +4,7 @@
 import { Deadline, type Cancel } from '../deadline.js';
 
 /** At most this many probes (a lookup, a route's connect + TLS + HTTP) at once. */
-export const MAX_PARALLEL_PROBES = 16;
+const MAX_PARALLEL_PROBES = 16;
 
 export class ProbeSlots {
   readonly #max: number;

@@ -9,7 +9,7 @@ import type { DoctorTls } from '../control/api.js';
 import type { Deadline } from '../deadline.js';
 import { seconds } from './words.js';
 
-export type TlsOutcome =
+type TlsOutcome =
   | { tls: DoctorTls; socket: TLSSocket }
   /** no certificate to describe: the handshake was reset, timed out, or failed */
   | { broken: 'reset' | 'timeout' | 'failed'; reason: string };

@@ -45,7 +45,7 @@ export function ruleShown(rule: string): string {
   return fields.slice(0, -1).join(',') || fields[0]!;
 }
 
-export interface FixInput {
+interface FixInput {
   t: PlannedTarget;
   today: DoctorToday;
   routes: DoctorRoute[];

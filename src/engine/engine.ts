@@ -40,7 +40,7 @@ export interface TunnelAnswer {
  * Serves HTTP requests read from a client stream with a responder (set by the daemon: the HTTP
  * inbound's parser); `https` when the stream is TLS proxyd terminated (the requests are for https://).
  */
-export type ServeHttp = (client: Socket, session: Session, responder: Responder, https: boolean) => Promise<void>;
+type ServeHttp = (client: Socket, session: Session, responder: Responder, https: boolean) => Promise<void>;
 
 interface Routed {
   match: RouteMatch;
@@ -55,7 +55,7 @@ interface Routed {
 }
 
 /** A session between routing and its log line: what `proxyctl connections` lists. */
-export interface RoutedSession {
+interface RoutedSession {
   session: Session;
   route: string;
   rule: string;

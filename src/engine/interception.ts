@@ -19,7 +19,7 @@ export interface LeafIssuer {
   contextFor(name: string): Promise<SecureContext | undefined>;
 }
 
-export type Terminated =
+type Terminated =
   /** the client's TLS, terminated with our leaf: its requests are for the mirror */
   | { tls: TLSSocket }
   /** not for us: tunnel the client (its ClientHello put back) to the origin */

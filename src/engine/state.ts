@@ -27,7 +27,7 @@ export interface EngineState {
   readonly intercept: ReadonlyMap<string, Responder>;
 }
 
-export interface BuiltState {
+interface BuiltState {
   state: EngineState;
   /** outbounds of the previous state that this one does not keep */
   retired: Outbound[];

@@ -22,7 +22,7 @@ export interface ListenerSettings {
   readonly limits: Limits;
 }
 
-export interface ListenerOptions {
+interface ListenerOptions {
   name: ListenerName;
   address: Target;
   settings: () => ListenerSettings;

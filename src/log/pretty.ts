@@ -113,7 +113,7 @@ const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' 
  * Control characters (C0, DEL, C1), line and paragraph separators and bidi overrides as escapes:
  * nothing a client sent can break a line or drive the terminal.
  */
-export function escape(s: string): string {
+function escape(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
     if (ESCAPES[c]) return ESCAPES[c]!;
     const code = c.charCodeAt(0);
@@ -122,7 +122,7 @@ export function escape(s: string): string {
 }
 
 /** local time HH:MM:SS.mmm */
-export function formatTime(time: unknown): string {
+function formatTime(time: unknown): string {
   if (typeof time !== 'number') return '--:--:--.---';
   const d = new Date(time);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');

@@ -16,7 +16,7 @@ const MAX_HEAD = 16 * 1024;
 /** how every answer to CONNECT begins */
 const HTTP_VERSION = Buffer.from('HTTP/1.');
 
-export class HttpProxy extends UpstreamProxy {
+class HttpProxy extends UpstreamProxy {
   readonly #authorization: string | undefined;
 
   constructor(def: UpstreamDef, ctx: BuildContext) {

@@ -22,13 +22,13 @@ export async function loadOutboundKinds(defs: readonly OutboundDef[]): Promise<v
 }
 
 /** The outbounds of one config by name, and the definition each was built from (to tell on reload whether it changed). */
-export interface OutboundSet {
+interface OutboundSet {
   outbounds: ReadonlyMap<string, Outbound>;
   /** each outbound's definition with those of the outbounds it uses, as canonical text */
   definitions: ReadonlyMap<string, string>;
 }
 
-export interface BuiltOutbounds extends OutboundSet {
+interface BuiltOutbounds extends OutboundSet {
   /** outbounds of `previous` that the new set does not keep: close them once no session uses them */
   retired: Outbound[];
 }

@@ -23,7 +23,7 @@ const TARGET_REPLIES: Record<number, [ErrorClass, string, string]> = {
   [REPLY.ttlExpired]: ['timeout', 'TTL expired', 'ETIMEDOUT'],
 };
 
-export class Socks5Proxy extends UpstreamProxy {
+class Socks5Proxy extends UpstreamProxy {
   readonly #def: UpstreamDef;
 
   constructor(def: UpstreamDef, ctx: BuildContext) {

@@ -16,7 +16,7 @@ import type { Socket, OnReadOpts } from 'node:net';
 
 const SHARED_BYTES = 16 * 1024;
 const shared = Buffer.allocUnsafeSlow(SHARED_BYTES);
-export const LARGE_BYTES = 128 * 1024;
+const LARGE_BYTES = 128 * 1024;
 /** large buffers kept for reuse: enough for the streams of a busy machine, 2 MiB at most */
 const FREE_LIST_MAX = 16;
 const freeList: Buffer[] = [];
@@ -24,7 +24,7 @@ const freeList: Buffer[] = [];
 const slots = new WeakMap<Socket, ReadSlot>();
 
 /** The relay's side of a claimed socket. */
-export interface ReadSink {
+interface ReadSink {
   /** where the bytes go */
   to: Socket;
   /** called once, at the first byte after the claim (time to first byte) */

@@ -16,7 +16,7 @@ export interface DirectHost {
 }
 
 /** rule lines in order, a RULE-SET's entries as written (Router.rules()) */
-export type RuleLines = ReadonlyArray<{ text: string; target: string; entries?: readonly string[] }>;
+type RuleLines = ReadonlyArray<{ text: string; target: string; entries?: readonly string[] }>;
 
 /** The DIRECT names and networks, in rule order, at most `limit` of them; `omitted` counts the rest. */
 export function directHosts(rules: RuleLines, limit: number): { hosts: DirectHost[]; omitted: number } {

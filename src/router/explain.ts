@@ -11,7 +11,7 @@ import type { Facts } from './rule-kind.js';
 import type { RuleSet } from './rule-set.js';
 import { Tables } from './tables.js';
 
-export interface RuleTrial {
+interface RuleTrial {
   /** 0-based rule index */
   index: number;
   /** the rule line as written */

@@ -17,7 +17,7 @@ import type { RuleSet } from './rule-set.js';
 import { Tables } from './tables.js';
 
 export { loadRuleSet, type RuleSet, type SourceError } from './rule-set.js';
-export type { RouteExplanation, RuleTrial } from './explain.js';
+export type { RouteExplanation } from './explain.js';
 
 export interface RouteMatch {
   /** route name: DIRECT, REJECT, or a proxy, group or mirror name */
@@ -35,7 +35,7 @@ export interface RouteMatch {
 }
 
 /** A problem with one rule line; `column` is a 0-based character offset into the line. */
-export interface RuleError {
+interface RuleError {
   rule: number;
   column: number;
   message: string;
@@ -47,7 +47,7 @@ export class RuleCompileError extends Error {
   }
 }
 
-export interface CompileOptions {
+interface CompileOptions {
   ruleSets?: Map<string, RuleSet>;
   /** route names a rule may send to; when given, any other target is an error */
   targets?: Set<string>;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { isError, parseSetEntry, type Insert } from './kinds.js';
 
-export interface SetEntry {
+interface SetEntry {
   insert: Insert;
   /** the entry as written */
   text: string;

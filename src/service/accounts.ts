@@ -6,7 +6,7 @@ import { SERVICE_ACCOUNT } from './layout.js';
 import type { Manifest } from './manifest.js';
 import type { Run } from './run.js';
 
-export function needsAccount(run: Run): boolean {
+function needsAccount(run: Run): boolean {
   return run.layout.platform === 'linux' && run.layout.scope === 'system';
 }
 

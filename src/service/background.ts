@@ -9,7 +9,7 @@ import { SERVICE_ACCOUNT } from './layout.js';
 import type { Run } from './run.js';
 
 /** how long the daemon has to answer on its control socket after it was started */
-export const START_TIMEOUT_MS = 15_000;
+const START_TIMEOUT_MS = 15_000;
 
 /** the system daemon runs as the proxyd account, like the unit's User= and Group= */
 function serviceIds(run: Run): { uid: number; gid: number } | undefined {

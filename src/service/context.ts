@@ -18,7 +18,7 @@ export interface ServiceOptions {
 }
 
 /** the time a manager gives the daemon to stop: its drain-timeout and 10 s more */
-export function stopTimeoutS(config: Config): number {
+function stopTimeoutS(config: Config): number {
   return Math.ceil(config.limits.drainTimeoutMs / 1000) + 10;
 }
 

@@ -20,7 +20,7 @@ export const SERVICE_ACCOUNT = 'proxyd';
 /** WinSW, the wrapper that runs node as a Windows service; install.ps1 fetches this version */
 export const WINSW_VERSION = '2.12.0';
 /** the macOS LaunchDaemon's control socket (root only: /run/proxyd does not exist on macOS) */
-export const WINDOWS_CONTROL_PIPE = '\\\\.\\pipe\\proxyd';
+const WINDOWS_CONTROL_PIPE = '\\\\.\\pipe\\proxyd';
 
 /** The machine the service is for: this one, or the usual values of another OS (--platform). */
 export interface Host {

@@ -5,7 +5,7 @@ import { startBackground, runningPid, stopBackground } from './background.js';
 import { LAUNCHD_LABEL, SERVICE_NAME, systemdRunning } from './layout.js';
 import type { Run } from './run.js';
 
-export interface Manager {
+interface Manager {
   /** for messages: "systemd (system)", "launchd LaunchAgent", … */
   name: string;
   /** after the files are written: enable for boot or login, and (re)start */

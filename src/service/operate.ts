@@ -33,7 +33,7 @@ export async function stop(run: Run): Promise<void> {
   await managerFor(run, m.background).stop(installedFacts(run, m.config));
 }
 
-export interface ServiceStatus {
+interface ServiceStatus {
   platform: string;
   scope: string;
   installed: boolean;

@@ -7,14 +7,14 @@ import { UserError } from '../user-error.js';
 import { makeDirs, onDisk, writeAtomic, type Owner } from './files.js';
 import type { Host, Layout } from './layout.js';
 
-export interface RunOptions {
+interface RunOptions {
   dryRun: boolean;
   /** write every file under this directory instead of / (like DESTDIR); nothing is started */
   root?: string;
   out: (text: string) => void;
 }
 
-export interface CommandResult {
+interface CommandResult {
   ok: boolean;
   output: string;
 }
@@ -122,7 +122,7 @@ export class Run {
 }
 
 /** a command line as one would type it: words with spaces or quotes quoted */
-export function shown(argv: string[], platform: Host['platform']): string {
+function shown(argv: string[], platform: Host['platform']): string {
   const safe = platform === 'windows' ? /^[\w@%+=:,./\\-]+$/ : /^[\w@%+=:,./-]+$/;
   return argv.map((a) => (safe.test(a) ? a : platform === 'windows' ? `"${a}"` : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }

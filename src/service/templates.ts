@@ -8,7 +8,7 @@ import { UserError } from '../user-error.js';
 import { PACKAGE_DIR, type Host, type Layout, type Platform } from './layout.js';
 
 /** what the service runs and how long it may take to stop */
-export interface Filling {
+interface Filling {
   host: Host;
   layout: Layout;
   /** the config file the service runs with */

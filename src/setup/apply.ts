@@ -65,7 +65,7 @@ export function undoAll(ctx: SetupContext, targets: readonly SetupTarget[]): voi
 }
 
 /** Restores what setup changed for one target, byte for byte when the file has not changed since. */
-export function undo(ctx: SetupContext, target: SetupTarget): void {
+function undo(ctx: SetupContext, target: SetupTarget): void {
   const record = ctx.records.read(target);
   if (!record) return void ctx.say(`${target}: nothing to undo`);
   const before = record.before === null ? null : Buffer.from(record.before, 'base64').toString('utf8');

@@ -7,7 +7,7 @@ export const SHELLS = ['sh', 'fish', 'powershell', 'cmd'] as const;
 export type Shell = (typeof SHELLS)[number];
 
 /** every name that tools read, upper and lower case (curl reads only http_proxy in lower case) */
-export const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY'] as const;
+const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY'] as const;
 
 /** The variables and their values, upper case first. */
 export function proxyEnv(view: DaemonView): Array<[string, string]> {

@@ -14,7 +14,7 @@ export interface SshPlan {
   via443: boolean;
 }
 
-export function sshBlock(plan: SshPlan): string {
+function sshBlock(plan: SshPlan): string {
   return [
     BLOCK_START,
     'Host github.com',

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-export const TOOL_NAMES = ['git', 'go', 'npm', 'pip'] as const;
+const TOOL_NAMES = ['git', 'go', 'npm', 'pip'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** the user whose settings these are: their environment and home */

@@ -76,7 +76,7 @@ function latency(h: WindowedHistogram, now: number): Latency {
 
 const toMs = (us: number | undefined) => (us === undefined ? null : Math.round(us) / 1000);
 
-export function percentiles(h: Histogram): Percentiles {
+function percentiles(h: Histogram): Percentiles {
   return { count: h.count, p50: toMs(h.percentile(50)), p90: toMs(h.percentile(90)), p99: toMs(h.percentile(99)), max: toMs(h.count ? h.maxUs : undefined) };
 }
 

@@ -7,7 +7,7 @@ const PER_DOUBLING = 16;
 const BUCKETS = 32 * PER_DOUBLING + 1;
 
 /** bucket i holds samples in (2^((i-1)/16), 2^(i/16)] µs; bucket 0 holds everything up to 1 µs */
-export function bucketOf(us: number): number {
+function bucketOf(us: number): number {
   return us <= 1 ? 0 : Math.min(BUCKETS - 1, Math.ceil(Math.log2(us) * PER_DOUBLING));
 }
 
@@ -68,7 +68,7 @@ export class Histogram {
 
 const MINUTE = 60_000;
 /** the recent window: this minute and the 4 before it */
-export const WINDOW_MINUTES = 5;
+const WINDOW_MINUTES = 5;
 
 /** A latency over the daemon's lifetime and over the last 5 minutes (a ring of per-minute histograms). */
 export class WindowedHistogram {

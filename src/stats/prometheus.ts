@@ -6,7 +6,7 @@ import type { RuleHits } from './stats.js';
 /** `le` bounds of the latency histograms: powers of two from 128 µs to about 2 minutes, in µs */
 const BOUNDS_US = Array.from({ length: 21 }, (_, i) => 2 ** (i + 7));
 
-export interface MetricsInput {
+interface MetricsInput {
   version: string;
   uptimeS: number;
   listeners: Array<{ name: string; connections: number }>;

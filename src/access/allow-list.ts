@@ -1,6 +1,6 @@
 // The client allow list (`allow:` CIDRs), checked on every accepted connection.
 import { BlockList, isIP } from 'node:net';
-import { unmapIPv4, type Cidr } from '../address/index.js';
+import { formatIPv6, unmapIPv4, type Cidr } from '../address/index.js';
 
 export class AllowList {
   readonly #list = new BlockList();
@@ -8,7 +8,7 @@ export class AllowList {
 
   constructor(cidrs: readonly Cidr[]) {
     for (const c of cidrs) {
-      const text = c.family === 4 ? Array.from(c.bytes).join('.') : formatV6(c.bytes);
+      const text = c.family === 4 ? Array.from(c.bytes).join('.') : formatIPv6(c.bytes);
       this.#list.addSubnet(text, c.prefix, c.family === 4 ? 'ipv4' : 'ipv6');
     }
     this.size = cidrs.length;
@@ -21,10 +21,4 @@ export class AllowList {
     const family = isIP(a);
     return family !== 0 && this.#list.check(a, family === 4 ? 'ipv4' : 'ipv6');
   }
-}
-
-function formatV6(bytes: Uint8Array): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  return groups.join(':');
 }

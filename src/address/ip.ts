@@ -30,12 +30,6 @@ export function ipv6Bytes(text: string): Uint8Array {
   return out;
 }
 
-/** Valid IPv4 text → unsigned 32-bit number. */
-export function ipv4Number(text: string): number {
-  const p = text.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
-}
-
 /** An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, `::ffff:102:304`) → `1.2.3.4`; anything else unchanged. */
 export function unmapIPv4(address: string): string {
   if (isIP(address) !== 6 || !/ffff/i.test(address)) return address;
@@ -116,7 +110,7 @@ export function isHostLocal(address: string): boolean {
   return bytes.every((b) => b === 0) || (bytes[0] === 0xfe && (bytes[1]! & 0xc0) === 0x80);
 }
 
-/** A small list of CIDRs, for the client allow list (a handful of entries, checked per connection). */
+/** The address is inside the CIDR (an IPv4-mapped one as IPv4): one CIDR at a time, for short lists (the doctor's bogons, NO_PROXY); the router has its CIDR table. */
 export function cidrContains(c: Cidr, address: string): boolean {
   const a = unmapIPv4(address);
   const family = isIP(a);

@@ -45,7 +45,7 @@ const HealthMember = z.object({
   counters: z.record(z.string(), z.number().nonnegative()).optional(),
 });
 
-/** a health-checked choice: a proxy group now, mirrors later (the same shape) */
+/** a health-checked choice: a proxy group and its members, or a mirror and its upstreams (the same shape) */
 export const HealthGroup = z.object({
   name: z.string(),
   type: z.string(),

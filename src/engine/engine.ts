@@ -64,7 +64,7 @@ interface RoutedSession {
 
 export class Engine {
   #state: EngineState;
-  /** sessions between routing and their log line: for `proxyctl connections` and draining */
+  /** sessions between routing and their log line, by id: `proxyctl connections` lists them */
   readonly open = new Map<number, RoutedSession>();
   readonly stats: Stats;
   /** the last failures, for `proxyctl errors` and the dashboard */
@@ -401,8 +401,7 @@ export class Engine {
     if (this.#retired.delete(outbound)) void this.#closeOutbound(outbound);
   }
 
-  /** Stats and the one log line of a finished tunnel or request. */
-  /** `headAt`: when an HTTP answer's head went out (its time to first byte) */
+  /** Stats and the one log line of a finished tunnel or request; `headAt`: when an HTTP answer's head went out (its time to first byte). */
   #finish(session: Session, routed: Routed | undefined, started: number, result: RelayResult & { headAt?: number | undefined }): void {
     this.open.delete(session.id);
     if (routed) {

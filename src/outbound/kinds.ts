@@ -1,6 +1,7 @@
-// The outbound kinds. Each kind is one file in this folder (one folder for groups) that reads its
-// own options from the config, names the outbounds it uses, and builds itself; this registry is
-// the only list of them, so buildOutbounds and the config never switch over kinds.
+// The outbound kinds. Each kind reads its own options from the config, names the outbounds it
+// uses, and builds itself (one file each in this folder, the groups' in group/, the mirrors' in
+// mirror/); this registry is the only list of them, so buildOutbounds and the config never switch
+// over kinds.
 import { DirectDialer } from './direct.js';
 import { MIRROR_KINDS } from '../mirror/index.js';
 import { GROUP_KINDS } from './group/index.js';
@@ -46,7 +47,7 @@ export function typesOf(section: 'proxies' | 'groups' | 'mirrors'): string[] {
   return [...KINDS].filter(([, k]) => k.section === section).map(([t]) => t);
 }
 
-/** Adds a kind (the ones in this folder are built in; tests add their own). */
+/** Adds a kind (the ones above are built in; tests add their own). */
 export function registerOutboundKind(type: string, kind: OutboundKind): void {
   if (KINDS.has(type)) throw new Error(`outbound kind "${type}" is already registered`);
   KINDS.set(type, kind);

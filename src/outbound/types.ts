@@ -60,8 +60,10 @@ export interface Responder {
   readonly paths: readonly string[];
   respond(request: HttpRequest, answer: HttpAnswer, session: Session): Promise<void>;
   /**
-   * Set when a CONNECT or SOCKS5 tunnel whose rule names this responder is to be carried through
-   * a route instead of being served (a mirror, until interception: its `fallback`).
+   * The route that carries a CONNECT or SOCKS5 tunnel whose rule names this responder, when it
+   * does not serve that tunnel itself (a mirror: its `fallback`, for every tunnel but one to port
+   * 443 of an origin it intercepts, and for one there it does not terminate: not TLS, another
+   * name, no leaf).
    */
   readonly tunnelVia?: Dialer;
   /**
@@ -74,7 +76,7 @@ export interface Responder {
 
 export type Outbound = Dialer | Responder;
 
-/** What `proxyctl` shows of a health-checked choice (a group now, a mirror's upstreams later). */
+/** What `proxyctl` shows of a health-checked choice: a group and its members, a mirror and its upstreams. */
 export interface HealthState {
   /** fallback, fastest, round-robin; a mirror's kind */
   type: string;

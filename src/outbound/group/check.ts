@@ -1,6 +1,7 @@
 // One health check through a group member: the check URL fetched through it (TLS validated for
 // https://; the status must be one expected), timed to the first response byte; or, without a
-// URL, a connection to the member's own server (an upstream proxy) and nothing more.
+// URL, what the member can tell of itself (a connection to an upstream proxy's server, a group
+// with a member not down) and nothing more.
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { normalizeHost } from '../../address/index.js';
@@ -17,7 +18,7 @@ export interface CheckSettings {
   expect: readonly number[];
 }
 
-/** A member that can be reached without a check URL (an upstream proxy: its server). */
+/** A member that can be checked without a check URL: an upstream proxy (its server), a group (one of its members not down). */
 interface Reachable {
   reach(ctx: { resolver: Resolver; cancel: Deadline }): Promise<void>;
 }
@@ -32,7 +33,7 @@ export async function checkThrough(member: Dialer, settings: CheckSettings, reso
   try {
     if (!url) {
       const reachable = member as Partial<Reachable>;
-      if (!reachable.reach) return undefined; // DIRECT, a group: nothing to probe without a URL
+      if (!reachable.reach) return undefined; // DIRECT: nothing to probe without a URL
       await deadline.race(reachable.reach({ resolver, cancel: deadline }));
       return performance.now() - t0;
     }

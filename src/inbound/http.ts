@@ -17,10 +17,9 @@ import type { Responder } from '../outbound/index.js';
 import { MAX_IN_FLIGHT, type HttpRequest } from '../protocol/http-exchange.js';
 import { endToEndHeaders, forwardedRequestHeaders, viaHasLoop } from '../protocol/http-headers.js';
 import { openSession, type Session } from '../session.js';
-import { ResponseAnswer } from './http-answer.js';
+import { ResponseAnswer, sendError, sendRawError } from './http-answer.js';
 import { HttpServers } from './http-servers.js';
 import { RequestQueue } from './http-queue.js';
-import { sendError, sendRawError } from './http-reply.js';
 import { endHandshake } from './listen.js';
 
 const CONNECT_OK = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');

@@ -14,19 +14,17 @@
 //   c. One allowed address does not let the connection go to the name's other addresses.
 //
 // Needs root (port 53, mounts). Outside CI the file is skipped when `unshare -m` is not allowed.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
+import { ownDnsUnavailable, startOwnDnsDaemon, type OwnDnsDaemon } from '../fixtures/daemon-own-dns.js';
 import { A, AAAA, startDnsServer, type DnsServer } from '../fixtures/dns-server.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
-import { curl, run, type RunResult } from '../fixtures/run.js';
+import { curl, type RunResult } from '../fixtures/run.js';
 
-const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
 const DNS_ADDRESS = '127.0.0.153';
 const dir = mkdtempSync(join(tmpdir(), 'proxyd-hostile-dns-'));
 
@@ -50,32 +48,24 @@ interface Forbidden {
   close(): Promise<void>;
 }
 
-interface Proxyd {
-  child: ChildProcess;
-  http: number;
-  socks: number;
-  logs: Array<Record<string, unknown>>;
-  out: () => string;
-}
-
 let skipReason: string | undefined;
 let dns: DnsServer;
 let good: Origin;
 let forbidden: Forbidden;
-let deny: Proxyd;
-let allow: Proxyd;
-const children: ChildProcess[] = [];
+let deny: OwnDnsDaemon;
+let allow: OwnDnsDaemon;
+const daemons: OwnDnsDaemon[] = [];
+
+/** A proxyd that asks only our DNS server, stopped after the file. */
+async function startProxyd(name: string, rules: string[]): Promise<OwnDnsDaemon> {
+  const d = await startOwnDnsDaemon(dir, name, { nameserver: DNS_ADDRESS, attempts: 2 }, rules);
+  daemons.push(d);
+  return d;
+}
 
 beforeAll(async () => {
-  if (!existsSync(PROXYD)) throw new Error('dist/proxyd.js is missing: run `npm run build` (npm test does it first)');
-  const probe = await run('unshare', ['-m', 'true']).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
-  if (probe.code !== 0) {
-    const why = `\`unshare -m true\` is not permitted here (exit ${probe.code}: ${probe.stderr.trim()}); these tests need a private mount namespace (root)`;
-    if (process.env.CI === 'true') throw new Error(`${why}; in CI they may not be skipped`);
-    skipReason = `hostile-dns.test.ts skipped: ${why}`;
-    console.warn(skipReason);
-    return;
-  }
+  skipReason = await ownDnsUnavailable('hostile-dns.test.ts');
+  if (skipReason) return;
   dns = await startDnsServer(dnsAnswer, { address: DNS_ADDRESS });
   [good, forbidden] = await startOrigins();
   [deny, allow] = await Promise.all([startProxyd('deny', DENY_RULES), startProxyd('allow', ALLOW_RULES)]);
@@ -86,7 +76,7 @@ beforeEach((ctx) => {
 });
 
 afterAll(async () => {
-  await Promise.all(children.map(stopChild));
+  await Promise.all(daemons.map((d) => d.stop()));
   await Promise.all([dns?.close(), good?.close(), forbidden?.close()]);
   rmSync(dir, { recursive: true, force: true }); // the namespaces holding its bind mounts ended with the processes
 });
@@ -212,7 +202,7 @@ function forbiddenWatch(): () => Forbidden['connections'] {
 }
 
 /** The one log line of a finished request or tunnel to `target`, waiting for it to be written. */
-async function logLine(p: Proxyd, target: string, inbound: 'http' | 'socks5', mode: 'forward' | 'tunnel'): Promise<Record<string, unknown>> {
+async function logLine(p: OwnDnsDaemon, target: string, inbound: 'http' | 'socks5', mode: 'forward' | 'tunnel'): Promise<Record<string, unknown>> {
   const lines = () => p.logs.filter((l) => l.target === target && l.inbound === inbound && l.mode === mode);
   await expect.poll(() => lines().length, { timeout: 5000, message: `a log line for ${target} (${inbound}, ${mode}) in:\n${p.out()}` }).toBe(1);
   return lines()[0]!;
@@ -227,19 +217,19 @@ function fetched(r: RunResult): Fetched {
 }
 
 /** An absolute-URI GET through the HTTP listener. */
-async function httpGet(p: Proxyd, url: string): Promise<Fetched> {
+async function httpGet(p: OwnDnsDaemon, url: string): Promise<Fetched> {
   return fetched(await curl(['-x', `http://127.0.0.1:${p.http}`, '-w', '\n%{http_code}', url]));
 }
 
 /** A GET through an HTTP CONNECT tunnel; connectStatus is the proxy's answer to CONNECT. */
-async function httpConnect(p: Proxyd, url: string): Promise<Fetched & { connectStatus: number }> {
+async function httpConnect(p: OwnDnsDaemon, url: string): Promise<Fetched & { connectStatus: number }> {
   const r = fetched(await curl(['-p', '-x', `http://127.0.0.1:${p.http}`, '-w', '\n%{http_code} %{http_connect}', url]));
   const [status, connect] = r.stdout.slice(r.stdout.lastIndexOf('\n') + 1).split(' ').map(Number);
   return { ...r, status: status!, connectStatus: connect! };
 }
 
 /** A GET through the SOCKS5 listener, the name resolved by proxyd. */
-async function socksGet(p: Proxyd, url: string): Promise<Fetched> {
+async function socksGet(p: OwnDnsDaemon, url: string): Promise<Fetched> {
   return fetched(await curl(['--socks5-hostname', `127.0.0.1:${p.socks}`, '-w', '\n%{http_code}', url]));
 }
 
@@ -294,71 +284,3 @@ async function startOrigins(): Promise<[Origin, Forbidden]> {
   throw new Error('could not place the origins on 127.0.0.1/127.0.0.2 in 20 attempts');
 }
 
-/**
- * A proxyd process whose getaddrinfo asks only our DNS server: a private mount namespace with
- * resolv.conf, hosts and nsswitch.conf bind-mounted from files written here. Both listeners on
- * 127.0.0.1:0; the ports are read from the JSON log lines as they arrive.
- */
-async function startProxyd(name: string, rules: string[]): Promise<Proxyd> {
-  const file = (base: string, text: string) => {
-    const path = join(dir, `${name}-${base}`);
-    writeFileSync(path, text);
-    return path;
-  };
-  const resolv = file('resolv.conf', `nameserver ${DNS_ADDRESS}\noptions timeout:1 attempts:2\n`);
-  const hosts = file('hosts', '127.0.0.1 localhost\n::1 localhost\n');
-  const nsswitch = file('nsswitch.conf', 'hosts: files dns\n');
-  const config = file('config.yaml', [
-    'listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }',
-    `control: ${join(dir, `${name}-control`, 'control.sock')}`,
-    'log: { level: info }',
-    'limits: { drain-timeout: 1s }',
-    'rules:',
-    ...rules.map((r) => `  - ${r}`),
-    '',
-  ].join('\n'));
-  const script = 'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && mount --bind "$3" /etc/nsswitch.conf && exec "$4" "$5" --config "$6"';
-  const child = spawn('unshare', ['-m', '--', 'sh', '-c', script, 'sh', resolv, hosts, nsswitch, process.execPath, PROXYD, config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  let pending = '';
-  const logs: Array<Record<string, unknown>> = [];
-  const ports: Record<string, number> = {};
-  child.stderr!.on('data', (c: Buffer) => (out += c));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxyd (${name}) did not start within 10 s:\n${out}`)), 10_000);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`proxyd (${name}) exited (${code ?? signal}) before listening:\n${out}`));
-    });
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c;
-      pending += c;
-      const lines = pending.split('\n');
-      pending = lines.pop()!;
-      for (const line of lines) {
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        logs.push(entry);
-        const address = entry.address as { port?: number } | undefined;
-        if (typeof entry.listener === 'string' && address?.port) ports[entry.listener] = address.port;
-      }
-      if (ports.http && ports.socks) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return { child, http: ports.http!, socks: ports.socks!, logs, out: () => out };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}

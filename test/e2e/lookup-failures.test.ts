@@ -10,18 +10,15 @@
 // The rules need the name's addresses (an IP-CIDR rule before MATCH), so `proxyctl route` looks it up.
 //
 // Needs root (port 53, mounts). Outside CI the file is skipped when `unshare -m` is not allowed.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
 import { RouteExplanation } from '../../src/control/api.js';
+import { ownDnsUnavailable, startOwnDnsDaemon, type OwnDnsDaemon } from '../fixtures/daemon-own-dns.js';
 import { A, REFUSED, SERVFAIL, startDnsServer, type DnsServer } from '../fixtures/dns-server.js';
 import { proxyctl, proxyctlJson } from '../fixtures/proxyctl.js';
-import { run } from '../fixtures/run.js';
 
-const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
 /** not hostile-dns.test.ts's 127.0.0.153: the two files may run at the same time */
 const DNS_ADDRESS = '127.0.0.154';
 const NOBODY_ADDRESS = '127.0.0.155';
@@ -32,26 +29,21 @@ const RULES = ['IP-CIDR,10.0.0.0/8,REJECT', 'MATCH,DIRECT'];
 let skipReason: string | undefined;
 let dns: DnsServer;
 /** asks our DNS server */
-let asking: Daemon;
+let asking: OwnDnsDaemon;
 /** asks an address where no DNS server listens */
-let nobody: Daemon;
-const children: ChildProcess[] = [];
+let nobody: OwnDnsDaemon;
+const daemons: OwnDnsDaemon[] = [];
 
-interface Daemon {
-  control: string;
-  out: () => string;
+/** A proxyd that asks `nameserver` only (one try, a one-second timeout), stopped after the file. */
+async function startProxyd(name: string, nameserver: string): Promise<OwnDnsDaemon> {
+  const d = await startOwnDnsDaemon(dir, name, { nameserver, attempts: 1 }, RULES);
+  daemons.push(d);
+  return d;
 }
 
 beforeAll(async () => {
-  if (!existsSync(PROXYD)) throw new Error('dist/proxyd.js is missing: run `npm run build` (npm test does it first)');
-  const probe = await run('unshare', ['-m', 'true']).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
-  if (probe.code !== 0) {
-    const why = `\`unshare -m true\` is not permitted here (exit ${probe.code}: ${probe.stderr.trim()}); these tests need a private mount namespace (root)`;
-    if (process.env.CI === 'true') throw new Error(`${why}; in CI they may not be skipped`);
-    skipReason = `lookup-failures.test.ts skipped: ${why}`;
-    console.warn(skipReason);
-    return;
-  }
+  skipReason = await ownDnsUnavailable('lookup-failures.test.ts');
+  if (skipReason) return;
   dns = await startDnsServer((name, qtype) => {
     switch (name) {
       case 'corp.test': return qtype === A ? ['10.1.2.3'] : [];
@@ -70,15 +62,15 @@ beforeEach((ctx) => {
 });
 
 afterAll(async () => {
-  await Promise.all(children.map(stopChild));
+  await Promise.all(daemons.map((d) => d.stop()));
   await dns?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-const route = (d: Daemon, host: string) => proxyctlJson(d.control, ['route', host], RouteExplanation);
+const route = (d: OwnDnsDaemon, host: string) => proxyctlJson(d.control, ['route', host], RouteExplanation);
 
 /** The `addresses:` line of `proxyctl route HOST` as a person reads it. */
-async function addressesLine(d: Daemon, host: string): Promise<string> {
+async function addressesLine(d: OwnDnsDaemon, host: string): Promise<string> {
   const r = await proxyctl(d.control, ['route', host]);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout.split('\n').find((l) => l.startsWith('  addresses:')) ?? `(no addresses line in:\n${r.stdout})`;
@@ -130,63 +122,3 @@ test('no DNS server listening at the configured address: refused (connection ref
   expect(await addressesLine(nobody, 'anything.test')).toBe(
     '  addresses: none, lookup failed (refused): nothing answers DNS at 127.0.0.155 (connection refused): anything.test could not be looked up');
 });
-
-// ---- helpers -------------------------------------------------------------------------------------
-
-/**
- * A proxyd whose getaddrinfo asks `nameserver` only (one try, a one-second timeout): a private mount
- * namespace with resolv.conf, hosts and nsswitch.conf bind-mounted from files written here.
- */
-async function startProxyd(name: string, nameserver: string): Promise<Daemon> {
-  const file = (base: string, text: string) => {
-    const path = join(dir, `${name}-${base}`);
-    writeFileSync(path, text);
-    return path;
-  };
-  const resolv = file('resolv.conf', `nameserver ${nameserver}\noptions timeout:1 attempts:1\n`);
-  const hosts = file('hosts', '127.0.0.1 localhost\n::1 localhost\n');
-  const nsswitch = file('nsswitch.conf', 'hosts: files dns\n');
-  const control = join(dir, `${name}-control`, 'control.sock');
-  const config = file('config.yaml', [
-    'listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }',
-    `control: ${control}`,
-    'log: { level: info }',
-    'limits: { drain-timeout: 1s }',
-    'rules:',
-    ...RULES.map((r) => `  - ${r}`),
-    '',
-  ].join('\n'));
-  const script = 'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && mount --bind "$3" /etc/nsswitch.conf && exec "$4" "$5" --config "$6"';
-  const child = spawn('unshare', ['-m', '--', 'sh', '-c', script, 'sh', resolv, hosts, nsswitch, process.execPath, PROXYD, config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxyd (${name}) did not start within 10 s:\n${out}`)), 10_000);
-    const onExit = (code: number | null, signal: string | null) => {
-      clearTimeout(timer);
-      reject(new Error(`proxyd (${name}) exited (${code ?? signal}) before it started:\n${out}`));
-    };
-    child.once('exit', onExit);
-    const onData = (c: Buffer) => {
-      out += c;
-      if (!/"msg":"proxyd /.test(out)) return;
-      clearTimeout(timer);
-      child.removeListener('exit', onExit);
-      resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-  });
-  return { control, out: () => out };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}

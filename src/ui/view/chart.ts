@@ -1,12 +1,12 @@
 // The dashboard's charts as SVG text (drawn by the server, so a page reads the same with scripts
-// off): latency p50 and p99 over the last 5 minutes on a log scale, and a route's download rate
-// as bars. Colours and dashes come from the stylesheet's classes: no style attribute anywhere.
+// off): latency p50 and p99 over the last 5 minutes (or since the daemon started) on a log scale,
+// and a route's download rate as bars. Colours and dashes come from the stylesheet's classes: no style attribute anywhere.
 import { bytes, ms } from '../../cli/format.js';
-import { WINDOW_MS, type LatencyPoint, type RatePoint } from '../history.js';
+import type { LatencyPoint, RatePoint } from '../history.js';
 import { html, type Html } from './html.js';
 
 const W = 300;
-const H = 84;
+const H = 110;
 const LEFT = 40;
 const BOTTOM = 14;
 const TOP = 4;
@@ -15,12 +15,21 @@ const JOIN_MS = 1_000;
 
 const decadeLabel = (v: number) => (v >= 1000 ? `${v / 1000} s` : `${v} ms`);
 
-/** p50 and p99 of one latency over the last 5 minutes; `what`: "connect", "first byte" */
-export function latencyChart(points: LatencyPoint[], now: number, what: string): Html {
-  const timed = points.filter((p) => p.p50 !== null && p.p99 !== null);
-  const from = now - WINDOW_MS;
-  const x = (t: number) => LEFT + ((Math.min(now, Math.max(from, t)) - from) / WINDOW_MS) * (W - LEFT - 2);
-  const axis = html`<text class="axis" x="${LEFT}" y="${H - 2}">−5 min</text><text class="axis end" x="${W - 2}" y="${H - 2}">now</text>`;
+/** the time a chart spans, ms since the epoch: the last 5 minutes, or since the daemon started */
+export interface Span {
+  from: number;
+  to: number;
+}
+
+const spanLabel = (ms: number) => (ms >= 90_000 ? `−${Math.round(ms / 60_000)} min` : `−${Math.max(1, Math.round(ms / 1000))} s`);
+
+/** p50 and p99 of one latency over `span`; `what`: "connect", "first byte" */
+export function latencyChart(points: LatencyPoint[], span: Span, what: string): Html {
+  const timed = points.filter((p) => p.p50 !== null && p.p99 !== null && p.end > span.from);
+  const { from, to } = span;
+  const width = Math.max(1, to - from);
+  const x = (t: number) => LEFT + ((Math.min(to, Math.max(from, t)) - from) / width) * (W - LEFT - 2);
+  const axis = html`<text class="axis" x="${LEFT}" y="${H - 2}">${spanLabel(width)}</text><text class="axis end" x="${W - 2}" y="${H - 2}">now</text>`;
   if (!timed.length) {
     return html`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${what}: no samples in the last 5 minutes"><title>${what}: no samples in the last 5 minutes</title>${axis}<text class="empty" x="${(W + LEFT) / 2}" y="${H / 2}">no samples</text></svg>`;
   }
@@ -51,20 +60,21 @@ export function latencyChart(points: LatencyPoint[], now: number, what: string):
   return html`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${summary}"><title>${summary}</title>${grid}${axis}<path class="p99" d="${line((p) => p.p99!)}"/><path class="p50" d="${line((p) => p.p50!)}"/></svg>`;
 }
 
-/** a route's download rate over the last 5 minutes, one bar per slot */
-export function rateChart(points: RatePoint[], now: number): Html {
+/** a route's download rate over `span`, one bar per slot */
+export function rateChart(points: RatePoint[], span: Span): Html {
   const width = 120;
   const height = 24;
-  const from = now - WINDOW_MS;
+  const { from } = span;
+  const length = Math.max(1, span.to - from);
   const max = Math.max(0, ...points.map((p) => p.down));
   const bars = max > 0
     ? points.filter((p) => p.down > 0 && p.end > from).map((p) => {
-      const x0 = ((Math.max(p.start, from) - from) / WINDOW_MS) * width;
-      const w = Math.max(1, ((p.end - Math.max(p.start, from)) / WINDOW_MS) * width);
+      const x0 = ((Math.max(p.start, from) - from) / length) * width;
+      const w = Math.max(1, ((p.end - Math.max(p.start, from)) / length) * width);
       const h = Math.max(1, (p.down / max) * height);
       return html`<rect x="${x0.toFixed(1)}" y="${(height - h).toFixed(1)}" width="${w.toFixed(1)}" height="${h.toFixed(1)}"/>`;
     })
     : [];
-  const label = max > 0 ? `download up to ${bytes(max)}/s in the last 5 minutes` : 'nothing downloaded in the last 5 minutes';
+  const label = max > 0 ? `download up to ${bytes(Math.round(max))}/s in the last 5 minutes` : 'nothing downloaded in the last 5 minutes';
   return html`<svg class="rate" viewBox="0 0 ${width} ${height}" role="img" aria-label="${label}"><title>${label}</title>${bars}</svg>`;
 }

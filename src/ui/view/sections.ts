@@ -5,7 +5,7 @@ import { adviceFor } from '../../cli/advice.js';
 import { bytes, errorCounts, ms } from '../../cli/format.js';
 import type { Connections, HealthGroup, RecentErrors, Stats, Status } from '../../control/api.js';
 import { duration } from '../../durations.js';
-import type { History } from '../history.js';
+import { WINDOW_MS, type History } from '../history.js';
 import { latencyChart, rateChart } from './chart.js';
 import { html, type Html } from './html.js';
 
@@ -66,18 +66,20 @@ function figures(d: DashboardData, kind: 'route' | 'upstream'): Html {
     const errs = errorCounts(f.errors);
     return html`<tr data-name="${f.name}"><th scope="row">${f.name}</th><td class="n">${f.connections}</td><td class="n">${f.active}</td>
 <td class="${errs === '-' ? '' : 'bad'}">${errs}</td><td class="n">${ms(c.p50)}</td><td class="n">${ms(c.p99)}</td><td class="n">${ms(t.p50)}</td><td class="n">${ms(t.p99)}</td>
-${rates ? html`<td class="n">${bytes(rates.now.down)}/s</td><td class="n">${bytes(rates.now.up)}/s</td>` : ''}<td class="n">${bytes(f.bytesDown)}</td><td class="n">${bytes(f.bytesUp)}</td></tr>`;
+${rates ? html`<td class="n">${bytes(Math.round(rates.now.down))}/s</td><td class="n">${bytes(Math.round(rates.now.up))}/s</td>` : ''}<td class="n">${bytes(f.bytesDown)}</td><td class="n">${bytes(f.bytesUp)}</td></tr>`;
   });
+  // the last 5 minutes, or as long as the daemon has run
+  const span = { from: Math.max(d.now - WINDOW_MS, Date.parse(d.status.startedAt) || 0), to: d.now };
   const charts = list.map((f) => {
     const h = d.history.latency(kind, f.name, d.now);
     const rates = kind === 'route' ? d.history.rates(f.name) : undefined;
-    return html`<figure data-name="${f.name}"><figcaption>${f.name}${rates ? html` ${rateChart(rates.points, d.now)}` : ''}</figcaption>
-<div class="pair"><div><span class="what">connect</span>${latencyChart(h.connect, d.now, `${f.name} connect`)}</div><div><span class="what">first byte</span>${latencyChart(h.ttfb, d.now, `${f.name} first byte`)}</div></div></figure>`;
+    return html`<figure data-name="${f.name}"><figcaption>${f.name}${rates ? html` ${rateChart(rates.points, span)}` : ''}</figcaption>
+<div class="pair"><div><span class="what">connect</span>${latencyChart(h.connect, span, `${f.name} connect`)}</div><div><span class="what">first byte</span>${latencyChart(h.ttfb, span, `${f.name} first byte`)}</div></div></figure>`;
   });
   const head = kind === 'route' ? 'ROUTE' : 'UPSTREAM';
   return html`<table class="figures"><thead><tr><th>${head}</th><th>CONN</th><th>ACTIVE</th><th>ERRORS</th><th>CONNECT p50</th><th>p99</th><th>TTFB p50</th><th>p99</th>
 ${kind === 'route' ? html`<th>DOWN/s</th><th>UP/s</th>` : ''}<th>DOWN</th><th>UP</th></tr></thead><tbody>${rows}</tbody></table>
-<p class="note">latencies in ms, last 5 minutes; the lines: <span class="key p50">p50</span> <span class="key p99">p99</span></p>
+<p class="note">latencies in ms, last 5 minutes; the charts: <span class="key p50">p50</span> and <span class="key p99">p99</span> every 5 s (every minute before the first page opened)</p>
 <div class="charts">${charts}</div>`;
 }
 

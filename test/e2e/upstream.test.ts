@@ -7,8 +7,7 @@
 //
 // In CI (CI=true) a missing upstream program fails the test; elsewhere the test is skipped with
 // the package to install.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import type { Group } from '../../src/outbound/group/index.js';
 import { startBlackHole } from '../fixtures/black-hole.js';
 import { httpConnect, socks5Connect } from '../fixtures/bulk-peers.js';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
+import { startDaemonProcess } from '../fixtures/daemon-process.js';
 import { git, gitAvailable, gitEnv, seedRepo, startGitServer, type GitServer, type SeededRepo } from '../fixtures/git-server.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
 import { proxyctl } from '../fixtures/proxyctl.js';
@@ -25,7 +25,6 @@ import { curl } from '../fixtures/run.js';
 import { missingBinaries, PACKAGES, startDante, startMicrosocks, startTinyproxy, stopAllUpstreams } from '../fixtures/upstreams.js';
 
 const CI = process.env.CI === 'true';
-const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
 /** how long a poll waits for a log line or a state (a tunnel is logged when it closes, just after curl exits) */
 const POLL = { timeout: 5000 };
 /** health checks in these tests: every 200 ms, one failure marks a member down */
@@ -534,27 +533,6 @@ rules:
 });
 
 describe('the environment', () => {
-  /** Starts dist/proxyd.js with `env`, port 0; resolves with the ports it logged and its output so far. */
-  async function startProcess(yaml: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; http: number; socks: number; lines: () => LogLine[] }> {
-    if (!existsSync(PROXYD)) throw new Error('dist/proxyd.js is missing: run `npm run build` (npm test does it first)');
-    const file = join(work, `proxyd-${Date.now()}.yaml`);
-    writeFileSync(file, yaml);
-    const child = spawn(process.execPath, [PROXYD, '--config', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanups.push(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    });
-    let out = '';
-    child.stdout!.on('data', (c) => (out += c));
-    child.stderr!.on('data', (c) => (out += c));
-    const lines = () => out.split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
-    const port = (listener: string) => (lines().find((l) => l.listener === listener)?.address as { port?: number } | undefined)?.port;
-    await expect.poll(() => child.exitCode ?? (port('http') && port('socks') ? 'listening' : out), { timeout: 10_000 }).toBe('listening');
-    return { child, http: port('http')!, socks: port('socks')!, lines };
-  }
-
   test('a proxyd process with HTTP_PROXY/HTTPS_PROXY/ALL_PROXY (both cases) pointing at a dead port ignores them: group members come up and requests go through', async (ctx) => {
     needs(ctx, 'microsocks', 'tinyproxy');
     const ms = await startMicrosocks({ bind: '127.0.0.2' });
@@ -566,8 +544,7 @@ describe('the environment', () => {
     delete env.NO_PROXY;
     delete env.no_proxy;
     const checksBefore = origin.seen.filter((s) => s.headers['user-agent'] === 'proxyd-health-check').length;
-    const p = await startProcess(`listen: { socks: 127.0.0.1:0, http: 127.0.0.1:0 }
-proxies:
+    const p = await startDaemonProcess(`proxies:
   - { name: ms, type: socks5, server: ${ms.server} }
   - { name: tp, type: http, server: ${tp.server} }
 groups:
@@ -579,7 +556,8 @@ rules:
   - DST-PORT,${second.port},tp
   - MATCH,out
 `, env);
-    const upLines = () => p.lines().map((l) => String(l.msg)).filter((m) => / is (up|down)/.test(m)).sort();
+    cleanups.push(() => p.stop());
+    const upLines = () => p.lines.map((l) => String(l.msg)).filter((m) => / is (up|down)/.test(m)).sort();
     await expect.poll(upLines, { timeout: 5000 }).toEqual(['out/DIRECT is up', 'out/ms is up', 'out/tp is up']);
     // the checks really reached the local origin
     expect(origin.seen.filter((s) => s.headers['user-agent'] === 'proxyd-health-check').length).toBeGreaterThan(checksBefore);
@@ -592,7 +570,7 @@ rules:
     }
     expect(seenAt('/n/j-').map(([, peer]) => peer)).toEqual(['127.0.0.2', '127.0.0.2', '127.0.0.2']);
     expect(second.seen.map((s) => [s.url, s.clientAddress])).toEqual([['/n/j-tp-socks', '127.0.0.4'], ['/n/j-tp-connect', '127.0.0.4'], ['/n/j-tp-forward', '127.0.0.4']]);
-    const logged = (port: number) => p.lines().filter((l) => (l.msg === 'connection' || l.msg === 'request') && l.target === `127.0.0.1:${port}`);
+    const logged = (port: number) => p.lines.filter((l) => (l.msg === 'connection' || l.msg === 'request') && l.target === `127.0.0.1:${port}`);
     await expect.poll(() => [logged(origin.port).length, logged(second.port).length], POLL).toEqual([3, 3]);
     expect([...logged(origin.port), ...logged(second.port)].map((l) => l.error)).toEqual(Array(6).fill(undefined));
     expect(logged(origin.port).filter((l) => l.mode === 'tunnel').map((l) => l.route)).toEqual(['out/ms', 'out/ms']);

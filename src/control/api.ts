@@ -4,6 +4,7 @@
 // here, exact equality in test/unit/stats.test.ts), so the two cannot drift apart.
 import { z } from 'zod';
 import { LOOKUP_OUTCOMES, type LookupOutcome } from '../resolver.js';
+import { DIRECT_HOST_KINDS } from '../router/direct-hosts.js';
 import type { Buckets as BucketsReport, FiguresReport, Latency as LatencyReport, Percentiles as PercentilesReport } from '../stats/figures.js';
 import type { RouteFiguresReport, StatsReport } from '../stats/stats.js';
 
@@ -313,3 +314,27 @@ export const DoctorReport = z.object({
   ok: z.boolean(),
 });
 export type DoctorReport = z.infer<typeof DoctorReport>;
+
+// GET /clients (control/client-settings.ts makes it)
+export const ClientMirror = z.object({
+  name: z.string(),
+  /** goproxy | sumdb | npm | pypi | generic */
+  kind: z.string(),
+  /** its endpoint on the HTTP listener */
+  path: z.string(),
+  origins: z.array(z.string()),
+  intercept: z.boolean(),
+  /** the checksum database's key (goproxy, sumdb), or off */
+  sumdbKey: z.string(),
+});
+export type ClientMirror = z.infer<typeof ClientMirror>;
+
+export const ClientSettings = z.object({
+  /** both listeners require a user name and password */
+  auth: z.boolean(),
+  mirrors: z.array(ClientMirror),
+  direct: z.array(z.object({ value: z.string(), kind: z.enum(DIRECT_HOST_KINDS), rule: z.string() })),
+  /** DIRECT names and networks left out of `direct` (past its limit) */
+  directOmitted: z.number().int().nonnegative(),
+});
+export type ClientSettings = z.infer<typeof ClientSettings>;

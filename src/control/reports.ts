@@ -1,7 +1,6 @@
 // The control socket's reports, built from the daemon's parts (engine, stats, state, listeners).
 import { formatTarget, parseHostPort } from '../address/index.js';
 import type { Config } from '../config/index.js';
-import { doctorRequest, runDoctor } from '../doctor/index.js';
 import type { Engine } from '../engine/engine.js';
 import { isHealthChecked, type HealthState, type Outbound } from '../outbound/index.js';
 import { renderMetrics } from '../stats/prometheus.js';
@@ -85,8 +84,11 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
     }),
     closeConnection: (id) => engine.closeSession(id, 'closed by proxyctl connections --close'),
     ca: src.ca,
-    doctor: (targets, timeoutMs, deadlineMs) =>
-      runDoctor({ state: engine.state, definitions: src.config().outbounds }, doctorRequest(targets, timeoutMs, deadlineMs)),
+    // loaded when first asked for: a daemon nobody runs doctor on never loads its probes
+    doctor: async (targets, timeoutMs, deadlineMs) => {
+      const { doctorRequest, runDoctor }: typeof import('../doctor/index.js') = await import('../doctor/index.js');
+      return runDoctor({ state: engine.state, definitions: src.config().outbounds }, doctorRequest(targets, timeoutMs, deadlineMs));
+    },
     clients: () => clientSettings(src.config()),
     upstreams: () => health('dialer'),
     mirrors: () => health('responder'),

@@ -2,7 +2,7 @@
 // bound (GET /status), its mirrors with their health, and the hosts its rules send DIRECT
 // (GET /clients); credentials come from the environment of the user who runs proxyctl.
 import { CaReport, Status } from '../control/api.js';
-import { ClientSettings, type ClientMirror } from '../control/client-settings.js';
+import { ClientSettings, type ClientMirror } from '../control/api.js';
 import { ControlClient, Failed } from '../control/client.js';
 import type { DirectHost } from '../router/direct-hosts.js';
 

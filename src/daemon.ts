@@ -111,6 +111,7 @@ export async function startDaemon(initial: Config, options: DaemonOptions = {}):
     reload: (dryRun: boolean) => daemon!.reloadFile({ dryRun }),
     ca: () => localCa.report(),
     ui: () => dashboard.url,
+    artifactCache: deps.artifactCache,
   });
   const dashboard = new Dashboard({ handlers: reports, stats, configFile: () => daemon!.config.file, log, throttle });
   daemon = new ProxyDaemon(initial, { engine, deps, listeners, log, warnFileLimit: warn, localCa, dashboard }, http);

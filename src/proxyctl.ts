@@ -5,10 +5,10 @@
 // Exit codes: 0 done; 1 the command failed (a refused reload, a bad argument, an unknown name);
 // 3 no daemon answers; 4 a control socket is there but refuses this user.
 import { Command, Option } from 'commander';
-import { Closed, Connections, Health, HealthGroup, RecentErrors, Reload, RouteExplanation, Stats, Status } from './control/api.js';
+import { CacheVerify, Closed, Connections, Health, HealthGroup, RecentErrors, Reload, RouteExplanation, Stats, Status } from './control/api.js';
 import { ControlClient, Refused, Unreachable } from './control/client.js';
 import { styleFor } from './cli/format.js';
-import { connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
+import { cacheVerifyText, connectionsText, healthText, reloadText, routeText, statsText, statusText } from './cli/render.js';
 import { REDRAW, Watch } from './cli/watch.js';
 import { caCommand } from './cli/ca.js';
 import { doctorCommand } from './cli/doctor.js';
@@ -111,6 +111,15 @@ command('upstreams', 'health of the upstream groups and their members')
 
 command('mirrors', 'health of the mirrors and their upstreams')
   .action(async (_o, cmd: Command) => print(cmd, await client(cmd).report('GET', '/mirrors', Health), (h) => healthText('MIRRORS', h.groups, style())));
+
+program.command('cache').description("the mirrors' artifact cache")
+  .addCommand(new Command('verify').description('hash every cached artifact again; what changed on disk is reported and quarantined (exit 1 when something was)')
+    .option('--json', 'print the report as JSON')
+    .action(async (_o, cmd: Command) => {
+      const report = await client(cmd).report('POST', '/cache/verify', CacheVerify);
+      print(cmd, report, (r) => cacheVerifyText(r, style()));
+      if (report.bad.length) process.exitCode = EXIT.failed;
+    }));
 
 program.command('metrics').description('the Prometheus text the control socket serves at /metrics')
   .action(async (_o, cmd: Command) => {

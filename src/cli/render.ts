@@ -1,6 +1,6 @@
 // How proxyctl shows each report to a person. Pure functions: report in, text out.
 import { isIP } from 'node:net';
-import type { CaReport, Connections, Figures, HealthGroup, Reload, RouteExplanation, Stats, Status } from '../control/api.js';
+import type { CacheVerify, CaReport, Connections, Figures, HealthGroup, Reload, RouteExplanation, Stats, Status } from '../control/api.js';
 import { duration } from '../durations.js';
 import { bytes, errorCounts, ms, table, type Style } from './format.js';
 
@@ -108,4 +108,11 @@ export function reloadText(r: Reload, style: Style): string {
   const head = r.dryRun ? `${r.file}: valid; a reload would change:` : `reloaded ${r.file}:`;
   if (!r.changes.length) return `${r.dryRun ? `${r.file}: valid; a reload would change nothing` : `reloaded ${r.file}: nothing changed`}`;
   return [style.bold(head), ...r.changes.map((c) => `  ${c}`)].join('\n');
+}
+
+export function cacheVerifyText(r: CacheVerify, st: Style): string {
+  const head = `${r.checked} cached artifact${r.checked === 1 ? '' : 's'} (${bytes(r.bytes)}) in ${r.dir} hashed in ${r.seconds} s`;
+  if (!r.bad.length) return `${head}: every one as stored`;
+  const lines = r.bad.map((b) => `  ${st.red(b.problem)}  ${b.key}`);
+  return `${head}: ${r.bad.length} not as stored, moved to quarantine/ (the next request fetches them again)\n${lines.join('\n')}`;
 }

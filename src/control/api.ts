@@ -338,3 +338,14 @@ export const ClientSettings = z.object({
   directOmitted: z.number().int().nonnegative(),
 });
 export type ClientSettings = z.infer<typeof ClientSettings>;
+
+// POST /cache/verify: every cached artifact hashed again
+export const CacheVerify = z.object({
+  dir: z.string(),
+  checked: z.number().int().nonnegative(),
+  bytes: z.number().nonnegative(),
+  seconds: z.number().nonnegative(),
+  /** entries whose bytes were not the ones stored: quarantined */
+  bad: z.array(z.object({ key: z.string(), problem: z.string() })),
+});
+export type CacheVerify = z.infer<typeof CacheVerify>;

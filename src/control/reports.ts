@@ -2,6 +2,7 @@
 import { formatTarget, parseHostPort } from '../address/index.js';
 import type { Config } from '../config/index.js';
 import type { Engine } from '../engine/engine.js';
+import type { ArtifactCache } from '../mirror/cache.js';
 import { isHealthChecked, type HealthState, type Outbound } from '../outbound/index.js';
 import { renderMetrics } from '../stats/prometheus.js';
 import { VERSION } from '../version.js';
@@ -19,6 +20,8 @@ interface ReportSources {
   ca(): CaReport | { error: string };
   /** the dashboard's address, when it is on */
   ui(): string | undefined;
+  /** the mirrors' artifact cache (opened at first use) */
+  artifactCache(): Promise<ArtifactCache>;
 }
 
 /** `route` without a port asks about HTTPS */
@@ -84,6 +87,12 @@ export function controlHandlers(src: ReportSources): ControlHandlers {
     }),
     closeConnection: (id) => engine.closeSession(id, 'closed by proxyctl connections --close'),
     ca: src.ca,
+    cacheVerify: async () => {
+      const cache = await src.artifactCache();
+      const started = performance.now();
+      const { checked, bytes, bad } = await cache.verify();
+      return { dir: cache.stats().dir, checked, bytes, bad, seconds: Math.round(performance.now() - started) / 1000 };
+    },
     // loaded when first asked for: a daemon nobody runs doctor on never loads its probes
     doctor: async (targets, timeoutMs, deadlineMs) => {
       const { doctorRequest, runDoctor }: typeof import('../doctor/index.js') = await import('../doctor/index.js');

@@ -10,7 +10,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { basename, join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { onAcceptError } from '../log/out-of-files.js';
-import type { CaReport, ClientSettings, Connections, DoctorReport, Health, HealthGroup, RecentErrors, Reload, RouteExplanation, Stats, Status } from './api.js';
+import type { CacheVerify, CaReport, ClientSettings, Connections, DoctorReport, Health, HealthGroup, RecentErrors, Reload, RouteExplanation, Stats, Status } from './api.js';
 import { boundedServer, CONTROL_BOUNDS, type ControlBounds } from './bounds.js';
 import { CONTROL_GROUP, isPipe, isReport, isSystemPath, readOnlySocket } from './paths.js';
 import { socketDirectory } from './socket-dir.js';
@@ -42,6 +42,8 @@ export interface ControlHandlers {
    * limit. An action that dials out: not served on the read-only socket. Absent in tests' fake daemons.
    */
   doctor?(targets: string[], timeoutMs: number | undefined, deadlineMs: number | undefined): Promise<DoctorReport>;
+  /** hashes every cached artifact again, quarantining what changed; absent in tests' fake daemons */
+  cacheVerify?(): Promise<CacheVerify>;
 }
 
 export interface ControlServer {
@@ -141,6 +143,7 @@ export async function serve(req: IncomingMessage, res: ServerResponse, h: Contro
       throw err;
     }
   }
+  if (route === 'POST /cache/verify') return h.cacheVerify ? json(res, 200, await h.cacheVerify()) : json(res, 404, { error: 'no artifact cache in this daemon' });
   if (route === 'POST /reload') {
     const report = await h.reload(param('dry-run') === '1');
     return json(res, report.ok ? 200 : 422, report);

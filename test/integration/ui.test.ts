@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { Connections, Stats, Status } from '../../src/control/api.js';
+import { Connections, RecentErrors, Stats, Status } from '../../src/control/api.js';
 import { startTestDaemon, type TestDaemon } from '../fixtures/daemon.js';
 import { startHttpOrigin, type Origin } from '../fixtures/origin.js';
 import { proxyctl, proxyctlJson } from '../fixtures/proxyctl.js';
@@ -199,6 +199,22 @@ describe('who gets in', () => {
       expect(a.headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' });
     }
     expect(answers[2]!.headers['content-type']).toBe('text/javascript; charset=utf-8');
+  });
+});
+
+describe('the last errors', () => {
+  test('proxyctl errors and the dashboard list the same failures, by class, with what to do', async () => {
+    const closed = await freePort();
+    expect((await curl(['-x', `http://127.0.0.1:${d.httpPort}`, `http://127.0.0.1:${closed}/`])).stdout).toContain('ECONNREFUSED');
+    const text = await proxyctl(d.controlPath, ['errors']);
+    expect(text.stdout).toContain(`refused 1, latest 0s ago: DIRECT 127.0.0.1:${closed}: connect to 127.0.0.1:${closed}: ECONNREFUSED`);
+    expect(text.stdout).toContain('  what to do: nothing listens there (is the port right, is the service up?)');
+    const viaUi = RecentErrors.parse(JSON.parse((await request(port, { path: '/api/errors', headers: signedIn() })).body));
+    const viaSocket = await proxyctlJson(d.controlPath!, ['errors'], RecentErrors);
+    expect(viaUi).toEqual(viaSocket);
+    expect(viaUi.errors[0]).toMatchObject({ class: 'refused', hop: 'origin', route: 'DIRECT', target: `127.0.0.1:${closed}`, rule: 'MATCH,DIRECT' });
+    const page = await request(port, { headers: signedIn({ accept: 'text/html' }) });
+    expect(page.body).toMatch(/<tr data-class="refused"><th scope="row">refused<\/th><td class="n">1<\/td>/);
   });
 });
 

@@ -68,7 +68,7 @@ class Live {
     const wait = RETRY_MS[Math.min(this.#failures, RETRY_MS.length - 1)]!;
     this.#failures++;
     if (status === undefined) say('live', `proxyd is not answering: stopped, or restarting. Trying again in ${wait / 1000} s…`, 'live gone');
-    this.#retry = window.setTimeout(() => this.start(), status === undefined ? wait : 0);
+    this.#retry = window.setTimeout(() => this.start(), wait);
   }
 }
 

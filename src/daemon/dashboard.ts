@@ -7,8 +7,8 @@ import { formatTarget, type Target } from '../address/index.js';
 import { CONTROL_GROUP, isSystemPath } from '../control/paths.js';
 import { groupId } from '../control/server.js';
 import { removeUiToken, uiTokenPath, writeUiToken } from '../control/ui-token.js';
-import { UiServer, type UiSources } from '../ui/server.js';
-import { UiSessions } from '../ui/sessions.js';
+import type { UiServer, UiSources } from '../ui/server.js';
+import type { UiSessions } from '../ui/sessions.js';
 import type { Rebinding } from './listeners.js';
 
 export interface DashboardOptions extends UiSources {
@@ -52,7 +52,9 @@ export class Dashboard {
     if (text(from) === text(to)) return { commit: () => undefined, undo: () => undefined };
     if (!to) return { commit: () => void this.close(), undo: () => undefined };
     const { log } = this.#options;
-    const fresh = this.#serving ? { sessions: this.#serving.sessions, token: this.#serving.token } : this.#newToken();
+    // the dashboard's code is loaded when it is first turned on: a daemon without one never loads it
+    const [{ UiServer }, { UiSessions }] = await Promise.all([import('../ui/server.js'), import('../ui/sessions.js')]);
+    const fresh = this.#serving ? { sessions: this.#serving.sessions, token: this.#serving.token } : this.#newToken(UiSessions);
     let server: UiServer;
     try {
       server = await UiServer.start(to, fresh.sessions, this.#options);
@@ -81,10 +83,10 @@ export class Dashboard {
     await serving.server.close();
   }
 
-  #newToken(): Pick<Serving, 'sessions' | 'token'> {
+  #newToken(Sessions: typeof UiSessions): Pick<Serving, 'sessions' | 'token'> {
     if (!this.controlPath) throw new Error('ui: the dashboard needs the control socket (control: off)');
     const path = uiTokenPath(this.controlPath);
     const value = writeUiToken(path, isSystemPath(this.controlPath) ? groupId(CONTROL_GROUP) : undefined);
-    return { sessions: new UiSessions(value, this.#options.throttle, this.#options.log), token: { path, value } };
+    return { sessions: new Sessions(value, this.#options.throttle, this.#options.log), token: { path, value } };
   }
 }

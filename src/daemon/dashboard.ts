@@ -11,7 +11,7 @@ import type { UiServer, UiSources } from '../ui/server.js';
 import type { UiSessions } from '../ui/sessions.js';
 import type { Rebinding } from './listeners.js';
 
-export interface DashboardOptions extends UiSources {
+interface DashboardOptions extends UiSources {
   throttle: AuthThrottle;
 }
 

@@ -21,7 +21,7 @@ const MAX_POOLS = 32;
 /** the origin of a pool whose connections go to an HTTP proxy (its requests name their own origin) */
 const PROXY_ORIGIN = 'http://upstream-proxy.invalid';
 
-export interface PoolSettings {
+interface PoolSettings {
   connectTimeoutMs: number;
   /** no response head, or no body bytes, for this long: 504 */
   idleTimeoutMs: number;
@@ -32,7 +32,7 @@ export interface PoolSettings {
  * Opens a pooled connection through a route: `open` with the context the engine gives it (its
  * resolver, the deadline); the engine times it and counts it against the client's listener.
  */
-export type PoolDial = (dialer: Dialer, open: (ctx: DialContext) => Promise<Dialed>, cancel: Cancel) => Promise<Dialed>;
+type PoolDial = (dialer: Dialer, open: (ctx: DialContext) => Promise<Dialed>, cancel: Cancel) => Promise<Dialed>;
 
 /** A pool and what carried each of its open connections (a group's member), for the log line. */
 interface CarryingPool {

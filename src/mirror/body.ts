@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { tempName } from './cache-index.js';
 
 /** every body being fetched into memory, together */
-export const MEMORY_BUDGET = 128 * 1024 * 1024;
+const MEMORY_BUDGET = 128 * 1024 * 1024;
 
 export class Body {
   readonly size: number;
@@ -147,7 +147,7 @@ export class Spool {
   }
 }
 
-export class BodyWriter {
+class BodyWriter {
   readonly #spool: Spool;
   readonly #memoryLimit: number;
   readonly #hash = createHash('sha256');

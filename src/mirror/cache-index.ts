@@ -34,7 +34,7 @@ export interface Found extends Sidecar {
   ino: number;
 }
 
-export interface ScanResult {
+interface ScanResult {
   /** committed entries, least recently used first */
   entries: Found[];
   /** names (under objects/) whose files do not make a valid entry: to be quarantined */
@@ -48,7 +48,7 @@ export function nameOf(key: string): string {
   return sha256Hex(key);
 }
 
-export function sha256Hex(data: string | Buffer): string {
+function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
@@ -57,7 +57,7 @@ export function errCode(err: unknown): string {
   return typeof code === 'string' ? code : 'EUNKNOWN';
 }
 
-export function parseSidecar(text: string): Sidecar | undefined {
+function parseSidecar(text: string): Sidecar | undefined {
   let v: unknown;
   try {
     v = JSON.parse(text);

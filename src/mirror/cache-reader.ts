@@ -14,33 +14,43 @@ import { sameTime } from './cache-index.js';
 const READ_CHUNK = 1024 * 1024;
 
 /** what the cache recorded of the file when it stored it */
-export interface Stamp {
+interface Stamp {
   size: number;
   ino: number;
   mtimeMs: number;
 }
 
-export interface ReaderIo {
+interface ReaderIo {
   open(): Promise<FileHandle>;
   /** the file is not the one recorded */
   mismatch(fields: Record<string, unknown>): void;
 }
 
 export class StampedReader extends Readable {
+  /** settles once the file is open and found to be the one stored: before a byte is read */
+  readonly opened: Promise<boolean>;
   readonly #stamp: Stamp;
   readonly #io: ReaderIo;
   #fh: FileHandle | undefined;
   #pos = 0;
   #size = 0;
+  #settle: (ok: boolean) => void = () => {};
 
   constructor(stamp: Stamp, io: ReaderIo) {
     super({ highWaterMark: READ_CHUNK });
     this.#stamp = stamp;
     this.#io = io;
+    this.opened = new Promise((resolve) => (this.#settle = resolve));
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    this.#open().then(() => callback(), (err: Error) => callback(err));
+    this.#open().then(() => {
+      this.#settle(true);
+      callback();
+    }, (err: Error) => {
+      this.#settle(false);
+      callback(err);
+    });
   }
 
   override _read(): void {

@@ -29,7 +29,7 @@
 //   nothing, a write that fails makes put() resolve false; each cause is logged once, not per request.
 import { mkdir, open as openFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import { Spool, type Body } from './body.js';
 import { hashFile, StampedReader, stampProblem } from './cache-reader.js';
@@ -59,12 +59,13 @@ export interface CachedArtifact {
    * stream that errors (error.code 'ECORRUPT') before its first byte, and the entry is
    * quarantined; a file cut short while read errors too, so a consumer that pipes it into an HTTP
    * response with Content-Length never sends a complete wrong body. An entry evicted before
-   * open() is called gives a stream that errors with ENOENT.
+   * open() is called gives a stream that errors with ENOENT. `opened` says, before any byte is
+   * read, whether the file could be opened and is the one stored.
    */
-  open(): Readable;
+  open(): Readable & { opened: Promise<boolean> };
 }
 
-export interface CacheStats {
+interface CacheStats {
   entries: number;
   bytes: number;
   maxBytes: number;
@@ -362,7 +363,7 @@ export class ArtifactCache {
     }));
   }
 
-  #read(e: Entry): Readable {
+  #read(e: Entry): StampedReader {
     return new StampedReader({ size: e.size, ino: e.ino, mtimeMs: e.mtimeMs }, {
       open: () => {
         const opening = openFile(this.#object(e.name), 'r');

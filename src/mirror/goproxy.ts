@@ -22,7 +22,7 @@ const MAX_TILE = (1 << TILE_HEIGHT) * 32;
 const ESCAPED = /^(?:[a-z0-9._~-]|![a-z])+(?:\/(?:[a-z0-9._~-]|![a-z])+)*$/;
 const ESCAPED_VERSION = /^(?:[a-z0-9._+-]|![a-z])+$/;
 
-export function unescapePath(escaped: string): string {
+function unescapePath(escaped: string): string {
   return escaped.replace(/!([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 

@@ -6,7 +6,7 @@
 export const HOT_MAX_ITEM = 1024 * 1024;
 const HOT_MAX_BYTES = 64 * 1024 * 1024;
 
-export interface HotArtifact {
+interface HotArtifact {
   body: Buffer;
   type: string;
 }

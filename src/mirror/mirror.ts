@@ -243,11 +243,9 @@ export class Mirror implements Responder, HealthChecked {
       return true;
     }
     const file = hit.open();
+    file.on('error', () => {}); // a failure is told by `opened`, or cuts the answer in `stream`
     // the file is opened and its stamp checked before the head goes out
-    if (!(await new Promise<boolean>((resolve) => {
-      file.once('readable', () => resolve(true));
-      file.once('error', () => resolve(false));
-    }))) return false;
+    if (!(await file.opened)) return false;
     await stream(answer, request, 200, type, hit.size, file);
     return true;
   }

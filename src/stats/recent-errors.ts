@@ -3,7 +3,7 @@
 // A ring: it holds the last KEPT, whatever the failure rate.
 
 /** one failed connection or request, as its log line has it */
-export interface RecentError {
+interface RecentError {
   /** when it ended, ms since the epoch */
   at: number;
   id: number;

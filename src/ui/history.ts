@@ -28,7 +28,7 @@ export interface RatePoint {
   up: number;
 }
 
-export interface FiguresHistory {
+interface FiguresHistory {
   connect: LatencyPoint[];
   ttfb: LatencyPoint[];
 }

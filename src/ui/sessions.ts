@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { hold, REFUSE, type AuthThrottle } from '../access/auth-throttle.js';
 import type { Logger } from '../log/logger.js';
 
-export const COOKIE = 'proxyd_ui';
+const COOKIE = 'proxyd_ui';
 /** sessions kept at once; signing in once more forgets the oldest */
 const MAX_SESSIONS = 32;
 

@@ -1,7 +1,7 @@
 // The mirror's figures: a 100 MB artifact from proxyd's cache against the same file from nginx
 // (MB/s), the time a cold request adds over fetching straight from the origin (ms, p50 and p99),
 // and requests per second for a small cached file (wrk, keep-alive) against nginx serving it.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -30,8 +30,14 @@ export async function mirrorBench(tmp: string, repoRoot: string): Promise<Mirror
   if (!nginx) throw new Error('nginx is not installed (apt-get install nginx): it is the static server the cache is measured against');
   const www = join(tmp, 'www', 'packages');
   mkdirSync(www, { recursive: true });
-  writeFileSync(join(www, 'big-1.0.tar.gz'), randomBytes(BIG));
-  for (let i = 0; i < COLD_FILES; i++) writeFileSync(join(www, `small-${i}.tar.gz`), randomBytes(SMALL));
+  // each file listed with its sha256 on its project's index page, as on PyPI: the mirror stores only what it can check
+  const files = { big: [['big-1.0.tar.gz', randomBytes(BIG)]], small: Array.from({ length: COLD_FILES }, (_, i) => [`small-${i}.tar.gz`, randomBytes(SMALL)]) } as Record<string, Array<[string, Buffer]>>;
+  for (const [project, list] of Object.entries(files)) {
+    mkdirSync(join(tmp, 'www', 'simple', project), { recursive: true });
+    const links = list.map(([name, bytes]) => `<a href="../../packages/${name}#sha256=${createHash('sha256').update(bytes).digest('hex')}">${name}</a>`);
+    writeFileSync(join(tmp, 'www', 'simple', project, 'index.html'), `<!DOCTYPE html><html><body>${links.join('\n')}</body></html>\n`);
+    for (const [name, bytes] of list) writeFileSync(join(www, name), bytes);
+  }
   const staticPort = await freePort();
   const conf = join(tmp, 'nginx.conf');
   const t = (name: string) => `${name}_temp_path ${join(tmp, name)};`;

@@ -18,7 +18,7 @@ export interface Tree {
 }
 
 /** reads the tile at `path` (tile/8/0/x001/234.p/5) */
-export type TileReader = (path: string) => Promise<Buffer>;
+type TileReader = (path: string) => Promise<Buffer>;
 
 /** A tree head's text (`go.sum database tree\n<size>\n<base64 root>\n`); throws when it is not one. */
 export function parseTree(text: string): Tree {
@@ -45,7 +45,7 @@ export function tilePath(level: number, n: number, width: number): string {
 }
 
 /** the stored hash of a complete subtree (`level/index`) that an earlier proof showed to be the tree's */
-export type KnownHashes = ReadonlyMap<string, Buffer>;
+type KnownHashes = ReadonlyMap<string, Buffer>;
 
 export interface Proof {
   /** the stored hashes the proof used, by `level/index`: shown to be the tree's own (a complete subtree's hash never changes as the tree grows) */

@@ -25,10 +25,10 @@ export interface ConnectionView {
   filter: string;
 }
 
-export const PAGE_SIZE = 50;
+const PAGE_SIZE = 50;
 
 /** the live sections, by element id (the page's script replaces each one's contents) */
-export const LIVE_SECTIONS = ['summary', 'routes', 'upstreams', 'groups', 'mirrors', 'rules', 'errors', 'connections'] as const;
+const LIVE_SECTIONS = ['summary', 'routes', 'upstreams', 'groups', 'mirrors', 'rules', 'errors', 'connections'] as const;
 export type LiveSection = (typeof LIVE_SECTIONS)[number];
 
 export function renderSections(d: DashboardData, view: ConnectionView): Record<LiveSection, Html> {

@@ -15,16 +15,14 @@ import { isIP } from 'node:net';
 import { isHostLocal, isLoopback } from '../address/index.js';
 import { classify, ProxyError } from '../errors.js';
 import type { Dialer, HealthChecked, HealthState, OutboundDeps, Responder } from '../outbound/index.js';
-import { MemberHealth, type HealthSettings } from '../health/member-health.js';
-import { fallbackOrder, type Candidate } from '../health/order.js';
 import type { HttpAnswer, HttpRequest } from '../protocol/http-exchange.js';
 import type { Session } from '../session.js';
-import type { Figures } from '../stats/figures.js';
 import { decodePath, headerOf, loopbackName, readAll, send, stream } from './answer.js';
 import { Body } from './body.js';
 import type { ArtifactCache, CachedArtifact } from './cache.js';
 import type { MirrorDef } from './definition.js';
 import { conditional, DocumentStore, FRESH_MS, KeptDocument, type Part } from './documents.js';
+import { Endpoints, type Endpoint } from './endpoints.js';
 import { Fetcher, type Fetched } from './fetcher.js';
 import { HOT_MAX_ITEM, HotArtifacts } from './hot.js';
 import { joinUrl, MAX_BYTES, type Classified, type Protocol, type Verdict, type VerifyContext } from './protocol.js';
@@ -39,15 +37,6 @@ const PHASE_TIMEOUTS = 6;
 const ARTIFACT_TIMEOUTS = 180;
 const DOCUMENT_TIMEOUTS = 24;
 const MAX_REDIRECTS = 3;
-
-interface Endpoint extends Candidate {
-  base: URL;
-  route: Dialer;
-  origin: boolean;
-  /** its requests in `proxyctl stats`, as upstream MIRROR/NAME */
-  figures: Figures;
-  counters: { hits: number; misses: number; bytes: number; behind: number; bad: number };
-}
 
 interface Got {
   fetched: Fetched;
@@ -72,17 +61,13 @@ export class Mirror implements Responder, HealthChecked {
   readonly intercepts: readonly string[];
   readonly #def: MirrorDef;
   readonly #protocol: Protocol;
-  readonly #upstreams: Endpoint[];
-  readonly #origins: Endpoint[];
+  readonly #endpoints: Endpoints;
   readonly #fetcher: Fetcher;
   readonly #deps: OutboundDeps;
-  readonly #health: HealthSettings;
   readonly #documents = new DocumentStore<Endpoint>();
   readonly #hot = new HotArtifacts();
   /** artifacts being written to the disk cache */
   readonly #storing = new Map<string, Promise<void>>();
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #closed = false;
 
   /** `via`: the route to the upstreams; `fallback`: the route to the origins */
   constructor(def: MirrorDef, protocol: Protocol, via: Dialer, fallback: Dialer, deps: OutboundDeps, previous?: Mirror) {
@@ -94,18 +79,7 @@ export class Mirror implements Responder, HealthChecked {
     this.#protocol = protocol;
     this.#deps = deps;
     this.#fetcher = new Fetcher(deps);
-    this.#health = { failures: def.check.failures, maxLatencyMs: def.check.maxLatencyMs };
-    const endpoint = (url: string, route: Dialer, origin: boolean): Endpoint => {
-      const base = new URL(url);
-      const name = origin ? `${base.host} (origin)` : base.host + base.pathname.replace(/\/$/, '');
-      const health = new MemberHealth();
-      const before = previous ? previous.#all().find((e) => e.name === name) : undefined;
-      if (before) health.copyFrom(before.health);
-      const counters = before ? { ...before.counters } : { hits: 0, misses: 0, bytes: 0, behind: 0, bad: 0 };
-      return { name, base, route, origin, health, counters, figures: deps.stats.upstream(`${def.name}/${name}`) };
-    };
-    this.#upstreams = def.upstreams.map((u) => endpoint(u, via, false));
-    this.#origins = def.origins.map((u) => endpoint(u, fallback, true));
+    this.#endpoints = new Endpoints(def, { via, fallback }, deps, previous && previous.#endpoints);
   }
 
   /** Answers one request; resolves as soon as the client leaves (what it started goes on for others). */
@@ -117,7 +91,7 @@ export class Mirror implements Responder, HealthChecked {
   }
 
   async #respond(request: HttpRequest, answer: HttpAnswer, session: Session): Promise<void> {
-    this.#startChecks();
+    this.#endpoints.startChecks(this.#probe);
     const header = (name: string) => headerOf(request.headers, name);
     const served = session.mode === 'respond';
     const text = (status: number, message: string, extra?: Record<string, string>) =>
@@ -137,7 +111,7 @@ export class Mirror implements Responder, HealthChecked {
     const rel = c.type === 'pass' ? decoded.path + decoded.query : decoded.path;
     const outcome = c.type === 'immutable' ? await this.#artifact(rel, c, request, answer, header('accept'))
       : c.type === 'mutable' ? await this.#document(rel, c, header('accept'))
-        : await this.#first(rel, this.#order(true), header('accept'), { kind: 'pass', maxBytes: c.maxBytes ?? MAX_BYTES.pass });
+        : await this.#first(rel, this.#endpoints.order(true), header('accept'), { kind: 'pass', maxBytes: c.maxBytes ?? MAX_BYTES.pass });
     if (outcome === 'served') return;
     if ('failed' in outcome) throw new ProxyError('unreachable', `${this.name}: no upstream could answer ${decoded.path} (${outcome.failed.join('; ')})`, undefined, 'upstream');
     if ('absent' in outcome) return text(outcome.absent.status, `not found on any upstream or the origin: ${decoded.path}`);
@@ -204,7 +178,7 @@ export class Mirror implements Responder, HealthChecked {
   /** One fetch of an artifact, however many ask; stored when verified. */
   #fetchArtifact(key: string, rel: string, c: Extract<Classified, { type: 'immutable' }>, accept: string | undefined, cache: ArtifactCache): Promise<Outcome> {
     return cache.once(key, async () => {
-      const outcome = await this.#first(rel, this.#order(true), accept, { kind: 'artifact', maxBytes: c.maxBytes ?? MAX_BYTES.immutable });
+      const outcome = await this.#first(rel, this.#endpoints.order(true), accept, { kind: 'artifact', maxBytes: c.maxBytes ?? MAX_BYTES.immutable });
       if (!('fetched' in outcome)) return outcome;
       const { body } = outcome.fetched;
       const verdict = outcome.verdict!;
@@ -260,7 +234,7 @@ export class Mirror implements Responder, HealthChecked {
     const want: Want = { kind: 'document', maxBytes: c.maxBytes ?? MAX_BYTES.mutable };
     const revalidated = kept && (await this.#revalidate(rel, kept, accept, want));
     if (revalidated) return revalidated;
-    const outcome = c.merge && this.#origins.length ? await this.#fresh(rel, accept, want) : await this.#first(rel, this.#order(true), accept, want);
+    const outcome = c.merge && this.#endpoints.origins.length ? await this.#fresh(rel, accept, want) : await this.#first(rel, this.#endpoints.order(true), accept, want);
     if (!('parts' in outcome) && !('fetched' in outcome)) return outcome;
     return this.#keep(rel, c.key, 'parts' in outcome ? outcome.parts : [partOf(outcome)]);
   }
@@ -299,7 +273,7 @@ export class Mirror implements Responder, HealthChecked {
     });
     const answers = await Promise.all(asked);
     if (answers.some((a) => a === undefined)) return undefined;
-    for (const part of kept.parts) part.from.health.pass(Date.now(), undefined, this.#health);
+    for (const part of kept.parts) this.#endpoints.passed(part.from);
     if (answers.every((a) => a === 'same')) {
       kept.expires = Date.now() + FRESH_MS;
       return kept;
@@ -309,8 +283,8 @@ export class Mirror implements Responder, HealthChecked {
 
   /** The mirrors' answer, and the origin's when it comes within 2 s: their union, so a version published a minute ago is found. */
   async #fresh(rel: string, accept: string | undefined, want: Want): Promise<{ parts: Part<Endpoint>[] } | Outcome> {
-    const fromOrigin = this.#first(rel, this.#origins, accept, want);
-    const mirrored = await this.#first(rel, this.#order(false), accept, want);
+    const fromOrigin = this.#first(rel, [...this.#endpoints.origins], accept, want);
+    const mirrored = await this.#first(rel, this.#endpoints.order(false), accept, want);
     if (!('fetched' in mirrored)) return fromOrigin; // no mirror has it: the origin is the answer, however long it takes
     let timer: ReturnType<typeof setTimeout> | undefined;
     const origin = await Promise.race([fromOrigin, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), FRESHNESS_MS)))]);
@@ -333,7 +307,7 @@ export class Mirror implements Responder, HealthChecked {
       } catch (err) {
         const e = classify(err, 'upstream');
         failed.push(`${ep.name}: ${e.message}`);
-        this.#failed(ep, e);
+        this.#endpoints.failed(ep, e);
         continue;
       }
       const { status, body } = got.fetched;
@@ -344,7 +318,7 @@ export class Mirror implements Responder, HealthChecked {
           absent = got.fetched;
         } else {
           failed.push(`${ep.name}: HTTP ${status}`);
-          this.#failed(ep, new ProxyError(status >= 500 ? 'unreachable' : 'protocol', `HTTP ${status}`, undefined, 'upstream'));
+          this.#endpoints.failed(ep, new ProxyError(status >= 500 ? 'unreachable' : 'protocol', `HTTP ${status}`, undefined, 'upstream'));
         }
         continue;
       }
@@ -360,13 +334,13 @@ export class Mirror implements Responder, HealthChecked {
         got.fetched.body.discard();
         ep.counters.bad++;
         failed.push(`${ep.name}: ${bad}`);
-        this.#failed(ep, new ProxyError('protocol', bad, undefined, 'upstream'));
+        this.#endpoints.failed(ep, new ProxyError('protocol', bad, undefined, 'upstream'));
         this.#deps.log.warn({ mirror: this.name, upstream: ep.name, path: rel }, `${this.name}: ${ep.name} served a bad ${want.kind === 'artifact' ? 'artifact' : 'answer'} (${bad}); trying the next`);
         continue;
       }
       ep.counters.hits++;
       ep.counters.bytes += body.size;
-      ep.health.pass(Date.now(), undefined, this.#health);
+      this.#endpoints.passed(ep);
       return got;
     }
     // "not here" from any of them outweighs failures of others: the client may look elsewhere
@@ -439,67 +413,25 @@ export class Mirror implements Responder, HealthChecked {
     };
   }
 
-  #failed(ep: Endpoint, e: ProxyError): void {
-    const t = ep.health.fail(Date.now(), e.cls, e.message, this.#health, false);
-    if (t === 'down') this.#deps.log.warn({ mirror: this.name, upstream: ep.name, reason: e.message }, `${this.name}/${ep.name} is down`);
-  }
-
-  /** upstreams by health (the fallback order of groups), then (`withOrigins`) the origins through fallback */
-  #order(withOrigins: boolean): Endpoint[] {
-    const names = fallbackOrder(this.#upstreams.length ? this.#upstreams : this.#origins).order;
-    const ordered = names.map((n) => this.#all().find((e) => e.name === n)!);
-    return withOrigins && this.#upstreams.length ? [...ordered, ...this.#origins] : ordered;
-  }
-
-  #all(): Endpoint[] {
-    return [...this.#upstreams, ...this.#origins];
-  }
-
   health(): HealthState {
-    const { order, why } = fallbackOrder(this.#upstreams.length ? this.#upstreams : this.#origins);
-    return {
-      type: this.#def.type,
-      current: order[0],
-      why,
-      members: this.#all().map((e) => ({
-        name: e.name, status: e.health.status, slow: e.health.slow, lastCheck: e.health.lastCheck,
-        recentLatencyMs: e.health.recentLatencyMs, errors: { ...e.health.errors }, counters: { ...e.counters },
-      })),
-    };
+    return this.#endpoints.health();
   }
 
   async checkNow(): Promise<void> {
-    await Promise.all(this.#upstreams.map((ep) => this.#check(ep)));
+    await this.#endpoints.checkNow(this.#probe);
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    clearInterval(this.#timer);
+    this.#endpoints.close();
     await Promise.all(this.#storing.values()); // what was fetched is on disk before the daemon goes
     await this.#fetcher.close();
   }
 
-  /** health checks start with the first request: a mirror nobody uses contacts nothing */
-  #startChecks(): void {
-    if (this.#timer || this.#closed || !this.#upstreams.length) return;
-    this.#timer = setInterval(() => void this.checkNow(), this.#def.check.intervalMs).unref();
-    void this.checkNow();
-  }
-
-  async #check(ep: Endpoint): Promise<void> {
-    if (this.#closed) return;
+  /** a health check: a GET of the check path, its status and how long the head took */
+  readonly #probe = async (ep: Endpoint) => {
     const url = joinUrl(ep.base, this.#def.check.path);
-    try {
-      const { status, ms } = await this.#fetcher.status(url, ep.route, this.#def.check.timeoutMs, ep.figures);
-      if (status >= 500) throw new ProxyError('unreachable', `check ${url.origin}${url.pathname}: HTTP ${status}`, undefined, 'upstream');
-      const t = ep.health.pass(Date.now(), Math.round(ms), this.#health);
-      if (t === 'up' || t === 'slow') this.#deps.log.info({ mirror: this.name, upstream: ep.name, ms: Math.round(ms) }, `${this.name}/${ep.name} is ${t}`);
-    } catch (err) {
-      const e = classify(err, 'upstream');
-      const t = ep.health.fail(Date.now(), e.cls, e.message, this.#health, true);
-      if (t === 'down') this.#deps.log.warn({ mirror: this.name, upstream: ep.name, reason: e.message }, `${this.name}/${ep.name} is down`);
-    }
-  }
+    return { ...(await this.#fetcher.status(url, ep.route, this.#def.check.timeoutMs, ep.figures)), url: `${url.origin}${url.pathname}` };
+  };
 }
 
 /** a document's body in memory (read from its file, which then goes) */

@@ -24,6 +24,7 @@ import { Stats } from '../../src/control/api.js';
 import { BLOCKED_ADVICE } from '../../src/errors.js';
 import { proxyctl, proxyctlJson } from '../fixtures/proxyctl.js';
 import { run, type RunResult } from '../fixtures/run.js';
+import { followDaemonLog, type DaemonLog, type LogEntry } from '../fixtures/daemon-log.js';
 
 const PROXYD = join(import.meta.dirname, '../../dist/proxyd.js');
 const PROHIBITED = '192.0.2.1';
@@ -38,8 +39,8 @@ let daemon: ChildProcess;
 let daemonExited: Promise<void>;
 let control: string;
 let ports: { http: number; socks: number };
-const logs: Array<Record<string, unknown>> = [];
-let out = '';
+let log: DaemonLog | undefined;
+const logs = (): LogEntry[] => log?.logs ?? [];
 
 beforeAll(async () => {
   if (!existsSync(PROXYD)) throw new Error('dist/proxyd.js is missing: run `npm run build` (npm test does it first)');
@@ -143,8 +144,8 @@ function curlIn(args: string[]): Promise<RunResult> {
 
 /** The log lines of finished tunnels or requests to `target`, waiting for the newest to be written. */
 async function logLine(target: string, inbound: 'http' | 'socks5', mode: 'forward' | 'tunnel'): Promise<Record<string, unknown>> {
-  const lines = () => logs.filter((l) => l.target === target && l.inbound === inbound && l.mode === mode);
-  await expect.poll(() => lines().length, { timeout: 5000, message: `a log line for ${target} (${inbound}, ${mode}) in:\n${out}` }).toBeGreaterThan(0);
+  const lines = () => logs().filter((l) => l.target === target && l.inbound === inbound && l.mode === mode);
+  await expect.poll(() => lines().length, { timeout: 5000, message: `a log line for ${target} (${inbound}, ${mode}) in:\n${log?.out()}` }).toBeGreaterThan(0);
   return lines().at(-1)!;
 }
 
@@ -189,31 +190,7 @@ async function startProxyd(): Promise<void> {
   const script = 'ip link set lo up && ip route add prohibit 192.0.2.0/24 && ip route add blackhole 198.51.100.0/24 && exec "$1" "$2" --config "$3"';
   daemon = spawn('unshare', ['-n', '--', 'sh', '-c', script, 'sh', process.execPath, PROXYD, config], { stdio: ['ignore', 'pipe', 'pipe'] });
   daemonExited = new Promise((resolve) => daemon.on('exit', () => resolve()));
-  const found: Record<string, number> = {};
-  let pending = '';
-  daemon.stderr!.on('data', (c: Buffer) => (out += c));
-  let timer: NodeJS.Timeout | undefined;
-  const started = new Promise<void>((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`proxyd did not start within 10 s:\n${out}`)), 10_000);
-    daemon.stdout!.on('data', (c: Buffer) => {
-      out += c;
-      pending += c;
-      const lines = pending.split('\n');
-      pending = lines.pop()!;
-      for (const line of lines) {
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        logs.push(entry);
-        const address = entry.address as { port?: number } | undefined;
-        if (typeof entry.listener === 'string' && address?.port) found[entry.listener] = address.port;
-      }
-      if (found.http && found.socks && logs.some((l) => String(l.msg).startsWith('proxyd '))) resolve();
-    });
-  });
-  try {
-    await Promise.race([started, daemonExited.then(() => { throw new Error(`proxyd exited (${daemon.exitCode ?? daemon.signalCode}) before listening:\n${out}`); })]);
-  } finally {
-    clearTimeout(timer);
-  }
+  log = followDaemonLog(daemon);
+  const found = await log.started;
   ports = { http: found.http!, socks: found.socks! };
 }

@@ -251,7 +251,7 @@ export class Engine {
    * tunnel to port 443 of a host a responder intercepts goes to that responder, whatever the rules say.
    */
   async #route(state: EngineState, session: Session, deadline: Deadline): Promise<Routed> {
-    const interceptor = session.mode === 'tunnel' && session.target.port === 443 ? state.intercept.get(session.target.host.toLowerCase()) : undefined;
+    const interceptor = state.intercept.size && session.mode === 'tunnel' && session.target.port === 443 ? state.intercept.get(session.target.host.toLowerCase()) : undefined;
     if (interceptor) return this.#open(session, { target: interceptor.name, rule: `(an origin of ${interceptor.name}: intercept)`, index: -1 }, interceptor);
     const match = await state.router.match(session.target, (host) => deadline.race(state.resolver.resolve(host)));
     if (deadline.aborted) throw deadline.reason; // a lookup cut short: not "did not resolve"

@@ -3,7 +3,7 @@
 // artifact cache's tmp/, or a private temporary directory). So no number of fetches, however
 // large or endless their bodies, holds more memory than the budget, and the memory of a burst is
 // returned when it ends. A verified body in a file enters the cache by a rename.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,23 +16,30 @@ const MEMORY_BUDGET = 128 * 1024 * 1024;
 
 export class Body {
   readonly size: number;
-  /** hex sha256 of the bytes */
-  readonly sha256: string;
+  /** hex sha256 of the bytes, when the writer hashed them (artifacts: their check and cache entry need it) */
+  #sha256: string | undefined;
   readonly #buffer: Buffer | undefined;
   #file: string | undefined;
   /** streams reading the file, and whether it goes once they are done */
   #readers = 0;
   #discarded = false;
 
-  constructor(size: number, sha256: string, where: { buffer: Buffer } | { file: string }) {
+  constructor(size: number, sha256: string | undefined, where: { buffer: Buffer } | { file: string }) {
     this.size = size;
-    this.sha256 = sha256;
+    this.#sha256 = sha256;
     this.#buffer = 'buffer' in where ? where.buffer : undefined;
     this.#file = 'file' in where ? where.file : undefined;
   }
 
   static of(buffer: Buffer): Body {
-    return new Body(buffer.length, createHash('sha256').update(buffer).digest('hex'), { buffer });
+    return new Body(buffer.length, undefined, { buffer });
+  }
+
+  /** hex sha256 of the bytes: hashed as they were written, or now from memory */
+  get sha256(): string {
+    if (this.#sha256 === undefined && this.#buffer) this.#sha256 = createHash('sha256').update(this.#buffer).digest('hex');
+    if (this.#sha256 === undefined) throw new Error('a body in a file that was written without its hash');
+    return this.#sha256;
   }
 
   /** the bytes, when they are in memory */
@@ -125,9 +132,12 @@ export class Spool {
     return this.#inMemory;
   }
 
-  /** A body being written; it stays in memory up to `memoryLimit` bytes while the budget allows. */
-  writer(memoryLimit: number): BodyWriter {
-    return new BodyWriter(this, memoryLimit);
+  /**
+   * A body being written; it stays in memory up to `memoryLimit` bytes while the budget allows.
+   * `hash`: its sha256 taken as it comes (an artifact's; a document or a passed-on answer needs none).
+   */
+  writer(memoryLimit: number, hash: boolean): BodyWriter {
+    return new BodyWriter(this, memoryLimit, hash);
   }
 
   /** takes `bytes` of the memory budget, or false when they do not fit */
@@ -150,16 +160,17 @@ export class Spool {
 class BodyWriter {
   readonly #spool: Spool;
   readonly #memoryLimit: number;
-  readonly #hash = createHash('sha256');
+  readonly #hash: Hash | undefined;
   #chunks: Buffer[] = [];
   #held = 0;
   #size = 0;
   #file: { path: string; fh: FileHandle } | undefined;
   #done = false;
 
-  constructor(spool: Spool, memoryLimit: number) {
+  constructor(spool: Spool, memoryLimit: number, hash: boolean) {
     this.#spool = spool;
     this.#memoryLimit = memoryLimit;
+    this.#hash = hash ? createHash('sha256') : undefined;
   }
 
   get size(): number {
@@ -168,7 +179,7 @@ class BodyWriter {
 
   async write(chunk: Buffer): Promise<void> {
     this.#size += chunk.length;
-    this.#hash.update(chunk);
+    this.#hash?.update(chunk);
     if (!this.#file && this.#size <= this.#memoryLimit && this.#spool.take(chunk.length)) {
       this.#held += chunk.length;
       this.#chunks.push(chunk);
@@ -187,7 +198,7 @@ class BodyWriter {
   /** the whole body: in memory, or in its file (synced, so that the cache may take it by a rename) */
   async finish(): Promise<Body> {
     this.#done = true;
-    const sha256 = this.#hash.digest('hex');
+    const sha256 = this.#hash?.digest('hex');
     if (!this.#file) {
       const buffer = Buffer.concat(this.#chunks, this.#size);
       this.#chunks = [];

@@ -21,11 +21,11 @@ export interface Part<From> {
   body: Buffer;
 }
 
-/** the answer a client gets: the rewritten bytes, their gzip, and a validator of our own */
+/** the answer a client gets: the rewritten bytes, a validator of our own, and the bytes gzipped (made when a client first takes them; undefined: too short to be worth it) */
 export interface Served {
   body: Buffer;
-  gzip: Buffer | undefined;
   etag: string;
+  gzip(): Buffer | undefined;
 }
 
 export class KeptDocument<From> {
@@ -52,7 +52,12 @@ export class KeptDocument<From> {
     let s = this.#served.get(base);
     if (!s) {
       const body = rewrite(this.body);
-      s = { body, gzip: body.length >= GZIP_MIN ? gzipSync(body) : undefined, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+      let gzipped: Buffer | undefined;
+      s = {
+        body,
+        etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+        gzip: () => (body.length < GZIP_MIN ? undefined : (gzipped ??= gzipSync(body))),
+      };
       this.#served.set(base, s);
     }
     return s;
@@ -62,7 +67,7 @@ export class KeptDocument<From> {
   get size(): number {
     let size = this.body.length;
     for (const p of this.parts) if (p.body !== this.body) size += p.body.length;
-    for (const s of this.#served.values()) size += s.body.length + (s.gzip?.length ?? 0);
+    for (const s of this.#served.values()) size += s.body.length;
     return size;
   }
 }

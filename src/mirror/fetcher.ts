@@ -36,6 +36,8 @@ export interface FetchOptions {
   headers?: Record<string, string>;
   /** ask for the body gzipped (documents: JSON and HTML shrink tenfold); it is unzipped as it comes */
   gzip?: boolean;
+  /** take the body's sha256 as it comes (an artifact's) */
+  hash?: boolean;
 }
 
 const KEEP_ALIVE_MS = 30_000;
@@ -78,7 +80,7 @@ export class Fetcher {
     const pool = this.#pool(url, route, options.timeoutMs, figures);
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), options.deadlineMs);
-    const writer = spool.writer(options.memoryBytes);
+    const writer = spool.writer(options.memoryBytes, options.hash ?? false);
     try {
       // the timeout is per phase: connecting, the head, and each pause in the body; the deadline
       // bounds the whole (a large zip over a slow link takes long, but not forever)

@@ -140,8 +140,8 @@ export class Mirror implements Responder, HealthChecked {
       answer.head(304, Object.entries(validators).flat());
       return answer.end();
     }
-    const gzip = s.gzip && /\bgzip\b/.test(header('accept-encoding') ?? '');
-    send(answer, request, doc.primary.status, type, gzip ? s.gzip! : s.body, gzip ? { ...validators, 'content-encoding': 'gzip' } : validators);
+    const gzip = /\bgzip\b/.test(header('accept-encoding') ?? '') ? s.gzip() : undefined;
+    send(answer, request, doc.primary.status, type, gzip ?? s.body, gzip ? { ...validators, 'content-encoding': 'gzip' } : validators);
   }
 
   /**
@@ -357,6 +357,7 @@ export class Mirror implements Responder, HealthChecked {
       // documents are parsed whole anyway; an artifact past the hot cache's size goes to a file
       memoryBytes: want.kind === 'document' ? want.maxBytes : HOT_MAX_ITEM,
       gzip: want.kind === 'document',
+      hash: want.kind === 'artifact',
       headers: { ...this.#protocol.requestHeaders?.(rel, accept), ...conditional },
     };
     for (let hop = 0; ; hop++) {
@@ -439,7 +440,7 @@ async function inMemory(body: Body): Promise<Body> {
   if (body.buffer) return body;
   const bytes = await body.bytes();
   body.discard();
-  return new Body(body.size, body.sha256, { buffer: bytes });
+  return new Body(body.size, undefined, { buffer: bytes });
 }
 
 function partOf(got: Got): Part<Endpoint> {
